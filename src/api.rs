@@ -1,0 +1,68 @@
+//! The HTTP API (poem + poem-openapi): one file per resource under `api/`, errors as
+//! RFC 9457 problem bodies, the OpenAPI document generated from the code.
+
+pub mod health;
+pub mod problem;
+pub mod runs;
+pub mod views;
+pub mod workflows;
+
+use poem::middleware::SizeLimit;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::engine::Engine;
+
+/// Groups of operations in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Workflow runs: start, inspect, cancel, events, approvals.
+    Runs,
+    /// Workflow definitions.
+    Workflows,
+    /// Liveness and readiness.
+    Health,
+}
+
+type Apis = (runs::RunsApi, workflows::WorkflowsApi, health::HealthApi);
+
+/// The OpenAPI service for these resources.
+pub fn openapi_service(engine: Engine) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            runs::RunsApi { engine: engine.clone() },
+            workflows::WorkflowsApi { engine: engine.clone() },
+            health::HealthApi { engine },
+        ),
+        "Bazaarstreet Workflows",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Durable workflows behind a WhatsApp Business back office: start runs, inspect \
+         their step timelines, post events and decide approval steps.",
+    )
+}
+
+/// The OpenAPI document as JSON, exactly as served at `/openapi.json`.
+pub fn openapi_json() -> String {
+    let pool = sqlx::PgPool::connect_lazy("postgres://localhost/unused").expect("lazy pool");
+    let catalog = crate::engine::catalog::Catalog::load_dir(
+        std::path::Path::new("/nonexistent"),
+        crate::engine::handlers::HandlerRegistry::default(),
+    )
+    .expect("an empty catalog");
+    openapi_service(Engine::new(pool, std::sync::Arc::new(catalog))).spec()
+}
+
+/// Every route: the API, its document, Swagger UI, with size limits and problem errors.
+pub fn routes(engine: Engine, max_body_bytes: usize) -> impl Endpoint {
+    let service = openapi_service(engine);
+    let spec = service.spec_endpoint();
+    let ui = service.swagger_ui();
+    Route::new()
+        .nest("/", service)
+        .at("/openapi.json", spec)
+        .nest("/docs", ui)
+        .with(SizeLimit::new(max_body_bytes))
+        .catch_all_error(|error| async move { problem::problem_response(error) })
+}

@@ -1,0 +1,191 @@
+//! RFC 9457 problem bodies: the one error shape every endpoint answers with.
+
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+use crate::engine::EngineError;
+
+/// Base of every problem `type`; each kind of problem has a stable suffix.
+pub const PROBLEM_BASE: &str = "https://bazaarstreet.dev/problems/";
+
+/// An RFC 9457 problem.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What went wrong this time.
+    pub detail: String,
+    /// Individual problems, e.g. each input field that fails the schema.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<ProblemItem>>,
+}
+
+/// One located problem.
+#[derive(Debug, Clone, Object)]
+pub struct ProblemItem {
+    /// JSON pointer to the offending value.
+    pub pointer: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem of `kind` with this status and detail.
+    pub fn new(status: StatusCode, kind: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("{PROBLEM_BASE}{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: None,
+        }
+    }
+}
+
+/// Every error an operation can answer with.
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "from_bad_request")]
+pub enum ApiError {
+    /// The request could not be read (malformed JSON, wrong types, bad parameters).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No such resource.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request contradicts the resource's current state.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request body is larger than the configured limit.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    TooLarge(Json<Problem>),
+    /// The request is well-formed but its content is invalid.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Something failed on our side; details are in the service log.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+}
+
+impl ApiError {
+    /// 400 with a detail.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::BadRequest(Json(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )))
+    }
+
+    /// 404 with a detail.
+    pub fn not_found(kind: &str, detail: impl Into<String>) -> Self {
+        Self::NotFound(Json(Problem::new(StatusCode::NOT_FOUND, kind, "Not found", detail)))
+    }
+
+    /// 409 with a detail.
+    pub fn conflict(kind: &str, detail: impl Into<String>) -> Self {
+        Self::Conflict(Json(Problem::new(StatusCode::CONFLICT, kind, "Conflict", detail)))
+    }
+
+    /// 422 with a detail.
+    pub fn unprocessable(kind: &str, detail: impl Into<String>) -> Self {
+        Self::Unprocessable(Json(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            kind,
+            "Unprocessable content",
+            detail,
+        )))
+    }
+
+    /// An opaque 500; the cause is logged here, once.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::Internal(Json(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the request failed on our side; it has been logged",
+        )))
+    }
+}
+
+fn from_bad_request(error: poem::Error) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge(Json(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            error.to_string(),
+        )));
+    }
+    ApiError::bad_request(error.to_string())
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::UnknownWorkflow(_) => ApiError::not_found("workflow-not-found", error.to_string()),
+            EngineError::RunNotFound(_) => ApiError::not_found("run-not-found", error.to_string()),
+            EngineError::StepNotFound(_) => ApiError::not_found("step-not-found", error.to_string()),
+            EngineError::InvalidInput(problems) => {
+                let mut problem = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-input",
+                    "Input does not match the workflow's schema",
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+                problem.errors = Some(
+                    problems
+                        .into_iter()
+                        .map(|p| ProblemItem {
+                            pointer: p.pointer,
+                            message: p.message,
+                        })
+                        .collect(),
+                );
+                ApiError::Unprocessable(Json(problem))
+            }
+            EngineError::Conflict(detail) => ApiError::conflict("conflict", detail),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+/// Turns any error poem raises outside an operation (unknown route, wrong method, body
+/// too large) into a problem response.
+pub fn problem_response(error: poem::Error) -> poem::Response {
+    let status = error.status();
+    let kind = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::BAD_REQUEST => "bad-request",
+        status if status.is_server_error() => "internal",
+        _ => "http-error",
+    };
+    let detail = if status.is_server_error() {
+        tracing::error!(error = %error, "request failed");
+        "the request failed on our side; it has been logged".to_owned()
+    } else {
+        error.to_string()
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = Problem::new(status, kind, title, detail);
+    let json = serde_json::json!({
+        "type": body.kind, "title": body.title, "status": body.status, "detail": body.detail,
+    });
+    poem::Response::builder()
+        .status(status)
+        .content_type("application/problem+json")
+        .body(json.to_string())
+}

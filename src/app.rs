@@ -1,0 +1,186 @@
+//! Startup as a value: [`Application::build`] prepares the database, the catalog and the
+//! listener; [`Application::run_until_stopped`] serves the API and runs the workers and
+//! the scheduler until a shutdown future resolves.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+
+use crate::api;
+use crate::config::Settings;
+use crate::db;
+use crate::engine::Engine;
+use crate::engine::catalog::{Catalog, RegisterError};
+use crate::engine::handlers::HandlerRegistry;
+use crate::engine::schedule::{self, Schedule};
+use crate::engine::validate::DefinitionErrors;
+use crate::engine::worker::{WorkerSettings, run_workers};
+
+/// Which parts of the service this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roles {
+    /// API, workers and scheduler.
+    All,
+    /// Only the HTTP API.
+    Api,
+    /// Only workers and the scheduler.
+    Worker,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Settings are wrong.
+    #[error(transparent)]
+    Settings(#[from] crate::config::SettingsError),
+    /// The database is unreachable or could not be migrated.
+    #[error(transparent)]
+    Database(#[from] db::DbError),
+    /// A workflow or schedule file is invalid.
+    #[error("invalid definitions:\n{0}")]
+    Definitions(#[from] DefinitionErrors),
+    /// Definitions could not be registered.
+    #[error(transparent)]
+    Register(#[from] RegisterError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// Address.
+        address: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A service ready to run.
+pub struct Application {
+    engine: Engine,
+    schedules: Vec<Schedule>,
+    acceptor: Option<TcpAcceptor>,
+    port: u16,
+    settings: Settings,
+    roles: Roles,
+}
+
+impl Application {
+    /// Prepares everything that can fail before serving: database, migrations,
+    /// definitions, schedules, listener.
+    pub async fn build(settings: Settings, roles: Roles) -> Result<Self, StartupError> {
+        Self::build_with_handlers(settings, roles, HandlerRegistry::with_builtins()).await
+    }
+
+    /// Like [`Application::build`] with a given handler registry.
+    pub async fn build_with_handlers(
+        settings: Settings,
+        roles: Roles,
+        registry: HandlerRegistry,
+    ) -> Result<Self, StartupError> {
+        db::ensure_database(&settings.database_url).await?;
+        let pool = db::connect(&settings.database_url, settings.database_pool_size).await?;
+        db::migrate(&pool).await?;
+        let catalog = Catalog::load_dir(&settings.workflows_dir, registry)?;
+        let mut conn = pool.acquire().await.map_err(db::DbError::from)?;
+        catalog.register(&mut conn).await?;
+        drop(conn);
+        let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
+        let engine = Engine::new(pool, Arc::new(catalog));
+        let (acceptor, port) = if roles == Roles::Worker {
+            (None, 0)
+        } else {
+            let acceptor = TcpListener::bind(settings.listen)
+                .into_acceptor()
+                .await
+                .map_err(|source| StartupError::Listen {
+                    address: settings.listen.to_string(),
+                    source,
+                })?;
+            let port = acceptor
+                .local_addr()
+                .first()
+                .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+                .unwrap_or(settings.listen.port());
+            (Some(acceptor), port)
+        };
+        Ok(Self {
+            engine,
+            schedules,
+            acceptor,
+            port,
+            settings,
+            roles,
+        })
+    }
+
+    /// The port the API listens on (the real one when the settings asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The engine, for callers that drive it directly.
+    pub fn engine(&self) -> Engine {
+        self.engine.clone()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting work and lets in-flight
+    /// requests and steps finish within the grace period.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let shutdown = shutdown.shared();
+        let grace = self.settings.shutdown_grace;
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(acceptor) = self.acceptor {
+            let routes = api::routes(self.engine.clone(), self.settings.max_body_bytes);
+            let signal = shutdown.clone();
+            tasks.spawn(async move {
+                poem::Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(routes, signal, Some(grace))
+                    .await
+            });
+        }
+        if self.roles != Roles::Api {
+            let worker_settings = WorkerSettings {
+                concurrency: self.settings.worker_concurrency,
+                shutdown_grace: grace,
+                heartbeat: self.settings.worker_heartbeat,
+                name_prefix: worker_name_prefix(),
+            };
+            let engine = self.engine.clone();
+            let signal = shutdown.clone().boxed();
+            tasks.spawn(async move {
+                run_workers(engine, worker_settings, signal)
+                    .await
+                    .map_err(std::io::Error::other)
+            });
+            let engine = self.engine.clone();
+            let schedules = self.schedules;
+            let signal = shutdown.clone().boxed();
+            tasks.spawn(async move {
+                schedule::run_scheduler(engine, schedules, signal).await;
+                Ok(())
+            });
+        }
+        let mut outcome = Ok(());
+        while let Some(finished) = tasks.join_next().await {
+            if let Ok(Err(error)) = finished {
+                tracing::error!(error = %error, "a service component stopped with an error");
+                outcome = Err(error);
+            }
+        }
+        self.engine.pool().close().await;
+        outcome
+    }
+}
+
+/// `<host>-<pid>`: unique per process, so a restarted process never inherits (and
+/// strands) the jobs its predecessor held.
+fn worker_name_prefix() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "host".to_owned());
+    format!("{host}-{}", std::process::id())
+}

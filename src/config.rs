@@ -1,0 +1,132 @@
+//! Settings: one typed struct, read once from `BAZAARSTREET_*` environment variables, with
+//! documented defaults (see docs/OPERATIONS.md). Nothing else in the crate reads the
+//! environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::duration::parse_duration;
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// PostgreSQL URL; the database is created if missing.
+    pub database_url: String,
+    /// Connections in the pool.
+    pub database_pool_size: u32,
+    /// HTTP listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Directory of workflow definitions.
+    pub workflows_dir: PathBuf,
+    /// Directory of recurring schedules.
+    pub jobs_dir: PathBuf,
+    /// Steps one process executes at once.
+    pub worker_concurrency: usize,
+    /// Worker heartbeat; a worker silent for three heartbeats has its jobs rescued.
+    pub worker_heartbeat: Duration,
+    /// How long in-flight steps may finish after SIGINT/SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {name}: {message}")]
+pub struct SettingsError {
+    name: &'static str,
+    message: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/bazaarstreet".into(),
+            database_pool_size: 20,
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            workflows_dir: "./workflows".into(),
+            jobs_dir: "./jobs".into(),
+            worker_concurrency: 50,
+            worker_heartbeat: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut settings = Self::default();
+        let get = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+        if let Some(url) = get("BAZAARSTREET_DATABASE_URL") {
+            settings.database_url = url;
+        }
+        if let Some(size) = get("BAZAARSTREET_DATABASE_POOL_SIZE") {
+            settings.database_pool_size = number("BAZAARSTREET_DATABASE_POOL_SIZE", &size)?;
+        }
+        if let Some(listen) = get("BAZAARSTREET_LISTEN") {
+            settings.listen = listen.parse().map_err(|_| SettingsError {
+                name: "BAZAARSTREET_LISTEN",
+                message: format!("`{listen}` is not a socket address like 127.0.0.1:8080"),
+            })?;
+        }
+        if let Some(dir) = get("BAZAARSTREET_WORKFLOWS_DIR") {
+            settings.workflows_dir = dir.into();
+        }
+        if let Some(dir) = get("BAZAARSTREET_JOBS_DIR") {
+            settings.jobs_dir = dir.into();
+        }
+        if let Some(value) = get("BAZAARSTREET_WORKER_CONCURRENCY") {
+            settings.worker_concurrency = number("BAZAARSTREET_WORKER_CONCURRENCY", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_WORKER_HEARTBEAT") {
+            settings.worker_heartbeat = duration("BAZAARSTREET_WORKER_HEARTBEAT", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_SHUTDOWN_GRACE") {
+            settings.shutdown_grace = duration("BAZAARSTREET_SHUTDOWN_GRACE", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_MAX_BODY_BYTES") {
+            settings.max_body_bytes = number("BAZAARSTREET_MAX_BODY_BYTES", &value)?;
+        }
+        Ok(settings)
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, SettingsError> {
+    value.trim().parse().map_err(|_| SettingsError {
+        name,
+        message: format!("`{value}` is not a positive whole number"),
+    })
+}
+
+fn duration(name: &'static str, value: &str) -> Result<Duration, SettingsError> {
+    parse_duration(value).map_err(|message| SettingsError { name, message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(settings.listen.port(), 8080);
+        assert!(settings.database_url.ends_with("/bazaarstreet"));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let error = Settings::from_lookup(|name| {
+            (name == "BAZAARSTREET_SHUTDOWN_GRACE").then(|| "soon".to_owned())
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("BAZAARSTREET_SHUTDOWN_GRACE"));
+    }
+}

@@ -1,0 +1,103 @@
+//! The durable workflow engine. apalis-postgres carries step jobs; our own tables hold
+//! the truth about runs, steps, attempts and history.
+//!
+//! - [`definition`], [`validate`], [`duration`]: the TOML format and its validation.
+//! - [`catalog`]: definitions loaded from `workflows/` and pinned versions from the database.
+//! - [`handlers`], [`builtin`]: task handlers by name.
+//! - [`transition`]: moving a locked run between steps in one transaction.
+//! - [`commands`]: start, cancel, decide, post an event.
+//! - [`executor`]: what a step job does when a worker picks it up.
+//! - [`worker`]: the apalis workers and their monitor.
+//! - [`schedule`]: recurring runs from `jobs/*.toml`.
+//! - [`queries`]: read models for the API.
+
+pub mod builtin;
+pub mod catalog;
+pub mod commands;
+pub mod context;
+pub mod definition;
+pub mod duration;
+pub mod executor;
+pub mod handlers;
+pub mod queries;
+pub mod schedule;
+pub mod transition;
+pub mod validate;
+pub mod worker;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use catalog::{Catalog, PinnedError};
+
+/// The engine: a pool and a catalog, cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pool: PgPool,
+    catalog: Arc<Catalog>,
+}
+
+impl Engine {
+    /// An engine over this database and catalog.
+    pub fn new(pool: PgPool, catalog: Arc<Catalog>) -> Self {
+        Self { pool, catalog }
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The loaded definitions.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+}
+
+/// One way a run's input fails the workflow's schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputProblem {
+    /// JSON pointer into the input.
+    pub pointer: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No workflow of that name is loaded.
+    #[error("workflow `{0}` is not defined")]
+    UnknownWorkflow(String),
+    /// No such run.
+    #[error("run {0} not found")]
+    RunNotFound(uuid::Uuid),
+    /// The run's workflow has no such step.
+    #[error("{0}")]
+    StepNotFound(String),
+    /// The input fails the workflow's schema.
+    #[error("the input does not match the workflow's input schema")]
+    InvalidInput(Vec<InputProblem>),
+    /// The request contradicts the run's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A definition problem discovered at run time.
+    #[error("definition problem: {0}")]
+    Definition(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The job queue failed.
+    #[error("job queue error: {0}")]
+    Queue(#[from] apalis_postgres::Error),
+}
+
+impl From<PinnedError> for EngineError {
+    fn from(error: PinnedError) -> Self {
+        match error {
+            PinnedError::Database(error) => EngineError::Database(error),
+            other => EngineError::Definition(other.to_string()),
+        }
+    }
+}

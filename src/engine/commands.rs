@@ -1,0 +1,300 @@
+//! What callers ask of runs: start, cancel, decide an approval, post an event. Each is one
+//! transaction over the locked run, with its history and any job it implies.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::context::{correlation_text, initial_context, lookup};
+use super::definition::{StepKind, outcome};
+use super::transition::Transition;
+use super::{Engine, EngineError, InputProblem};
+use crate::store;
+use crate::store::runs::{NewRun, RunRow};
+
+/// A request to start a run.
+#[derive(Debug, Clone)]
+pub struct StartRun {
+    /// Workflow name.
+    pub workflow: String,
+    /// Input.
+    pub input: Value,
+    /// Workspace.
+    pub workspace_id: Option<String>,
+    /// Same key, same run.
+    pub idempotency_key: Option<String>,
+    /// Who starts it.
+    pub initiator: String,
+}
+
+/// An approval decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Approve.
+    Approve,
+    /// Reject.
+    Reject,
+}
+
+impl Decision {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+}
+
+/// What posting an event did.
+#[derive(Debug, Clone)]
+pub struct EventReceipt {
+    /// Stored event id.
+    pub event_id: i64,
+    /// Whether a waiting step took it.
+    pub matched: bool,
+    /// The run after the event.
+    pub run: RunRow,
+}
+
+impl Engine {
+    /// Starts a run, or returns the run already started with the same idempotency key
+    /// (`created` false).
+    pub async fn start_run(&self, request: StartRun) -> Result<(RunRow, bool), EngineError> {
+        let definition = self
+            .catalog
+            .latest(&request.workflow)
+            .ok_or_else(|| EngineError::UnknownWorkflow(request.workflow.clone()))?;
+        if let Some(schema) = &definition.input_schema {
+            check_input(schema, &request.input)?;
+        }
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = &request.idempotency_key
+            && let Some(existing) = store::runs::by_idempotency_key(&mut tx, key).await?
+        {
+            return same_request(existing, &request).map(|run| (run, false));
+        }
+        let id = Uuid::now_v7();
+        let context = initial_context(&request.input);
+        let inserted = store::runs::insert(
+            &mut tx,
+            &NewRun {
+                id,
+                workflow: &definition.name,
+                workflow_version: definition.version,
+                workspace_id: request.workspace_id.as_deref(),
+                input: &request.input,
+                context: &context,
+                idempotency_key: request.idempotency_key.as_deref(),
+                initiator: &request.initiator,
+            },
+        )
+        .await?;
+        if !inserted {
+            // Another request with the same key won the race; answer with its run.
+            tx.rollback().await?;
+            let key = request.idempotency_key.as_deref().unwrap_or_default();
+            let mut conn = self.pool.acquire().await?;
+            let existing = store::runs::by_idempotency_key(&mut conn, key)
+                .await?
+                .ok_or_else(|| EngineError::Conflict("idempotency key race lost".into()))?;
+            return same_request(existing, &request).map(|run| (run, false));
+        }
+        let run = store::runs::lock(&mut tx, id)
+            .await?
+            .ok_or(EngineError::RunNotFound(id))?;
+        let mut transition = Transition::new(&definition, run, Some(request.initiator.clone()));
+        transition.record(
+            "run_started",
+            None,
+            json!({ "workflow": definition.name, "version": definition.version, "sha256": definition.sha256 }),
+        );
+        transition
+            .follow(&mut tx, super::definition::Target::Step(0), None)
+            .await?;
+        let run = transition.commit_changes(&mut tx).await?;
+        tx.commit().await?;
+        Ok((run, true))
+    }
+
+    /// Cancels a run that has not finished; its queued jobs become no-ops.
+    pub async fn cancel_run(&self, id: Uuid, reason: &str, actor: &str) -> Result<RunRow, EngineError> {
+        let mut tx = self.pool.begin().await?;
+        let run = store::runs::lock(&mut tx, id)
+            .await?
+            .ok_or(EngineError::RunNotFound(id))?;
+        if run.is_finished() {
+            return Err(EngineError::Conflict(format!(
+                "run {id} has already {} and cannot be cancelled",
+                run.status
+            )));
+        }
+        let definition = self
+            .catalog
+            .pinned(&mut tx, &run.workflow, run.workflow_version)
+            .await?;
+        if let Some(mut row) = store::steps::get(&mut tx, id, run.current_seq).await? {
+            row.status = "cancelled".to_owned();
+            row.wake_at = None;
+            row.finished_at = Some(chrono::Utc::now());
+            store::steps::save(&mut tx, &row).await?;
+        }
+        let mut transition = Transition::new(&definition, run, Some(actor.to_owned()));
+        transition.run.cancel_reason = Some(reason.to_owned());
+        transition.finish("cancelled", None);
+        let run = transition.commit_changes(&mut tx).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// Records an approval decision on the step the run is waiting at; once the quorum
+    /// of approvals is reached (or on any rejection) the run moves on.
+    pub async fn decide(
+        &self,
+        id: Uuid,
+        step_id: &str,
+        actor: &str,
+        decision: Decision,
+        reason: &str,
+    ) -> Result<RunRow, EngineError> {
+        let mut tx = self.pool.begin().await?;
+        let run = store::runs::lock(&mut tx, id)
+            .await?
+            .ok_or(EngineError::RunNotFound(id))?;
+        let definition = self
+            .catalog
+            .pinned(&mut tx, &run.workflow, run.workflow_version)
+            .await?;
+        let step = definition.step(step_id).ok_or_else(|| {
+            EngineError::StepNotFound(format!("workflow `{}` has no step `{step_id}`", run.workflow))
+        })?;
+        let StepKind::Approval(spec) = &step.kind else {
+            return Err(EngineError::Conflict(format!("step `{step_id}` is not an approval step")));
+        };
+        let mut row = match store::steps::get(&mut tx, id, run.current_seq).await? {
+            Some(row) if run.current_step.as_deref() == Some(step_id) && row.status == "waiting" => row,
+            _ => {
+                return Err(EngineError::Conflict(format!(
+                    "step `{step_id}` is not waiting for a decision (run is {})",
+                    run.status
+                )));
+            }
+        };
+        if !store::steps::insert_decision(&mut tx, id, row.seq, actor, decision.as_str(), reason).await? {
+            return Err(EngineError::Conflict(format!(
+                "{actor} has already decided step `{step_id}`"
+            )));
+        }
+        let approvals = store::steps::count_approvals(&mut tx, id, row.seq).await?;
+        let mut transition = Transition::new(&definition, run, Some(actor.to_owned()));
+        transition.record(
+            "decision_recorded",
+            Some(step_id),
+            json!({ "decision": decision.as_str(), "reason": reason, "approvals": approvals, "quorum": spec.quorum }),
+        );
+        let reached = match decision {
+            Decision::Reject => Some(outcome::REJECTED),
+            Decision::Approve if approvals >= i64::from(spec.quorum) => Some(outcome::APPROVED),
+            Decision::Approve => None,
+        };
+        if let Some(reached) = reached {
+            let output = json!({ "decision": reached, "decided_by": actor, "reason": reason });
+            transition.complete_row(&mut row, reached, &output);
+            store::steps::save(&mut tx, &row).await?;
+            let failure = (reached == outcome::REJECTED)
+                .then(|| format!("step `{step_id}` was rejected by {actor}: {reason}"));
+            transition
+                .follow(&mut tx, step.target_for(reached), failure)
+                .await?;
+        }
+        let run = transition.commit_changes(&mut tx).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// Stores an event for a run; a `wait_event` step waiting for this name and
+    /// correlation takes it at once, otherwise it waits for a later step.
+    pub async fn post_event(
+        &self,
+        id: Uuid,
+        name: &str,
+        correlation: &str,
+        payload: &Value,
+        actor: &str,
+    ) -> Result<EventReceipt, EngineError> {
+        let mut tx = self.pool.begin().await?;
+        let run = store::runs::lock(&mut tx, id)
+            .await?
+            .ok_or(EngineError::RunNotFound(id))?;
+        if run.is_finished() {
+            return Err(EngineError::Conflict(format!("run {id} has already {}", run.status)));
+        }
+        let event_id = store::events::insert(&mut tx, id, name, correlation, payload).await?;
+        let definition = self
+            .catalog
+            .pinned(&mut tx, &run.workflow, run.workflow_version)
+            .await?;
+        let waiting_step = run
+            .current_step
+            .as_deref()
+            .and_then(|step_id| definition.step(step_id))
+            .filter(|step| match &step.kind {
+                StepKind::WaitEvent(spec) => {
+                    spec.event == name
+                        && spec.correlation.as_deref().is_none_or(|path| {
+                            lookup(&run.context, path).map(correlation_text).as_deref() == Some(correlation)
+                        })
+                }
+                _ => false,
+            });
+        let row = store::steps::get(&mut tx, id, run.current_seq).await?;
+        let mut transition = Transition::new(&definition, run, Some(actor.to_owned()));
+        transition.record(
+            "event_received",
+            transition.run.current_step.clone().as_deref(),
+            json!({ "event_id": event_id, "name": name, "correlation": correlation }),
+        );
+        let mut matched = false;
+        if let (Some(step), Some(mut row)) = (waiting_step, row.filter(|r| r.status == "waiting")) {
+            matched = store::events::consume_matching(&mut tx, id, name, Some(correlation), row.seq)
+                .await?
+                .is_some();
+            if matched {
+                transition.complete_row(&mut row, outcome::RECEIVED, payload);
+                store::steps::save(&mut tx, &row).await?;
+                transition
+                    .follow(&mut tx, step.target_for(outcome::RECEIVED), None)
+                    .await?;
+            }
+        }
+        let run = transition.commit_changes(&mut tx).await?;
+        tx.commit().await?;
+        Ok(EventReceipt { event_id, matched, run })
+    }
+}
+
+fn same_request(existing: RunRow, request: &StartRun) -> Result<RunRow, EngineError> {
+    if existing.workflow != request.workflow {
+        return Err(EngineError::Conflict(format!(
+            "idempotency key already used to start a `{}` run",
+            existing.workflow
+        )));
+    }
+    Ok(existing)
+}
+
+fn check_input(schema: &Value, input: &Value) -> Result<(), EngineError> {
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|error| EngineError::Definition(format!("input schema: {error}")))?;
+    let problems: Vec<InputProblem> = validator
+        .iter_errors(input)
+        .map(|error| InputProblem {
+            pointer: error.instance_path.to_string(),
+            message: error.to_string(),
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidInput(problems))
+    }
+}

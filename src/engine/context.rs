@@ -1,0 +1,53 @@
+//! The run context `{input, steps: {step_id: output}}` and dotted paths into it.
+
+use serde_json::{Value, json};
+
+/// The context a run starts with.
+pub fn initial_context(input: &Value) -> Value {
+    json!({ "input": input, "steps": {} })
+}
+
+/// Looks up a dotted path such as `steps.prepare.send_at` or `input.items.0.sku`.
+pub fn lookup<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(context, |value, segment| match value {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// Whether a path can address the context at all: it must start at `input` or `steps`.
+pub fn is_valid_path(path: &str) -> bool {
+    let mut segments = path.split('.');
+    matches!(segments.next(), Some("input") | Some("steps"))
+        && path.split('.').all(|segment| !segment.is_empty())
+}
+
+/// The text form a correlation value is compared in: strings as-is, anything else as JSON.
+pub fn correlation_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_up_nested_objects_and_array_items() {
+        let context = json!({"input": {"items": [{"sku": "A1"}]}, "steps": {"prepare": {"send_at": "x"}}});
+        assert_eq!(lookup(&context, "input.items.0.sku"), Some(&json!("A1")));
+        assert_eq!(lookup(&context, "steps.prepare.send_at"), Some(&json!("x")));
+        assert_eq!(lookup(&context, "steps.missing"), None);
+    }
+
+    #[test]
+    fn paths_must_start_at_input_or_steps() {
+        assert!(is_valid_path("input.order_id"));
+        assert!(is_valid_path("steps.a.b"));
+        assert!(!is_valid_path("order_id"));
+        assert!(!is_valid_path("input..x"));
+    }
+}

@@ -1,0 +1,88 @@
+//! apalis workers that execute step jobs, run under a monitor that restarts them.
+//!
+//! Each process names its workers `<host>-<pid>-<restart>`: a restarted worker gets a new
+//! name so the jobs its predecessor held are rescued by the heartbeat check instead of
+//! staying `Running` forever under a name that is still alive.
+
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_postgres::{Config, PostgresStorage};
+use futures::future::BoxFuture;
+use tracing::Instrument;
+
+use super::Engine;
+use crate::store::jobs::{STEP_QUEUE, StepJob};
+
+/// How a process's workers behave.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Steps executed at once by this process (also the fetch batch size).
+    pub concurrency: usize,
+    /// How long in-flight steps may run on after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Heartbeat period; a worker silent for 3 heartbeats is presumed dead and its jobs
+    /// are handed to others.
+    pub heartbeat: Duration,
+    /// Name prefix; the process id and restart count are appended.
+    pub name_prefix: String,
+}
+
+/// Heartbeats a worker may miss before its jobs are re-enqueued.
+const MISSED_HEARTBEATS: usize = 3;
+
+/// Runs the step workers until `shutdown` resolves, then lets in-flight steps finish
+/// within the grace period.
+pub async fn run_workers(
+    engine: Engine,
+    settings: WorkerSettings,
+    shutdown: BoxFuture<'static, ()>,
+) -> Result<(), MonitorError> {
+    let factory_engine = engine.clone();
+    let factory_settings = settings.clone();
+    Monitor::new()
+        .register(move |restarts| {
+            let settings = &factory_settings;
+            let config = Config::default()
+                .queue(STEP_QUEUE)
+                .batch_size(settings.concurrency.max(1))
+                .heartbeat_interval(settings.heartbeat)
+                .missed_heartbeats(MISSED_HEARTBEATS);
+            let backend = PostgresStorage::<StepJob>::new(factory_engine.pool())
+                .with_config(config)
+                .with_pubsub()
+                .poll_with_strategy(Strategy::new().interval(Duration::from_secs(1)));
+            WorkerBuilder::new(format!("{}-{restarts}", settings.name_prefix))
+                .backend(backend)
+                .data(factory_engine.clone())
+                .concurrency(settings.concurrency.max(1))
+                .build(execute_step_job)
+        })
+        .should_restart(|worker, error| {
+            tracing::error!(worker.name = worker.name(), error = %error, "step worker stopped; restarting it");
+            true
+        })
+        .shutdown_timeout(settings.shutdown_grace)
+        .run_with_signal(async move {
+            shutdown.await;
+            Ok(())
+        })
+        .await
+}
+
+/// The apalis task function: hands the job to the engine.
+///
+/// Engine-level failures (a handler error, a stale job) are handled inside the engine and
+/// never reach apalis; only infrastructure errors (the database went away) are returned, so
+/// apalis runs the job again.
+async fn execute_step_job(
+    job: StepJob,
+    engine: Data<Engine>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("step", run.id = %job.run_id, step.id = %job.step_id);
+    engine.execute(&job, worker.name()).instrument(span).await.map_err(|error| {
+        tracing::warn!(run.id = %job.run_id, step.id = %job.step_id, error = %error, "step job failed; apalis will run it again");
+        Box::new(error) as BoxDynError
+    })
+}

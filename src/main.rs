@@ -1,0 +1,130 @@
+//! The `bazaarstreet` command: parses the command line and calls into the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bazaarstreet::app::{Application, Roles};
+use bazaarstreet::config::Settings;
+use bazaarstreet::engine::catalog::Catalog;
+use bazaarstreet::engine::handlers::HandlerRegistry;
+use bazaarstreet::engine::schedule;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "bazaarstreet", version, about = "Bazaarstreet Workflows: durable workflows for a WhatsApp Business back office")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API, the workers and the scheduler in one process.
+    Serve,
+    /// Run only the HTTP API.
+    Api,
+    /// Run only the workers and the scheduler.
+    Worker,
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Work with workflow definitions.
+    Workflows {
+        #[command(subcommand)]
+        command: WorkflowsCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Measure throughput and latency against the configured database.
+    Bench(bazaarstreet::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum WorkflowsCommand {
+    /// Validate every definition (and schedule) without touching the database.
+    Check {
+        /// Directory of definitions (default: BAZAARSTREET_WORKFLOWS_DIR or ./workflows).
+        dir: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = Settings::from_env()?;
+    match command {
+        Command::Serve => serve(settings, Roles::All).await,
+        Command::Api => serve(settings, Roles::Api).await,
+        Command::Worker => serve(settings, Roles::Worker).await,
+        Command::Migrate => {
+            bazaarstreet::db::ensure_database(&settings.database_url).await?;
+            let pool = bazaarstreet::db::connect(&settings.database_url, 2).await?;
+            bazaarstreet::db::migrate(&pool).await?;
+            println!("database migrated");
+            Ok(())
+        }
+        Command::Workflows {
+            command: WorkflowsCommand::Check { dir },
+        } => {
+            let dir = dir.unwrap_or(settings.workflows_dir.clone());
+            let catalog = Catalog::load_dir(&dir, HandlerRegistry::with_builtins())?;
+            let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
+            println!(
+                "{} workflow definition(s) and {} schedule(s) are valid",
+                catalog.all().len(),
+                schedules.len()
+            );
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", bazaarstreet::api::openapi_json());
+            Ok(())
+        }
+        Command::Bench(args) => bazaarstreet::bench::run(settings, args).await,
+    }
+}
+
+async fn serve(settings: Settings, roles: Roles) -> Result<(), Box<dyn std::error::Error>> {
+    let listen = settings.listen;
+    let app = Application::build(settings, roles).await?;
+    if roles != Roles::Worker {
+        tracing::info!(address = %listen, port = app.port(), "listening");
+    }
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown requested; finishing in-flight work");
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("BAZAARSTREET_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,apalis=warn,apalis_core=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

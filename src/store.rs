@@ -1,0 +1,12 @@
+//! SQL, and only SQL: every function takes a `&mut PgConnection` so callers compose
+//! transactions. Queries are checked at compile time against the committed `.sqlx/` cache.
+
+pub mod definitions;
+pub mod events;
+pub mod history;
+pub mod jobs;
+pub mod runs;
+pub mod schedules;
+pub mod steps;
+
+pub use sqlx::PgConnection;

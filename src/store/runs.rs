@@ -1,0 +1,173 @@
+//! The `runs` table: one row per workflow run, locked `for update` while it changes.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A run row.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// Run id (UUIDv7, so ids sort by creation time).
+    pub id: Uuid,
+    /// Workflow name.
+    pub workflow: String,
+    /// Pinned definition version.
+    pub workflow_version: i32,
+    /// Workspace the run belongs to.
+    pub workspace_id: Option<String>,
+    /// running, waiting, succeeded, failed or cancelled.
+    pub status: String,
+    /// The input the run started with.
+    pub input: Value,
+    /// `{input, steps}`.
+    pub context: Value,
+    /// Step the run is at; None once finished.
+    pub current_step: Option<String>,
+    /// Visit number of the current step in `run_steps`.
+    pub current_seq: i32,
+    /// Bumped on every state change that makes queued jobs stale.
+    pub generation: i64,
+    /// Caller-chosen key that makes starting idempotent.
+    pub idempotency_key: Option<String>,
+    /// Who started the run.
+    pub initiator: String,
+    /// Why the run failed.
+    pub error: Option<String>,
+    /// Why the run was cancelled.
+    pub cancel_reason: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Finished.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl RunRow {
+    /// Whether the run has reached a final status.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
+    }
+}
+
+/// What a new run is made of.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    /// Run id.
+    pub id: Uuid,
+    /// Workflow name.
+    pub workflow: &'a str,
+    /// Definition version.
+    pub workflow_version: i32,
+    /// Workspace.
+    pub workspace_id: Option<&'a str>,
+    /// Input.
+    pub input: &'a Value,
+    /// Initial context.
+    pub context: &'a Value,
+    /// Idempotency key.
+    pub idempotency_key: Option<&'a str>,
+    /// Who starts it.
+    pub initiator: &'a str,
+}
+
+/// Inserts a run; returns false when the idempotency key is already taken.
+pub async fn insert(conn: &mut PgConnection, run: &NewRun<'_>) -> sqlx::Result<bool> {
+    let inserted = sqlx::query!(
+        "insert into runs (id, workflow, workflow_version, workspace_id, status, input, context,
+                           idempotency_key, initiator)
+         values ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
+         on conflict (idempotency_key) do nothing",
+        run.id,
+        run.workflow,
+        run.workflow_version,
+        run.workspace_id,
+        run.input,
+        run.context,
+        run.idempotency_key,
+        run.initiator
+    )
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// A run by id, without locking.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as!(RunRow, "select * from runs where id = $1", id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A run by id, locked until the transaction ends.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as!(RunRow, "select * from runs where id = $1 for update", id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The run holding an idempotency key.
+pub async fn by_idempotency_key(conn: &mut PgConnection, key: &str) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as!(RunRow, "select * from runs where idempotency_key = $1", key)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Writes back the fields the engine changes.
+pub async fn save(conn: &mut PgConnection, run: &RunRow) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update runs set status = $2, context = $3, current_step = $4, current_seq = $5,
+                generation = $6, error = $7, cancel_reason = $8, finished_at = $9,
+                updated_at = now()
+         where id = $1",
+        run.id,
+        run.status,
+        run.context,
+        run.current_step,
+        run.current_seq,
+        run.generation,
+        run.error,
+        run.cancel_reason,
+        run.finished_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Filters for listing runs; `before` is the cursor (runs with a smaller id follow).
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this workspace.
+    pub workspace_id: Option<String>,
+    /// Only runs older than this id.
+    pub before: Option<Uuid>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// Runs matching the filter, newest first.
+pub async fn list(conn: &mut PgConnection, filter: &RunFilter) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as!(
+        RunRow,
+        "select * from runs
+         where ($1::text is null or workflow = $1)
+           and ($2::text is null or status = $2)
+           and ($3::text is null or workspace_id = $3)
+           and ($4::uuid is null or id < $4)
+         order by id desc
+         limit $5",
+        filter.workflow,
+        filter.status,
+        filter.workspace_id,
+        filter.before,
+        filter.limit
+    )
+    .fetch_all(conn)
+    .await
+}
