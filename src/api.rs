@@ -1,13 +1,13 @@
 //! The HTTP API (poem + poem-openapi): one file per resource under `api/`, errors as
 //! RFC 9457 problem bodies, the OpenAPI document generated from the code.
 
+pub mod body_limit;
 pub mod health;
 pub mod problem;
 pub mod runs;
 pub mod views;
 pub mod workflows;
 
-use poem::middleware::SizeLimit;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -63,6 +63,6 @@ pub fn routes(engine: Engine, max_body_bytes: usize) -> impl Endpoint {
         .nest("/", service)
         .at("/openapi.json", spec)
         .nest("/docs", ui)
-        .with(SizeLimit::new(max_body_bytes))
+        .around(move |endpoint, request| body_limit::limit_body(endpoint, request, max_body_bytes))
         .catch_all_error(|error| async move { problem::problem_response(error) })
 }

@@ -164,6 +164,10 @@ impl From<EngineError> for ApiError {
 /// Turns any error poem raises outside an operation (unknown route, wrong method, body
 /// too large) into a problem response.
 pub fn problem_response(error: poem::Error) -> poem::Response {
+    if error.is_from_response() {
+        // An operation's own typed error: already a problem body.
+        return error.into_response();
+    }
     let status = error.status();
     let kind = match status {
         StatusCode::NOT_FOUND => "not-found",

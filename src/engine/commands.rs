@@ -287,9 +287,17 @@ fn check_input(schema: &Value, input: &Value) -> Result<(), EngineError> {
         .map_err(|error| EngineError::Definition(format!("input schema: {error}")))?;
     let problems: Vec<InputProblem> = validator
         .iter_errors(input)
-        .map(|error| InputProblem {
-            pointer: error.instance_path.to_string(),
-            message: error.to_string(),
+        .map(|error| {
+            let mut pointer = error.instance_path.to_string();
+            // Point at the missing property itself, not at the object lacking it.
+            if let jsonschema::error::ValidationErrorKind::Required { property } = &error.kind {
+                let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+                pointer = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+            }
+            InputProblem {
+                pointer,
+                message: error.to_string(),
+            }
         })
         .collect();
     if problems.is_empty() {
