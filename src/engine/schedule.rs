@@ -76,14 +76,14 @@ impl Schedule {
             .map(|tick| tick.with_timezone(&Utc))
     }
 
-    /// Latest tick in `(after, until]`.
-    pub fn latest_between(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// Every tick in `(after, until]`, oldest first (at most [`MAX_TICKS_SCANNED`]).
+    pub fn ticks_between(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         self.cron
             .after(&after.with_timezone(&self.timezone))
             .take(MAX_TICKS_SCANNED)
             .map(|tick| tick.with_timezone(&Utc))
             .take_while(|tick| *tick <= until)
-            .last()
+            .collect()
     }
 }
 
@@ -186,10 +186,10 @@ pub async fn run_scheduler(engine: Engine, schedules: Vec<Schedule>, shutdown: B
             tokio::time::sleep(wait).await;
             let now = Utc::now();
             for schedule in &schedules {
-                if let Some(tick) = schedule.latest_between(checked_until, now)
-                    && let Err(error) = start_tick(&engine, schedule, tick).await
-                {
-                    tracing::error!(schedule = %schedule.name, %tick, error = %error, "could not start a scheduled run");
+                for tick in schedule.ticks_between(checked_until, now) {
+                    if let Err(error) = start_tick(&engine, schedule, tick).await {
+                        tracing::error!(schedule = %schedule.name, %tick, error = %error, "could not start a scheduled run");
+                    }
                 }
             }
             checked_until = now;
@@ -207,7 +207,8 @@ async fn start_missed_tick(engine: &Engine, schedule: &Schedule, now: DateTime<U
         store::schedules::ensure(&mut conn, &schedule.name).await?
     };
     let since = row.last_tick_at.unwrap_or(row.first_seen_at);
-    if let Some(tick) = schedule.latest_between(since, now) {
+    // Only the latest missed tick runs: a nightly sweep down for a week runs once, not seven times.
+    if let Some(tick) = schedule.ticks_between(since, now).pop() {
         tracing::info!(schedule = %schedule.name, %tick, "starting a tick missed while no replica ran");
         start_tick(engine, schedule, tick).await?;
     }

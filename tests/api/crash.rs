@@ -1,0 +1,70 @@
+//! A worker process killed with SIGKILL mid-step: another process finishes the run.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bazaarstreet::app::Roles;
+use serde_json::json;
+
+use crate::helpers::{attempts, drop_database, fresh_database_url, spawn_app_on, write_files};
+
+const SLOW: &str = r#"
+name = "slow"
+version = 1
+[[steps]]
+id = "work"
+kind = "task"
+handler = "builtin.sleep"
+params = { duration = "3s" }
+[[steps]]
+id = "after"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+fn worker_process(database_url: &str, workflows: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_bazaarstreet"))
+        .arg("worker")
+        .env("BAZAARSTREET_DATABASE_URL", database_url)
+        .env("BAZAARSTREET_WORKFLOWS_DIR", workflows)
+        .env("BAZAARSTREET_JOBS_DIR", workflows.join("none"))
+        .env("BAZAARSTREET_WORKER_HEARTBEAT", "1s")
+        .env("BAZAARSTREET_DATABASE_POOL_SIZE", "4")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("worker process starts")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_worker_is_killed_mid_step_completes_on_another_worker_within_30_seconds() {
+    let database_url = fresh_database_url();
+    let dir = write_files(&[("slow", SLOW)]);
+    // The API only: steps run in the worker processes below.
+    let mut api = spawn_app_on(&database_url, &[("slow", SLOW)], &[], Roles::Api).await;
+    let mut doomed = worker_process(&database_url, dir.path());
+    let id = api.start("slow", json!({})).await;
+    api.wait_for_run(&id, "first attempt running", |run| {
+        run["steps"][0]["attempt_log"][0]["status"] == "running"
+    })
+    .await;
+
+    doomed.kill().expect("SIGKILL");
+    doomed.wait().unwrap();
+    let killed_at = tokio::time::Instant::now();
+    let mut rescuer = worker_process(&database_url, dir.path());
+
+    let run = api.wait_for_status(&id, "succeeded").await;
+    let elapsed = killed_at.elapsed();
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    let tries = attempts(&run);
+    assert_eq!(tries[0], ("work".to_owned(), 1, "abandoned".to_owned()), "{tries:?}");
+    assert_eq!(tries[1], ("work".to_owned(), 2, "succeeded".to_owned()), "{tries:?}");
+    let workers: Vec<&str> = run["steps"][0]["attempt_log"].as_array().unwrap().iter().map(|a| a["worker"].as_str().unwrap()).collect();
+    assert_ne!(workers[0], workers[1], "a different process finished the step");
+
+    rescuer.kill().unwrap();
+    rescuer.wait().unwrap();
+    api.stop_service().await;
+    drop_database(&database_url).await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests: a real PostgreSQL, a fresh database and service per test.
+
+mod crash;
+mod definitions;
+mod errors;
+mod helpers;
+mod openapi;
+mod runs;
+mod scale;
+mod schedules;

@@ -1,0 +1,372 @@
+//! Run behaviour through the HTTP API: happy path, retries, failures, cancel, events,
+//! timeouts, idempotent starts.
+
+use serde_json::json;
+
+use crate::helpers::{attempts, spawn_app};
+
+const REVIEWED: &str = r#"
+name = "reviewed"
+version = 1
+[[steps]]
+id = "prepare"
+kind = "task"
+handler = "builtin.noop"
+params = { send_at = "2000-01-01T00:00:00Z", prepared = true }
+[[steps]]
+id = "review"
+kind = "approval"
+roles = ["compliance_officer"]
+on = { approved = "pause", rejected = "fail" }
+[[steps]]
+id = "pause"
+kind = "timer"
+delay = "1s"
+[[steps]]
+id = "finish"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_goes_through_task_approval_timer_and_task_to_success() {
+    let app = spawn_app(&[("reviewed", REVIEWED)]).await;
+    let id = app.start("reviewed", json!({ "customer": "C-1" })).await;
+    let waiting = app.wait_at_step(&id, "review").await;
+    assert_eq!(waiting["context"]["steps"]["prepare"]["prepared"], true);
+
+    let (status, body) = app
+        .post_as(
+            &format!("/v1/runs/{id}/steps/review/decision"),
+            &json!({ "decision": "approve", "reason": "scope is fine" }),
+            "officer-1",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let done = app.wait_for_status(&id, "succeeded").await;
+    let steps: Vec<(&str, &str)> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step_id"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("prepare", "succeeded"), ("review", "succeeded"), ("pause", "succeeded"), ("finish", "succeeded")]
+    );
+    assert_eq!(done["steps"][1]["output"]["decided_by"], "officer-1");
+    assert!(done["finished_at"].is_string());
+    let kinds: Vec<&str> = done["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_succeeded"));
+    assert!(kinds.contains(&"decision_recorded"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_approval_without_a_mapping_fails_the_run() {
+    let workflow = r#"
+name = "gate"
+version = 1
+[[steps]]
+id = "review"
+kind = "approval"
+roles = ["compliance_officer"]
+[[steps]]
+id = "after"
+kind = "task"
+handler = "builtin.noop"
+"#;
+    let app = spawn_app(&[("gate", workflow)]).await;
+    let id = app.start("gate", json!({})).await;
+    app.wait_at_step(&id, "review").await;
+    let (status, _) = app
+        .post(&format!("/v1/runs/{id}/steps/review/decision"), &json!({ "decision": "reject", "reason": "out of scope" }))
+        .await;
+    assert_eq!(status, 200);
+    let run = app.wait_for_status(&id, "failed").await;
+    assert!(run["error"].as_str().unwrap().contains("out of scope"), "{run}");
+    assert_eq!(run["steps"].as_array().unwrap().len(), 1, "the step after the gate never ran");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retryable_error_is_retried_with_backoff_until_it_succeeds() {
+    let workflow = r#"
+name = "flaky"
+version = 1
+[[steps]]
+id = "call"
+kind = "task"
+handler = "builtin.fail"
+params = { fail_attempts = 2, message = "upstream busy" }
+retry = { max_attempts = 5, backoff = "exponential", initial = "1s", max = "4s" }
+"#;
+    let app = spawn_app(&[("flaky", workflow)]).await;
+    let id = app.start("flaky", json!({})).await;
+    let run = app.wait_for_status(&id, "succeeded").await;
+    let tries = attempts(&run);
+    assert_eq!(
+        tries,
+        [
+            ("call".to_owned(), 1, "failed".to_owned()),
+            ("call".to_owned(), 2, "failed".to_owned()),
+            ("call".to_owned(), 3, "succeeded".to_owned())
+        ]
+    );
+    let log = run["steps"][0]["attempt_log"].as_array().unwrap();
+    let at = |i: usize, field: &str| chrono::DateTime::parse_from_rfc3339(log[i][field].as_str().unwrap()).unwrap();
+    // Equal jitter keeps at least half of each delay: >= 0.5 s, then >= 1 s.
+    assert!(at(1, "started_at") - at(0, "finished_at") >= chrono::Duration::milliseconds(500));
+    assert!(at(2, "started_at") - at(1, "finished_at") >= chrono::Duration::milliseconds(1000));
+    assert_eq!(log[0]["error"], "upstream busy");
+    assert_eq!(log[0]["retryable"], true);
+    let history: Vec<&str> = run["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
+    assert_eq!(history.iter().filter(|k| **k == "step_retry_scheduled").count(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fatal_error_fails_the_run_at_once_with_the_error_recorded() {
+    let workflow = r#"
+name = "doomed"
+version = 1
+[[steps]]
+id = "call"
+kind = "task"
+handler = "builtin.fail"
+params = { fatal = true, message = "the number is not a WhatsApp number" }
+retry = { max_attempts = 5, initial = "1s" }
+[[steps]]
+id = "never"
+kind = "task"
+handler = "builtin.noop"
+"#;
+    let app = spawn_app(&[("doomed", workflow)]).await;
+    let id = app.start("doomed", json!({})).await;
+    let run = app.wait_for_status(&id, "failed").await;
+    assert_eq!(attempts(&run), [("call".to_owned(), 1, "failed".to_owned())]);
+    assert_eq!(run["steps"][0]["error"], "the number is not a WhatsApp number");
+    assert!(run["error"].as_str().unwrap().contains("the number is not a WhatsApp number"));
+    assert_eq!(run["steps"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exhausted_retries_fail_the_run_after_max_attempts() {
+    let workflow = r#"
+name = "hopeless"
+version = 1
+[[steps]]
+id = "call"
+kind = "task"
+handler = "builtin.fail"
+retry = { max_attempts = 2, initial = "100ms", max = "100ms" }
+"#;
+    let app = spawn_app(&[("hopeless", workflow)]).await;
+    let id = app.start("hopeless", json!({})).await;
+    let run = app.wait_for_status(&id, "failed").await;
+    assert_eq!(attempts(&run).len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_a_waiting_run_stops_it_and_its_timer_never_fires() {
+    let workflow = r#"
+name = "sleepy"
+version = 1
+[[steps]]
+id = "nap"
+kind = "timer"
+delay = "1s"
+[[steps]]
+id = "after"
+kind = "task"
+handler = "builtin.noop"
+"#;
+    let app = spawn_app(&[("sleepy", workflow)]).await;
+    let id = app.start("sleepy", json!({})).await;
+    app.wait_at_step(&id, "nap").await;
+    let (status, body) = app.post(&format!("/v1/runs/{id}/cancel"), &json!({ "reason": "customer withdrew" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    assert_eq!(body["cancel_reason"], "customer withdrew");
+    // Give the timer's job time to fire; it must find a stale generation and do nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (_, run) = app.get(&format!("/v1/runs/{id}")).await;
+    assert_eq!(run["status"], "cancelled");
+    assert_eq!(run["steps"].as_array().unwrap().len(), 1, "{run}");
+    assert_eq!(run["steps"][0]["status"], "cancelled");
+
+    let (again, problem) = app.post(&format!("/v1/runs/{id}/cancel"), &json!({ "reason": "twice" })).await;
+    assert_eq!(again, 409, "{problem}");
+    app.stop().await;
+}
+
+const ORDER_EVENT: &str = r#"
+name = "await_payment"
+version = 1
+[[steps]]
+id = "payment"
+kind = "wait_event"
+event = "payment_received"
+correlation = "input.order_id"
+timeout = "1m"
+[[steps]]
+id = "ship"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_with_the_matching_correlation_resumes_the_run_and_another_does_not() {
+    let app = spawn_app(&[("await_payment", ORDER_EVENT)]).await;
+    let id = app.start("await_payment", json!({ "order_id": "ORD-7" })).await;
+    app.wait_at_step(&id, "payment").await;
+
+    let (status, receipt) = app
+        .post(&format!("/v1/runs/{id}/events"), &json!({ "name": "payment_received", "correlation": "ORD-8", "payload": { "amount": 1 } }))
+        .await;
+    assert_eq!(status, 202, "{receipt}");
+    assert_eq!(receipt["matched"], false);
+    let (_, still) = app.get(&format!("/v1/runs/{id}")).await;
+    assert_eq!(still["status"], "waiting");
+
+    let (status, receipt) = app
+        .post(&format!("/v1/runs/{id}/events"), &json!({ "name": "payment_received", "correlation": "ORD-7", "payload": { "amount": 42 } }))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(receipt["matched"], true);
+    let run = app.wait_for_status(&id, "succeeded").await;
+    assert_eq!(run["context"]["steps"]["payment"]["amount"], 42);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_that_arrives_before_its_wait_step_is_kept_for_it() {
+    let workflow = r#"
+name = "early_bird"
+version = 1
+[[steps]]
+id = "nap"
+kind = "timer"
+delay = "1s"
+[[steps]]
+id = "payment"
+kind = "wait_event"
+event = "paid"
+correlation = "input.order_id"
+"#;
+    let app = spawn_app(&[("early_bird", workflow)]).await;
+    let id = app.start("early_bird", json!({ "order_id": 12 })).await;
+    let (_, receipt) = app
+        .post(&format!("/v1/runs/{id}/events"), &json!({ "name": "paid", "correlation": "12", "payload": { "ok": true } }))
+        .await;
+    assert_eq!(receipt["matched"], false);
+    let run = app.wait_for_status(&id, "succeeded").await;
+    assert_eq!(run["context"]["steps"]["payment"]["ok"], true);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_wait_takes_its_on_timeout_path() {
+    let workflow = r#"
+name = "impatient"
+version = 1
+[[steps]]
+id = "status"
+kind = "wait_event"
+event = "template_status"
+timeout = "1s"
+on_timeout = "poll"
+on = { received = "succeed" }
+[[steps]]
+id = "poll"
+kind = "task"
+handler = "builtin.noop"
+params = { polled = true }
+"#;
+    let app = spawn_app(&[("impatient", workflow)]).await;
+    let id = app.start("impatient", json!({})).await;
+    let run = app.wait_for_status(&id, "succeeded").await;
+    assert_eq!(run["steps"][0]["status"], "timed_out");
+    assert_eq!(run["steps"][1]["step_id"], "poll");
+    assert_eq!(run["context"]["steps"]["poll"]["polled"], true);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_approval_without_on_timeout_fails_the_run() {
+    let workflow = r#"
+name = "lapsing"
+version = 1
+[[steps]]
+id = "review"
+kind = "approval"
+roles = ["compliance_lead"]
+expires_after = "1s"
+"#;
+    let app = spawn_app(&[("lapsing", workflow)]).await;
+    let id = app.start("lapsing", json!({})).await;
+    let run = app.wait_for_status(&id, "failed").await;
+    assert_eq!(run["steps"][0]["status"], "timed_out");
+    assert!(run["error"].as_str().unwrap().contains("timed out"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timer_until_an_instant_in_the_context_waits_for_it() {
+    let workflow = r#"
+name = "reminder"
+version = 1
+[[steps]]
+id = "remind"
+kind = "timer"
+until = "input.send_at"
+[[steps]]
+id = "send"
+kind = "task"
+handler = "builtin.noop"
+"#;
+    let app = spawn_app(&[("reminder", workflow)]).await;
+    let send_at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let id = app.start("reminder", json!({ "send_at": send_at.to_rfc3339() })).await;
+    let run = app.wait_for_status(&id, "succeeded").await;
+    let finished = chrono::DateTime::parse_from_rfc3339(run["steps"][0]["finished_at"].as_str().unwrap()).unwrap();
+    assert!(finished >= send_at, "the timer fired at {finished}, before {send_at}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starting_twice_with_one_idempotency_key_returns_the_same_run() {
+    let app = spawn_app(&[("reviewed", REVIEWED)]).await;
+    let body = json!({ "workflow": "reviewed", "input": {}, "idempotency_key": "order-1001" });
+    let (first_status, first) = app.post("/v1/runs", &body).await;
+    let (second_status, second) = app.post("/v1/runs", &body).await;
+    assert_eq!(first_status, 201);
+    assert_eq!(second_status, 200);
+    assert_eq!(first["id"], second["id"]);
+    let (_, page) = app.get("/v1/runs?workflow=reviewed").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
+    let app = spawn_app(&[("reviewed", REVIEWED)]).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(app.start("reviewed", json!({})).await);
+    }
+    let (_, page) = app.get("/v1/runs?limit=2").await;
+    let first: Vec<&str> = page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(first, [ids[2].as_str(), ids[1].as_str()]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = app.get(&format!("/v1/runs?limit=2&cursor={cursor}")).await;
+    assert_eq!(rest["items"][0]["id"], ids[0].as_str());
+    assert!(rest["next_cursor"].is_null());
+    let (_, none) = app.get("/v1/runs?status=succeeded").await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    app.stop().await;
+}
