@@ -30,8 +30,12 @@ type Apis = (runs::RunsApi, workflows::WorkflowsApi, health::HealthApi);
 pub fn openapi_service(engine: Engine) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            runs::RunsApi { engine: engine.clone() },
-            workflows::WorkflowsApi { engine: engine.clone() },
+            runs::RunsApi {
+                engine: engine.clone(),
+            },
+            workflows::WorkflowsApi {
+                engine: engine.clone(),
+            },
             health::HealthApi { engine },
         ),
         "Bazaarstreet Workflows",

@@ -175,12 +175,15 @@ impl Application {
     }
 }
 
-/// `<host>-<pid>`: unique per process, so a restarted process never inherits (and
-/// strands) the jobs its predecessor held.
+/// `<host>-<pid>-<instance>`: unique per process, so a restarted process never inherits
+/// (and strands) the jobs its predecessor held; the instance number keeps two
+/// applications in one process (tests, embedding) apart too.
 fn worker_name_prefix() -> String {
+    static INSTANCES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let host = hostname::get()
         .ok()
         .and_then(|name| name.into_string().ok())
         .unwrap_or_else(|| "host".to_owned());
-    format!("{host}-{}", std::process::id())
+    format!("{host}-{}-{instance}", std::process::id())
 }

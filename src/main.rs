@@ -11,7 +11,11 @@ use bazaarstreet::engine::schedule;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bazaarstreet", version, about = "Bazaarstreet Workflows: durable workflows for a WhatsApp Business back office")]
+#[command(
+    name = "bazaarstreet",
+    version,
+    about = "Bazaarstreet Workflows: durable workflows for a WhatsApp Business back office"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,8 +114,9 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}
@@ -126,5 +131,8 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("BAZAARSTREET_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,apalis=warn,apalis_core=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -37,7 +37,9 @@ impl HealthApi {
     /// Answers while the process is up.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> Json<HealthView> {
-        Json(HealthView { status: "ok".into() })
+        Json(HealthView {
+            status: "ok".into(),
+        })
     }
 
     /// Readiness
@@ -46,7 +48,11 @@ impl HealthApi {
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> ReadyResponse {
         let problem = match crate::db::is_migrated(self.engine.pool()).await {
-            Ok(true) => return ReadyResponse::Ready(Json(HealthView { status: "ok".into() })),
+            Ok(true) => {
+                return ReadyResponse::Ready(Json(HealthView {
+                    status: "ok".into(),
+                }));
+            }
             Ok(false) => "the database is reachable but not migrated".to_owned(),
             Err(error) => {
                 tracing::warn!(error = %error, "readiness check failed");

@@ -85,12 +85,22 @@ impl ApiError {
 
     /// 404 with a detail.
     pub fn not_found(kind: &str, detail: impl Into<String>) -> Self {
-        Self::NotFound(Json(Problem::new(StatusCode::NOT_FOUND, kind, "Not found", detail)))
+        Self::NotFound(Json(Problem::new(
+            StatusCode::NOT_FOUND,
+            kind,
+            "Not found",
+            detail,
+        )))
     }
 
     /// 409 with a detail.
     pub fn conflict(kind: &str, detail: impl Into<String>) -> Self {
-        Self::Conflict(Json(Problem::new(StatusCode::CONFLICT, kind, "Conflict", detail)))
+        Self::Conflict(Json(Problem::new(
+            StatusCode::CONFLICT,
+            kind,
+            "Conflict",
+            detail,
+        )))
     }
 
     /// 422 with a detail.
@@ -130,9 +140,13 @@ fn from_bad_request(error: poem::Error) -> ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
-            EngineError::UnknownWorkflow(_) => ApiError::not_found("workflow-not-found", error.to_string()),
+            EngineError::UnknownWorkflow(_) => {
+                ApiError::not_found("workflow-not-found", error.to_string())
+            }
             EngineError::RunNotFound(_) => ApiError::not_found("run-not-found", error.to_string()),
-            EngineError::StepNotFound(_) => ApiError::not_found("step-not-found", error.to_string()),
+            EngineError::StepNotFound(_) => {
+                ApiError::not_found("step-not-found", error.to_string())
+            }
             EngineError::InvalidInput(problems) => {
                 let mut problem = Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -140,7 +154,17 @@ impl From<EngineError> for ApiError {
                     "Input does not match the workflow's schema",
                     problems
                         .iter()
-                        .map(|p| format!("{}: {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message))
+                        .map(|p| {
+                            format!(
+                                "{}: {}",
+                                if p.pointer.is_empty() {
+                                    "/"
+                                } else {
+                                    &p.pointer
+                                },
+                                p.message
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("; "),
                 );

@@ -51,10 +51,10 @@ pub struct StartRunRequest {
 impl Example for StartRunRequest {
     fn example() -> Self {
         Self {
-        workflow: "example".into(),
-        input: serde_json::json!({ "customer": "C-1001" }),
-        workspace_id: Some("ws_demo".into()),
-        idempotency_key: Some("order-1001".into()),
+            workflow: "example".into(),
+            input: serde_json::json!({ "customer": "C-1001" }),
+            workspace_id: Some("ws_demo".into()),
+            idempotency_key: Some("order-1001".into()),
         }
     }
 }
@@ -194,10 +194,9 @@ impl RunsApi {
     ) -> Result<Json<RunPage>, ApiError> {
         let before = match cursor.0.as_deref() {
             None => None,
-            Some(text) => Some(
-                Uuid::parse_str(text)
-                    .map_err(|_| ApiError::bad_request(format!("cursor `{text}` is not one this API issued")))?,
-            ),
+            Some(text) => Some(Uuid::parse_str(text).map_err(|_| {
+                ApiError::bad_request(format!("cursor `{text}` is not one this API issued"))
+            })?),
         };
         let limit = limit.0.unwrap_or(50).min(MAX_PAGE);
         let runs = self
@@ -232,14 +231,21 @@ impl RunsApi {
     ///
     /// Stops a run that has not finished; its pending steps never execute. A finished
     /// run answers 409.
-    #[oai(path = "/v1/runs/:id/cancel", method = "post", operation_id = "cancel_run")]
+    #[oai(
+        path = "/v1/runs/:id/cancel",
+        method = "post",
+        operation_id = "cancel_run"
+    )]
     async fn cancel_run(
         &self,
         request: &Request,
         id: Path<Uuid>,
         body: Json<CancelRequest>,
     ) -> Result<Json<RunView>, ApiError> {
-        let run = self.engine.cancel_run(id.0, &body.0.reason, &actor(request)).await?;
+        let run = self
+            .engine
+            .cancel_run(id.0, &body.0.reason, &actor(request))
+            .await?;
         Ok(Json(run.into()))
     }
 
@@ -248,7 +254,11 @@ impl RunsApi {
     /// A `wait_event` step waiting for this name whose correlation value equals
     /// `correlation` resumes with `payload` as its output. Other events are kept and
     /// taken by a later matching step.
-    #[oai(path = "/v1/runs/:id/events", method = "post", operation_id = "post_run_event")]
+    #[oai(
+        path = "/v1/runs/:id/events",
+        method = "post",
+        operation_id = "post_run_event"
+    )]
     async fn post_event(
         &self,
         request: &Request,
@@ -258,7 +268,13 @@ impl RunsApi {
         let body = body.0;
         let receipt = self
             .engine
-            .post_event(id.0, &body.name, &body.correlation, &body.payload, &actor(request))
+            .post_event(
+                id.0,
+                &body.name,
+                &body.correlation,
+                &body.payload,
+                &actor(request),
+            )
             .await?;
         Ok(EventResponse::Accepted(Json(EventReceiptView {
             event_id: receipt.event_id,

@@ -221,7 +221,8 @@ impl From<RunDetail> for RunDetailView {
             .steps
             .into_iter()
             .map(|step: StepRow| {
-                let (mine, rest): (Vec<_>, Vec<_>) = attempts.drain(..).partition(|a| a.seq == step.seq);
+                let (mine, rest): (Vec<_>, Vec<_>) =
+                    attempts.drain(..).partition(|a| a.seq == step.seq);
                 attempts = rest;
                 StepView {
                     seq: step.seq,

@@ -90,7 +90,11 @@ impl WorkflowsApi {
     /// List workflows
     ///
     /// Every workflow definition this service runs, at its current version.
-    #[oai(path = "/v1/workflows", method = "get", operation_id = "list_workflows")]
+    #[oai(
+        path = "/v1/workflows",
+        method = "get",
+        operation_id = "list_workflows"
+    )]
     async fn list(&self) -> Result<Json<WorkflowList>, ApiError> {
         Ok(Json(WorkflowList {
             items: self.engine.catalog().all().iter().map(view).collect(),
@@ -100,10 +104,17 @@ impl WorkflowsApi {
     /// Get a workflow
     ///
     /// One workflow definition at its current version.
-    #[oai(path = "/v1/workflows/:name", method = "get", operation_id = "get_workflow")]
+    #[oai(
+        path = "/v1/workflows/:name",
+        method = "get",
+        operation_id = "get_workflow"
+    )]
     async fn get(&self, name: Path<String>) -> Result<Json<WorkflowView>, ApiError> {
         let definition = self.engine.catalog().latest(&name.0).ok_or_else(|| {
-            ApiError::not_found("workflow-not-found", format!("workflow `{}` is not defined", name.0))
+            ApiError::not_found(
+                "workflow-not-found",
+                format!("workflow `{}` is not defined", name.0),
+            )
         })?;
         Ok(Json(view(&definition)))
     }

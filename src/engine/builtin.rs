@@ -48,7 +48,11 @@ fn fail(call: &HandlerCall) -> Result<HandlerOutput, HandlerError> {
         .and_then(Value::as_str)
         .unwrap_or("builtin.fail failed as asked")
         .to_owned();
-    if params.get("fatal").and_then(Value::as_bool).unwrap_or(false) {
+    if params
+        .get("fatal")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
         Err(HandlerError::Fatal(message))
     } else {
         Err(HandlerError::Retryable(message))

@@ -64,7 +64,10 @@ impl Catalog {
         paths.sort();
         for path in paths {
             let file = path.display().to_string();
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
             let source = match std::fs::read_to_string(&path) {
                 Ok(source) => source,
                 Err(error) => {

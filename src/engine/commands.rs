@@ -117,7 +117,12 @@ impl Engine {
     }
 
     /// Cancels a run that has not finished; its queued jobs become no-ops.
-    pub async fn cancel_run(&self, id: Uuid, reason: &str, actor: &str) -> Result<RunRow, EngineError> {
+    pub async fn cancel_run(
+        &self,
+        id: Uuid,
+        reason: &str,
+        actor: &str,
+    ) -> Result<RunRow, EngineError> {
         let mut tx = self.pool.begin().await?;
         let run = store::runs::lock(&mut tx, id)
             .await?
@@ -165,13 +170,22 @@ impl Engine {
             .pinned(&mut tx, &run.workflow, run.workflow_version)
             .await?;
         let step = definition.step(step_id).ok_or_else(|| {
-            EngineError::StepNotFound(format!("workflow `{}` has no step `{step_id}`", run.workflow))
+            EngineError::StepNotFound(format!(
+                "workflow `{}` has no step `{step_id}`",
+                run.workflow
+            ))
         })?;
         let StepKind::Approval(spec) = &step.kind else {
-            return Err(EngineError::Conflict(format!("step `{step_id}` is not an approval step")));
+            return Err(EngineError::Conflict(format!(
+                "step `{step_id}` is not an approval step"
+            )));
         };
         let mut row = match store::steps::get(&mut tx, id, run.current_seq).await? {
-            Some(row) if run.current_step.as_deref() == Some(step_id) && row.status == "waiting" => row,
+            Some(row)
+                if run.current_step.as_deref() == Some(step_id) && row.status == "waiting" =>
+            {
+                row
+            }
             _ => {
                 return Err(EngineError::Conflict(format!(
                     "step `{step_id}` is not waiting for a decision (run is {})",
@@ -179,7 +193,9 @@ impl Engine {
                 )));
             }
         };
-        if !store::steps::insert_decision(&mut tx, id, row.seq, actor, decision.as_str(), reason).await? {
+        if !store::steps::insert_decision(&mut tx, id, row.seq, actor, decision.as_str(), reason)
+            .await?
+        {
             return Err(EngineError::Conflict(format!(
                 "{actor} has already decided step `{step_id}`"
             )));
@@ -226,7 +242,10 @@ impl Engine {
             .await?
             .ok_or(EngineError::RunNotFound(id))?;
         if run.is_finished() {
-            return Err(EngineError::Conflict(format!("run {id} has already {}", run.status)));
+            return Err(EngineError::Conflict(format!(
+                "run {id} has already {}",
+                run.status
+            )));
         }
         let event_id = store::events::insert(&mut tx, id, name, correlation, payload).await?;
         let definition = self
@@ -241,7 +260,8 @@ impl Engine {
                 StepKind::WaitEvent(spec) => {
                     spec.event == name
                         && spec.correlation.as_deref().is_none_or(|path| {
-                            lookup(&run.context, path).map(correlation_text).as_deref() == Some(correlation)
+                            lookup(&run.context, path).map(correlation_text).as_deref()
+                                == Some(correlation)
                         })
                 }
                 _ => false,
@@ -255,9 +275,10 @@ impl Engine {
         );
         let mut matched = false;
         if let (Some(step), Some(mut row)) = (waiting_step, row.filter(|r| r.status == "waiting")) {
-            matched = store::events::consume_matching(&mut tx, id, name, Some(correlation), row.seq)
-                .await?
-                .is_some();
+            matched =
+                store::events::consume_matching(&mut tx, id, name, Some(correlation), row.seq)
+                    .await?
+                    .is_some();
             if matched {
                 transition.complete_row(&mut row, outcome::RECEIVED, payload);
                 store::steps::save(&mut tx, &row).await?;
@@ -268,7 +289,11 @@ impl Engine {
         }
         let run = transition.commit_changes(&mut tx).await?;
         tx.commit().await?;
-        Ok(EventReceipt { event_id, matched, run })
+        Ok(EventReceipt {
+            event_id,
+            matched,
+            run,
+        })
     }
 }
 
@@ -291,7 +316,10 @@ fn check_input(schema: &Value, input: &Value) -> Result<(), EngineError> {
             let mut pointer = error.instance_path.to_string();
             // Point at the missing property itself, not at the object lacking it.
             if let jsonschema::error::ValidationErrorKind::Required { property } = &error.kind {
-                let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+                let name = property
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| property.to_string());
                 pointer = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
             }
             InputProblem {

@@ -9,11 +9,12 @@ pub fn initial_context(input: &Value) -> Value {
 
 /// Looks up a dotted path such as `steps.prepare.send_at` or `input.items.0.sku`.
 pub fn lookup<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(context, |value, segment| match value {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
+    path.split('.')
+        .try_fold(context, |value, segment| match value {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        })
 }
 
 /// Whether a path can address the context at all: it must start at `input` or `steps`.
@@ -37,7 +38,8 @@ mod tests {
 
     #[test]
     fn looks_up_nested_objects_and_array_items() {
-        let context = json!({"input": {"items": [{"sku": "A1"}]}, "steps": {"prepare": {"send_at": "x"}}});
+        let context =
+            json!({"input": {"items": [{"sku": "A1"}]}, "steps": {"prepare": {"send_at": "x"}}});
         assert_eq!(lookup(&context, "input.items.0.sku"), Some(&json!("A1")));
         assert_eq!(lookup(&context, "steps.prepare.send_at"), Some(&json!("x")));
         assert_eq!(lookup(&context, "steps.missing"), None);

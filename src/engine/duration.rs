@@ -34,7 +34,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => Duration::from_secs(number.saturating_mul(3_600)),
             "d" => Duration::from_secs(number.saturating_mul(86_400)),
             "" => return Err(format!("`{text}`: missing unit (ms, s, m, h or d)")),
-            other => return Err(format!("`{text}`: unknown unit `{other}` (ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}` (ms, s, m, h or d)"
+                ));
+            }
         };
         total = total.saturating_add(part);
     }

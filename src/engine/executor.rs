@@ -31,7 +31,7 @@ impl Engine {
             match self.claim(job, worker).await? {
                 Claim::Nothing => return Ok(()),
                 Claim::Early(wait) => tokio::time::sleep(wait).await,
-                Claim::Attempt(attempt) => return self.run_attempt(job, attempt).await,
+                Claim::Attempt(attempt) => return self.run_attempt(job, *attempt).await,
             }
         }
     }
@@ -93,11 +93,11 @@ impl Engine {
                     params: spec.params.clone(),
                 };
                 tx.commit().await?;
-                Ok(Claim::Attempt(Attempt {
+                Ok(Claim::Attempt(Box::new(Attempt {
                     spec: spec.clone(),
                     seq: row.seq,
                     call,
-                }))
+                })))
             }
             StepKind::Approval(_) | StepKind::WaitEvent(_) => {
                 // The deadline passed while the step was still waiting.
@@ -140,7 +140,8 @@ impl Engine {
             && run.generation == job.generation
             && run.current_seq == attempt.seq;
         let row = store::steps::get(&mut tx, run.id, attempt.seq).await?;
-        let Some(mut row) = row.filter(|row| current && row.attempts == number && row.status == "running")
+        let Some(mut row) =
+            row.filter(|row| current && row.attempts == number && row.status == "running")
         else {
             // The run moved on (cancelled) or another worker took the step over: keep the
             // attempt on record, change nothing else.
@@ -164,9 +165,12 @@ impl Engine {
                 let target = step.target_for(&output.outcome);
                 transition.follow(&mut tx, target, None).await?;
             }
-            Err(HandlerError::Retryable(error)) if (number as u32) < attempt.spec.retry.max_attempts => {
+            Err(HandlerError::Retryable(error))
+                if (number as u32) < attempt.spec.retry.max_attempts =>
+            {
                 let delay = jittered(&attempt.spec.retry, number as u32);
-                let wake_at = transition.now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                let wake_at =
+                    transition.now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 row.status = "retrying".to_owned();
                 row.error = Some(error.clone());
                 row.wake_at = Some(wake_at);
@@ -283,7 +287,7 @@ fn timeout_target(step: &Step) -> super::definition::Target {
 enum Claim {
     Nothing,
     Early(Duration),
-    Attempt(Attempt),
+    Attempt(Box<Attempt>),
 }
 
 struct Attempt {

@@ -108,7 +108,9 @@ pub fn load_dir(dir: &Path, catalog: &Catalog) -> Result<Vec<Schedule>, Definiti
         };
         let parsed = std::fs::read_to_string(&path)
             .map_err(|error| error.to_string())
-            .and_then(|text| toml::from_str::<RawSchedule>(&text).map_err(|e| e.message().to_owned()));
+            .and_then(|text| {
+                toml::from_str::<RawSchedule>(&text).map_err(|e| e.message().to_owned())
+            });
         let raw = match parsed {
             Ok(raw) => raw,
             Err(message) => {
@@ -118,7 +120,10 @@ pub fn load_dir(dir: &Path, catalog: &Catalog) -> Result<Vec<Schedule>, Definiti
         };
         match build(raw, catalog) {
             Ok(schedule) if schedules.iter().any(|s| s.name == schedule.name) => {
-                errors.push(problem(format!("schedule name `{}` is used twice", schedule.name)));
+                errors.push(problem(format!(
+                    "schedule name `{}` is used twice",
+                    schedule.name
+                )));
             }
             Ok(schedule) => schedules.push(schedule),
             Err(message) => errors.push(problem(message)),
@@ -164,7 +169,11 @@ fn build(raw: RawSchedule, catalog: &Catalog) -> Result<Schedule, String> {
 
 /// Runs the clock: starts the latest missed tick of each schedule, then every tick as it
 /// falls due, until `shutdown` resolves.
-pub async fn run_scheduler(engine: Engine, schedules: Vec<Schedule>, shutdown: BoxFuture<'static, ()>) {
+pub async fn run_scheduler(
+    engine: Engine,
+    schedules: Vec<Schedule>,
+    shutdown: BoxFuture<'static, ()>,
+) {
     if schedules.is_empty() {
         shutdown.await;
         return;
@@ -201,7 +210,11 @@ pub async fn run_scheduler(engine: Engine, schedules: Vec<Schedule>, shutdown: B
     }
 }
 
-async fn start_missed_tick(engine: &Engine, schedule: &Schedule, now: DateTime<Utc>) -> Result<(), super::EngineError> {
+async fn start_missed_tick(
+    engine: &Engine,
+    schedule: &Schedule,
+    now: DateTime<Utc>,
+) -> Result<(), super::EngineError> {
     let row = {
         let mut conn = engine.pool().acquire().await?;
         store::schedules::ensure(&mut conn, &schedule.name).await?
@@ -216,7 +229,11 @@ async fn start_missed_tick(engine: &Engine, schedule: &Schedule, now: DateTime<U
 }
 
 /// Starts the run for one tick; a replica that lost the race gets the winner's run back.
-pub async fn start_tick(engine: &Engine, schedule: &Schedule, tick: DateTime<Utc>) -> Result<(), super::EngineError> {
+pub async fn start_tick(
+    engine: &Engine,
+    schedule: &Schedule,
+    tick: DateTime<Utc>,
+) -> Result<(), super::EngineError> {
     let (run, created) = engine
         .start_run(StartRun {
             workflow: schedule.workflow.clone(),

@@ -80,7 +80,12 @@ impl<'a> Transition<'a> {
 
     /// Stores a finished step's output in the context as `steps.<id>`.
     pub fn set_step_output(&mut self, step_id: &str, output: &Value) {
-        if let Some(steps) = self.run.context.get_mut("steps").and_then(Value::as_object_mut) {
+        if let Some(steps) = self
+            .run
+            .context
+            .get_mut("steps")
+            .and_then(Value::as_object_mut)
+        {
             steps.insert(step_id.to_owned(), output.clone());
         }
     }
@@ -134,7 +139,11 @@ impl<'a> Transition<'a> {
     }
 
     /// Enters the step at `index`.
-    async fn enter(&mut self, conn: &mut PgConnection, index: usize) -> Result<Entered, EngineError> {
+    async fn enter(
+        &mut self,
+        conn: &mut PgConnection,
+        index: usize,
+    ) -> Result<Entered, EngineError> {
         let definition = self.definition;
         let step = &definition.steps[index];
         self.bump_generation();
@@ -155,7 +164,11 @@ impl<'a> Transition<'a> {
             started_at: None,
             finished_at: None,
         };
-        self.record("step_entered", Some(&step.id), json!({ "kind": step.kind_name() }));
+        self.record(
+            "step_entered",
+            Some(&step.id),
+            json!({ "kind": step.kind_name() }),
+        );
         let entered = match &step.kind {
             StepKind::Task(_) => {
                 self.run.status = "running".to_owned();
@@ -226,7 +239,8 @@ impl<'a> Transition<'a> {
         self.run.status = "waiting".to_owned();
         row.status = "waiting".to_owned();
         if let Some(after) = deadline {
-            let wake_at = self.now + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+            let wake_at =
+                self.now + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
             row.wake_at = Some(wake_at);
             self.enqueue_current(Some(wake_at));
         }
@@ -242,7 +256,11 @@ impl<'a> Transition<'a> {
         row.finished_at = Some(self.now);
         self.set_step_output(&row.step_id, output);
         let step_id = row.step_id.clone();
-        self.record("step_succeeded", Some(&step_id), json!({ "outcome": outcome }));
+        self.record(
+            "step_succeeded",
+            Some(&step_id),
+            json!({ "outcome": outcome }),
+        );
     }
 
     fn timer_instant(&self, spec: &TimerSpec) -> Result<DateTime<Utc>, String> {
@@ -253,9 +271,9 @@ impl<'a> Transition<'a> {
             TimerSpec::Until(path) => {
                 let value = lookup(&self.run.context, path)
                     .ok_or_else(|| format!("`until` path `{path}` is not in the run context"))?;
-                let text = value
-                    .as_str()
-                    .ok_or_else(|| format!("`until` path `{path}` holds {value}, not an RFC 3339 instant"))?;
+                let text = value.as_str().ok_or_else(|| {
+                    format!("`until` path `{path}` holds {value}, not an RFC 3339 instant")
+                })?;
                 DateTime::parse_from_rfc3339(text)
                     .map(|at| at.with_timezone(&Utc))
                     .map_err(|error| format!("`until` path `{path}` holds `{text}`: {error}"))
@@ -277,8 +295,5 @@ enum Entered {
     /// The run waits here (a task job, an approval, an event or a timer).
     Parked,
     /// The step completed at once; continue with `next`.
-    Done {
-        next: Target,
-        error: Option<String>,
-    },
+    Done { next: Target, error: Option<String> },
 }

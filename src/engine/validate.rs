@@ -85,7 +85,10 @@ pub fn parse_definition(
             problems.in_step(&step.id, "duplicate step id".into());
         }
         if step.id.is_empty() || step.id == "succeed" || step.id == "fail" {
-            problems.in_step(&step.id, "a step id may not be empty, `succeed` or `fail`".into());
+            problems.in_step(
+                &step.id,
+                "a step id may not be empty, `succeed` or `fail`".into(),
+            );
         }
     }
     let resolve = |target: &str| -> Option<Target> {
@@ -267,7 +270,9 @@ fn build_step(
             }
             None => problems.in_step(
                 id,
-                format!("`on.{outcome}` points at `{target}`, which is not a step, `succeed` or `fail`"),
+                format!(
+                    "`on.{outcome}` points at `{target}`, which is not a step, `succeed` or `fail`"
+                ),
             ),
         }
     }
@@ -418,7 +423,10 @@ fn approval_spec(
     let id = raw.id.as_str();
     let roles = raw.roles.clone().unwrap_or_default();
     if roles.is_empty() {
-        problems.in_step(id, "an approval step needs at least one role in `roles`".into());
+        problems.in_step(
+            id,
+            "an approval step needs at least one role in `roles`".into(),
+        );
     }
     let quorum = raw.quorum.unwrap_or(1);
     if quorum == 0 {
@@ -456,7 +464,10 @@ fn timer_spec(raw: &RawStep, problems: &mut Problems) -> Option<TimerSpec> {
             delay,
         )?)),
         _ => {
-            problems.in_step(id, "a timer step needs exactly one of `until` or `delay`".into());
+            problems.in_step(
+                id,
+                "a timer step needs exactly one of `until` or `delay`".into(),
+            );
             None
         }
     }
@@ -509,7 +520,10 @@ fn check_graph(steps: &[Step], problems: &mut Problems) {
     }
     for (index, step) in steps.iter().enumerate() {
         if !reachable.contains(&index) {
-            problems.in_step(&step.id, "unreachable: no transition leads to this step".into());
+            problems.in_step(
+                &step.id,
+                "unreachable: no transition leads to this step".into(),
+            );
         }
     }
 

@@ -36,7 +36,11 @@ pub struct HistoryRow {
 }
 
 /// Appends entries for one run in one statement.
-pub async fn append(conn: &mut PgConnection, run_id: Uuid, entries: &[NewHistory]) -> sqlx::Result<()> {
+pub async fn append(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    entries: &[NewHistory],
+) -> sqlx::Result<()> {
     if entries.is_empty() {
         return Ok(());
     }

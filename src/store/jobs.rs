@@ -37,7 +37,10 @@ pub struct PendingJob {
 }
 
 /// Pushes jobs in the caller's transaction, so they exist only if the state change commits.
-pub async fn push(conn: &mut PgConnection, jobs: &[PendingJob]) -> Result<(), apalis_postgres::Error> {
+pub async fn push(
+    conn: &mut PgConnection,
+    jobs: &[PendingJob],
+) -> Result<(), apalis_postgres::Error> {
     if jobs.is_empty() {
         return Ok(());
     }

@@ -108,7 +108,10 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RunR
 }
 
 /// The run holding an idempotency key.
-pub async fn by_idempotency_key(conn: &mut PgConnection, key: &str) -> sqlx::Result<Option<RunRow>> {
+pub async fn by_idempotency_key(
+    conn: &mut PgConnection,
+    key: &str,
+) -> sqlx::Result<Option<RunRow>> {
     sqlx::query_as!(RunRow, "select * from runs where idempotency_key = $1", key)
         .fetch_optional(conn)
         .await

@@ -30,7 +30,11 @@ pub async fn ensure(conn: &mut PgConnection, name: &str) -> sqlx::Result<Schedul
 }
 
 /// Moves `last_tick_at` forward (never back).
-pub async fn record_tick(conn: &mut PgConnection, name: &str, tick: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn record_tick(
+    conn: &mut PgConnection,
+    name: &str,
+    tick: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "update schedules set last_tick_at = greatest(coalesce(last_tick_at, $2), $2) where name = $1",
         name,

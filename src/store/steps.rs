@@ -154,7 +154,11 @@ pub async fn start_attempt(
 }
 
 /// Marks attempts that were started but never finished (their worker died) as abandoned.
-pub async fn abandon_running_attempts(conn: &mut PgConnection, run_id: Uuid, seq: i32) -> sqlx::Result<()> {
+pub async fn abandon_running_attempts(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    seq: i32,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "update step_attempts
          set status = 'abandoned', finished_at = now(),

@@ -58,10 +58,26 @@ async fn a_run_whose_worker_is_killed_mid_step_completes_on_another_worker_withi
     let elapsed = killed_at.elapsed();
     assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
     let tries = attempts(&run);
-    assert_eq!(tries[0], ("work".to_owned(), 1, "abandoned".to_owned()), "{tries:?}");
-    assert_eq!(tries[1], ("work".to_owned(), 2, "succeeded".to_owned()), "{tries:?}");
-    let workers: Vec<&str> = run["steps"][0]["attempt_log"].as_array().unwrap().iter().map(|a| a["worker"].as_str().unwrap()).collect();
-    assert_ne!(workers[0], workers[1], "a different process finished the step");
+    assert_eq!(
+        tries[0],
+        ("work".to_owned(), 1, "abandoned".to_owned()),
+        "{tries:?}"
+    );
+    assert_eq!(
+        tries[1],
+        ("work".to_owned(), 2, "succeeded".to_owned()),
+        "{tries:?}"
+    );
+    let workers: Vec<&str> = run["steps"][0]["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["worker"].as_str().unwrap())
+        .collect();
+    assert_ne!(
+        workers[0], workers[1],
+        "a different process finished the step"
+    );
 
     rescuer.kill().unwrap();
     rescuer.wait().unwrap();

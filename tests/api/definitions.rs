@@ -5,7 +5,9 @@ use bazaarstreet::engine::validate::parse_definition;
 
 fn problems(source: &str) -> Vec<String> {
     let registry = HandlerRegistry::with_builtins();
-    match parse_definition("workflows/sample.toml", Some("sample"), source, &|h| registry.contains(h)) {
+    match parse_definition("workflows/sample.toml", Some("sample"), source, &|h| {
+        registry.contains(h)
+    }) {
         Ok(_) => vec![],
         Err(errors) => errors.iter().map(ToString::to_string).collect(),
     }
@@ -23,17 +25,28 @@ const HEADER: &str = "name = \"sample\"\nversion = 1\n";
 
 #[test]
 fn the_shipped_example_definition_is_valid() {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/example.toml")).unwrap();
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/workflows/example.toml"
+    ))
+    .unwrap();
     let registry = HandlerRegistry::with_builtins();
-    let definition = parse_definition("example.toml", Some("example"), &source, &|h| registry.contains(h)).unwrap();
+    let definition = parse_definition("example.toml", Some("example"), &source, &|h| {
+        registry.contains(h)
+    })
+    .unwrap();
     assert_eq!(definition.steps.len(), 4);
     assert_eq!(definition.sha256.len(), 64);
 }
 
 #[test]
 fn an_unknown_handler_is_named_with_its_file_and_step() {
-    let source = format!("{HEADER}[[steps]]\nid = \"send\"\nkind = \"task\"\nhandler = \"meta.nope\"\n");
-    assert_reports(&source, "workflows/sample.toml: step `send`: unknown handler `meta.nope`");
+    let source =
+        format!("{HEADER}[[steps]]\nid = \"send\"\nkind = \"task\"\nhandler = \"meta.nope\"\n");
+    assert_reports(
+        &source,
+        "workflows/sample.toml: step `send`: unknown handler `meta.nope`",
+    );
 }
 
 #[test]
@@ -76,7 +89,9 @@ fn an_invalid_input_schema_is_refused() {
         "{HEADER}input_schema = '{{\"type\": \"objekt\"}}'\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n"
     );
     assert_reports(&source, "input_schema is not a valid JSON Schema");
-    let source = format!("{HEADER}input_schema = '{{not json'\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n");
+    let source = format!(
+        "{HEADER}input_schema = '{{not json'\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n"
+    );
     assert_reports(&source, "input_schema is not valid JSON");
 }
 
@@ -94,11 +109,18 @@ fn a_cycle_without_a_wait_is_refused_and_one_through_a_wait_is_not() {
 
 #[test]
 fn fields_of_another_kind_and_unknown_kinds_are_refused() {
-    let source = format!("{HEADER}[[steps]]\nid = \"a\"\nkind = \"approval\"\nroles = [\"r\"]\nhandler = \"builtin.noop\"\n");
-    assert_reports(&source, "step `a`: `handler` is not allowed on a approval step");
+    let source = format!(
+        "{HEADER}[[steps]]\nid = \"a\"\nkind = \"approval\"\nroles = [\"r\"]\nhandler = \"builtin.noop\"\n"
+    );
+    assert_reports(
+        &source,
+        "step `a`: `handler` is not allowed on a approval step",
+    );
     let source = format!("{HEADER}[[steps]]\nid = \"a\"\nkind = \"teleport\"\n");
     assert_reports(&source, "unknown kind `teleport`");
-    let source = format!("{HEADER}[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\ncolour = \"red\"\n");
+    let source = format!(
+        "{HEADER}[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\ncolour = \"red\"\n"
+    );
     assert_reports(&source, "unknown field `colour`");
 }
 
@@ -110,7 +132,10 @@ fn the_name_must_match_the_file() {
 
 #[test]
 fn workflows_check_exits_non_zero_on_an_invalid_directory() {
-    let dir = crate::helpers::write_files(&[("broken", "name = \"broken\"\nversion = 1\n[[steps]]\nid = \"x\"\nkind = \"task\"\nhandler = \"nope\"\n")]);
+    let dir = crate::helpers::write_files(&[(
+        "broken",
+        "name = \"broken\"\nversion = 1\n[[steps]]\nid = \"x\"\nkind = \"task\"\nhandler = \"nope\"\n",
+    )]);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bazaarstreet"))
         .args(["workflows", "check"])
         .arg(dir.path())
@@ -119,12 +144,26 @@ fn workflows_check_exits_non_zero_on_an_invalid_directory() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("step `x`: unknown handler `nope`"), "{stderr}");
+    assert!(
+        stderr.contains("step `x`: unknown handler `nope`"),
+        "{stderr}"
+    );
 
     let valid = std::process::Command::new(env!("CARGO_BIN_EXE_bazaarstreet"))
-        .args(["workflows", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/workflows")])
-        .env("BAZAARSTREET_JOBS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/jobs"))
+        .args([
+            "workflows",
+            "check",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/workflows"),
+        ])
+        .env(
+            "BAZAARSTREET_JOBS_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/jobs"),
+        )
         .output()
         .unwrap();
-    assert!(valid.status.success(), "{}", String::from_utf8_lossy(&valid.stderr));
+    assert!(
+        valid.status.success(),
+        "{}",
+        String::from_utf8_lossy(&valid.stderr)
+    );
 }

@@ -30,8 +30,15 @@ async fn run_count(app: &crate::helpers::TestApp) -> usize {
 
 fn assert_problem(body: &Value, status: u16, kind: &str) {
     assert_eq!(body["status"], status, "{body}");
-    assert_eq!(body["type"], format!("https://bazaarstreet.dev/problems/{kind}"), "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    assert_eq!(
+        body["type"],
+        format!("https://bazaarstreet.dev/problems/{kind}"),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,7 +53,10 @@ async fn malformed_json_is_a_400_problem_and_starts_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: Value = response.json().await.unwrap();
     assert_problem(&body, 400, "bad-request");
     assert_eq!(run_count(&app).await, 0);
@@ -57,14 +67,27 @@ async fn malformed_json_is_a_400_problem_and_starts_nothing() {
 async fn input_failing_the_schema_is_a_422_naming_each_pointer() {
     let app = spawn_app(&[("strict", STRICT)]).await;
     let (status, body) = app
-        .post("/v1/runs", &json!({ "workflow": "strict", "input": { "items": [1, "two"] } }))
+        .post(
+            "/v1/runs",
+            &json!({ "workflow": "strict", "input": { "items": [1, "two"] } }),
+        )
         .await;
     assert_eq!(status, 422);
     assert_problem(&body, 422, "invalid-input");
-    let pointers: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["pointer"].as_str().unwrap()).collect();
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
     assert!(pointers.contains(&"/phone"), "{pointers:?}");
     assert!(pointers.contains(&"/items/1"), "{pointers:?}");
-    let (status, _) = app.post("/v1/runs", &json!({ "workflow": "strict", "input": { "phone": "12" } })).await;
+    let (status, _) = app
+        .post(
+            "/v1/runs",
+            &json!({ "workflow": "strict", "input": { "phone": "12" } }),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(run_count(&app).await, 0);
     app.stop().await;
@@ -73,10 +96,14 @@ async fn input_failing_the_schema_is_a_422_naming_each_pointer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_workflows_runs_and_routes_are_404_problems() {
     let app = spawn_app(&[("strict", STRICT)]).await;
-    let (status, body) = app.post("/v1/runs", &json!({ "workflow": "nope", "input": {} })).await;
+    let (status, body) = app
+        .post("/v1/runs", &json!({ "workflow": "nope", "input": {} }))
+        .await;
     assert_eq!(status, 404);
     assert_problem(&body, 404, "workflow-not-found");
-    let (status, body) = app.get("/v1/runs/01a213fc-fe00-7711-85c9-b7dd09c6c778").await;
+    let (status, body) = app
+        .get("/v1/runs/01a213fc-fe00-7711-85c9-b7dd09c6c778")
+        .await;
     assert_eq!(status, 404);
     assert_problem(&body, 404, "run-not-found");
     let (status, body) = app.get("/v1/workflows/nope").await;
@@ -93,18 +120,29 @@ async fn unknown_workflows_runs_and_routes_are_404_problems() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_decision_on_a_step_that_is_not_waiting_is_a_409() {
     let app = spawn_app(&[("strict", STRICT)]).await;
-    let id = app.start("strict", json!({ "phone": "+4915112345678" })).await;
+    let id = app
+        .start("strict", json!({ "phone": "+4915112345678" }))
+        .await;
     app.wait_at_step(&id, "review").await;
     let (status, body) = app
-        .post(&format!("/v1/runs/{id}/steps/done/decision"), &json!({ "decision": "approve", "reason": "" }))
+        .post(
+            &format!("/v1/runs/{id}/steps/done/decision"),
+            &json!({ "decision": "approve", "reason": "" }),
+        )
         .await;
     assert_eq!(status, 409, "{body}");
     let (status, body) = app
-        .post(&format!("/v1/runs/{id}/steps/ghost/decision"), &json!({ "decision": "approve", "reason": "" }))
+        .post(
+            &format!("/v1/runs/{id}/steps/ghost/decision"),
+            &json!({ "decision": "approve", "reason": "" }),
+        )
         .await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = app
-        .post(&format!("/v1/runs/{id}/steps/review/decision"), &json!({ "decision": "maybe", "reason": "" }))
+        .post(
+            &format!("/v1/runs/{id}/steps/review/decision"),
+            &json!({ "decision": "maybe", "reason": "" }),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     app.stop().await;
@@ -113,7 +151,9 @@ async fn a_decision_on_a_step_that_is_not_waiting_is_a_409() {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_person_cannot_vote_twice_toward_a_quorum() {
     let app = spawn_app(&[("strict", STRICT)]).await;
-    let id = app.start("strict", json!({ "phone": "+4915112345678" })).await;
+    let id = app
+        .start("strict", json!({ "phone": "+4915112345678" }))
+        .await;
     app.wait_at_step(&id, "review").await;
     let path = format!("/v1/runs/{id}/steps/review/decision");
     let approve = json!({ "decision": "approve", "reason": "fine" });
@@ -121,7 +161,10 @@ async fn one_person_cannot_vote_twice_toward_a_quorum() {
     let (status, body) = app.post_as(&path, &approve, "ana").await;
     assert_eq!(status, 409, "{body}");
     let (_, still) = app.get(&format!("/v1/runs/{id}")).await;
-    assert_eq!(still["status"], "waiting", "one approver must not meet a quorum of two");
+    assert_eq!(
+        still["status"], "waiting",
+        "one approver must not meet a quorum of two"
+    );
     assert_eq!(app.post_as(&path, &approve, "ben").await.0, 200);
     app.wait_for_status(&id, "succeeded").await;
     app.stop().await;
@@ -133,7 +176,12 @@ async fn cancelling_a_finished_run_is_a_409_and_changes_nothing() {
     let app = spawn_app(&[("quick", workflow)]).await;
     let id = app.start("quick", json!({})).await;
     let before = app.wait_for_status(&id, "succeeded").await;
-    let (status, body) = app.post(&format!("/v1/runs/{id}/cancel"), &json!({ "reason": "late" })).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/runs/{id}/cancel"),
+            &json!({ "reason": "late" }),
+        )
+        .await;
     assert_eq!(status, 409);
     assert_problem(&body, 409, "conflict");
     let (_, after) = app.get(&format!("/v1/runs/{id}")).await;
@@ -146,7 +194,10 @@ async fn a_body_over_the_limit_is_a_413_problem() {
     let app = spawn_app(&[("strict", STRICT)]).await;
     let big = "x".repeat(70 * 1024);
     let (status, body) = app
-        .post("/v1/runs", &json!({ "workflow": "strict", "input": { "phone": big } }))
+        .post(
+            "/v1/runs",
+            &json!({ "workflow": "strict", "input": { "phone": big } }),
+        )
         .await;
     assert_eq!(status, 413, "{body}");
     assert_problem(&body, 413, "payload-too-large");
@@ -173,7 +224,9 @@ async fn text_with_sql_and_html_metacharacters_is_stored_verbatim() {
         .post("/v1/runs", &json!({ "workflow": "strict", "input": { "phone": "+4915112345678", "note": nasty }, "idempotency_key": nasty }))
         .await;
     assert_eq!(status, 201, "{body}");
-    let (_, run) = app.get(&format!("/v1/runs/{}", body["id"].as_str().unwrap())).await;
+    let (_, run) = app
+        .get(&format!("/v1/runs/{}", body["id"].as_str().unwrap()))
+        .await;
     assert_eq!(run["input"]["note"], nasty);
     assert_eq!(run["idempotency_key"], nasty);
     app.stop().await;

@@ -77,7 +77,9 @@ pub async fn spawn_app_on(
     let workflow_dir = write_files(workflows);
     let jobs_dir = write_files(jobs);
     let settings = test_settings(database_url, workflow_dir.path(), jobs_dir.path());
-    let app = Application::build(settings, roles).await.expect("service starts");
+    let app = Application::build(settings, roles)
+        .await
+        .expect("service starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let engine = app.engine();
     let (tx, rx) = oneshot::channel::<()>();
@@ -128,14 +130,22 @@ impl TestApp {
     /// Starts a run over HTTP and returns its id.
     pub async fn start(&self, workflow: &str, input: Value) -> String {
         let (status, body) = self
-            .post("/v1/runs", &serde_json::json!({ "workflow": workflow, "input": input }))
+            .post(
+                "/v1/runs",
+                &serde_json::json!({ "workflow": workflow, "input": input }),
+            )
             .await;
         assert_eq!(status, 201, "start failed: {body}");
         body["id"].as_str().unwrap().to_owned()
     }
 
     /// Waits until the run satisfies `condition`; returns the run detail.
-    pub async fn wait_for_run(&self, id: &str, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for_run(
+        &self,
+        id: &str,
+        what: &str,
+        condition: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let (status, body) = self.get(&format!("/v1/runs/{id}")).await;
@@ -152,7 +162,8 @@ impl TestApp {
 
     /// Waits until the run has this status.
     pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
-        self.wait_for_run(id, status, |run| run["status"] == status).await
+        self.wait_for_run(id, status, |run| run["status"] == status)
+            .await
     }
 
     /// Waits until the run is parked at `step`.
@@ -190,9 +201,13 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
 /// Drops a test database, disconnecting anything still attached.
 pub async fn drop_database(database_url: &str) {
     let name = database_url.rsplit('/').next().unwrap().to_owned();
-    let pool = sqlx::PgPool::connect(&format!("{SERVER_URL}/postgres")).await.unwrap();
+    let pool = sqlx::PgPool::connect(&format!("{SERVER_URL}/postgres"))
+        .await
+        .unwrap();
     let statement = format!("drop database if exists \"{name}\" with (force)");
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&pool).await;
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(&pool)
+        .await;
     pool.close().await;
 }
 
@@ -203,13 +218,17 @@ pub fn attempts(run: &Value) -> Vec<(String, i64, String)> {
         .unwrap()
         .iter()
         .flat_map(|step| {
-            step["attempt_log"].as_array().unwrap().iter().map(move |attempt| {
-                (
-                    step["step_id"].as_str().unwrap().to_owned(),
-                    attempt["attempt"].as_i64().unwrap(),
-                    attempt["status"].as_str().unwrap().to_owned(),
-                )
-            })
+            step["attempt_log"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |attempt| {
+                    (
+                        step["step_id"].as_str().unwrap().to_owned(),
+                        attempt["attempt"].as_i64().unwrap(),
+                        attempt["status"].as_str().unwrap().to_owned(),
+                    )
+                })
         })
         .collect()
 }

@@ -49,15 +49,30 @@ async fn a_run_goes_through_task_approval_timer_and_task_to_success() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["step_id"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .map(|s| {
+            (
+                s["step_id"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         steps,
-        [("prepare", "succeeded"), ("review", "succeeded"), ("pause", "succeeded"), ("finish", "succeeded")]
+        [
+            ("prepare", "succeeded"),
+            ("review", "succeeded"),
+            ("pause", "succeeded"),
+            ("finish", "succeeded")
+        ]
     );
     assert_eq!(done["steps"][1]["output"]["decided_by"], "officer-1");
     assert!(done["finished_at"].is_string());
-    let kinds: Vec<&str> = done["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds.first(), Some(&"run_started"));
     assert_eq!(kinds.last(), Some(&"run_succeeded"));
     assert!(kinds.contains(&"decision_recorded"));
@@ -82,12 +97,22 @@ handler = "builtin.noop"
     let id = app.start("gate", json!({})).await;
     app.wait_at_step(&id, "review").await;
     let (status, _) = app
-        .post(&format!("/v1/runs/{id}/steps/review/decision"), &json!({ "decision": "reject", "reason": "out of scope" }))
+        .post(
+            &format!("/v1/runs/{id}/steps/review/decision"),
+            &json!({ "decision": "reject", "reason": "out of scope" }),
+        )
         .await;
     assert_eq!(status, 200);
     let run = app.wait_for_status(&id, "failed").await;
-    assert!(run["error"].as_str().unwrap().contains("out of scope"), "{run}");
-    assert_eq!(run["steps"].as_array().unwrap().len(), 1, "the step after the gate never ran");
+    assert!(
+        run["error"].as_str().unwrap().contains("out of scope"),
+        "{run}"
+    );
+    assert_eq!(
+        run["steps"].as_array().unwrap().len(),
+        1,
+        "the step after the gate never ran"
+    );
     app.stop().await;
 }
 
@@ -116,14 +141,27 @@ retry = { max_attempts = 5, backoff = "exponential", initial = "1s", max = "4s" 
         ]
     );
     let log = run["steps"][0]["attempt_log"].as_array().unwrap();
-    let at = |i: usize, field: &str| chrono::DateTime::parse_from_rfc3339(log[i][field].as_str().unwrap()).unwrap();
+    let at = |i: usize, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(log[i][field].as_str().unwrap()).unwrap()
+    };
     // Equal jitter keeps at least half of each delay: >= 0.5 s, then >= 1 s.
     assert!(at(1, "started_at") - at(0, "finished_at") >= chrono::Duration::milliseconds(500));
     assert!(at(2, "started_at") - at(1, "finished_at") >= chrono::Duration::milliseconds(1000));
     assert_eq!(log[0]["error"], "upstream busy");
     assert_eq!(log[0]["retryable"], true);
-    let history: Vec<&str> = run["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
-    assert_eq!(history.iter().filter(|k| **k == "step_retry_scheduled").count(), 2);
+    let history: Vec<&str> = run["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history
+            .iter()
+            .filter(|k| **k == "step_retry_scheduled")
+            .count(),
+        2
+    );
     app.stop().await;
 }
 
@@ -146,9 +184,20 @@ handler = "builtin.noop"
     let app = spawn_app(&[("doomed", workflow)]).await;
     let id = app.start("doomed", json!({})).await;
     let run = app.wait_for_status(&id, "failed").await;
-    assert_eq!(attempts(&run), [("call".to_owned(), 1, "failed".to_owned())]);
-    assert_eq!(run["steps"][0]["error"], "the number is not a WhatsApp number");
-    assert!(run["error"].as_str().unwrap().contains("the number is not a WhatsApp number"));
+    assert_eq!(
+        attempts(&run),
+        [("call".to_owned(), 1, "failed".to_owned())]
+    );
+    assert_eq!(
+        run["steps"][0]["error"],
+        "the number is not a WhatsApp number"
+    );
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("the number is not a WhatsApp number")
+    );
     assert_eq!(run["steps"].as_array().unwrap().len(), 1);
     app.stop().await;
 }
@@ -188,7 +237,12 @@ handler = "builtin.noop"
     let app = spawn_app(&[("sleepy", workflow)]).await;
     let id = app.start("sleepy", json!({})).await;
     app.wait_at_step(&id, "nap").await;
-    let (status, body) = app.post(&format!("/v1/runs/{id}/cancel"), &json!({ "reason": "customer withdrew" })).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/runs/{id}/cancel"),
+            &json!({ "reason": "customer withdrew" }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "cancelled");
     assert_eq!(body["cancel_reason"], "customer withdrew");
@@ -199,7 +253,12 @@ handler = "builtin.noop"
     assert_eq!(run["steps"].as_array().unwrap().len(), 1, "{run}");
     assert_eq!(run["steps"][0]["status"], "cancelled");
 
-    let (again, problem) = app.post(&format!("/v1/runs/{id}/cancel"), &json!({ "reason": "twice" })).await;
+    let (again, problem) = app
+        .post(
+            &format!("/v1/runs/{id}/cancel"),
+            &json!({ "reason": "twice" }),
+        )
+        .await;
     assert_eq!(again, 409, "{problem}");
     app.stop().await;
 }
@@ -222,7 +281,9 @@ handler = "builtin.noop"
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_with_the_matching_correlation_resumes_the_run_and_another_does_not() {
     let app = spawn_app(&[("await_payment", ORDER_EVENT)]).await;
-    let id = app.start("await_payment", json!({ "order_id": "ORD-7" })).await;
+    let id = app
+        .start("await_payment", json!({ "order_id": "ORD-7" }))
+        .await;
     app.wait_at_step(&id, "payment").await;
 
     let (status, receipt) = app
@@ -261,7 +322,10 @@ correlation = "input.order_id"
     let app = spawn_app(&[("early_bird", workflow)]).await;
     let id = app.start("early_bird", json!({ "order_id": 12 })).await;
     let (_, receipt) = app
-        .post(&format!("/v1/runs/{id}/events"), &json!({ "name": "paid", "correlation": "12", "payload": { "ok": true } }))
+        .post(
+            &format!("/v1/runs/{id}/events"),
+            &json!({ "name": "paid", "correlation": "12", "payload": { "ok": true } }),
+        )
         .await;
     assert_eq!(receipt["matched"], false);
     let run = app.wait_for_status(&id, "succeeded").await;
@@ -331,10 +395,17 @@ handler = "builtin.noop"
 "#;
     let app = spawn_app(&[("reminder", workflow)]).await;
     let send_at = chrono::Utc::now() + chrono::Duration::seconds(2);
-    let id = app.start("reminder", json!({ "send_at": send_at.to_rfc3339() })).await;
+    let id = app
+        .start("reminder", json!({ "send_at": send_at.to_rfc3339() }))
+        .await;
     let run = app.wait_for_status(&id, "succeeded").await;
-    let finished = chrono::DateTime::parse_from_rfc3339(run["steps"][0]["finished_at"].as_str().unwrap()).unwrap();
-    assert!(finished >= send_at, "the timer fired at {finished}, before {send_at}");
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(run["steps"][0]["finished_at"].as_str().unwrap())
+            .unwrap();
+    assert!(
+        finished >= send_at,
+        "the timer fired at {finished}, before {send_at}"
+    );
     app.stop().await;
 }
 
@@ -360,7 +431,12 @@ async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
         ids.push(app.start("reviewed", json!({})).await);
     }
     let (_, page) = app.get("/v1/runs?limit=2").await;
-    let first: Vec<&str> = page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let first: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert_eq!(first, [ids[2].as_str(), ids[1].as_str()]);
     let cursor = page["next_cursor"].as_str().unwrap();
     let (_, rest) = app.get(&format!("/v1/runs?limit=2&cursor={cursor}")).await;

@@ -26,8 +26,20 @@ handler = "builtin.noop"
 #[tokio::test(flavor = "multi_thread")]
 async fn two_engine_instances_execute_every_step_of_500_runs_exactly_once() {
     let database_url = fresh_database_url();
-    let mut first = spawn_app_on(&database_url, &[("three_steps", THREE_STEPS)], &[], Roles::All).await;
-    let mut second = spawn_app_on(&database_url, &[("three_steps", THREE_STEPS)], &[], Roles::All).await;
+    let mut first = spawn_app_on(
+        &database_url,
+        &[("three_steps", THREE_STEPS)],
+        &[],
+        Roles::All,
+    )
+    .await;
+    let mut second = spawn_app_on(
+        &database_url,
+        &[("three_steps", THREE_STEPS)],
+        &[],
+        Roles::All,
+    )
+    .await;
     let engine = first.engine.clone();
     let starts = (0..500).map(|i| {
         let engine = engine.clone();
@@ -45,32 +57,43 @@ async fn two_engine_instances_execute_every_step_of_500_runs_exactly_once() {
         }
     });
     use futures::StreamExt;
-    futures::stream::iter(starts).buffer_unordered(32).collect::<Vec<_>>().await;
+    futures::stream::iter(starts)
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
 
     let pool = engine.pool().clone();
     let deadline = tokio::time::Instant::now() + PATIENCE * 3;
     loop {
-        let succeeded: i64 = sqlx::query_scalar("select count(*) from runs where status = 'succeeded'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let succeeded: i64 =
+            sqlx::query_scalar("select count(*) from runs where status = 'succeeded'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
         if succeeded == 500 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "only {succeeded} of 500 runs finished");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {succeeded} of 500 runs finished"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let attempts: i64 = sqlx::query_scalar("select count(*) from step_attempts").fetch_one(&pool).await.unwrap();
+    let attempts: i64 = sqlx::query_scalar("select count(*) from step_attempts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let repeated: i64 = sqlx::query_scalar(
         "select count(*) from (select run_id, seq from step_attempts group by 1, 2 having count(*) > 1) r",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
-    let failed_attempts: i64 = sqlx::query_scalar("select count(*) from step_attempts where status <> 'succeeded'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let failed_attempts: i64 =
+        sqlx::query_scalar("select count(*) from step_attempts where status <> 'succeeded'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     let workers: Vec<String> = sqlx::query_scalar("select distinct worker from step_attempts")
         .fetch_all(&pool)
         .await
