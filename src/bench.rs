@@ -1,16 +1,368 @@
-//! `bazaarstreet bench`: throughput and latency figures (see docs/BENCHMARKS.md).
+//! `bazaarstreet bench`: throughput and latency against one scratch database, in one
+//! invocation. Figures and their interpretation are kept in docs/BENCHMARKS.md.
+//!
+//! (a) raw apalis-postgres drain of no-op jobs (the baseline), (b) 1-step runs/s,
+//! (c) 5-step runs in steps/s, (d) idle start -> first step latency, (e) approval
+//! decision -> next step running. Latencies are measured on the database clock
+//! (`now()` of the committing transactions), so client scheduling does not blur them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apalis::prelude::*;
+use apalis_postgres::{Config, PostgresStorage};
+use futures::StreamExt;
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
 
 use crate::config::Settings;
+use crate::db;
+use crate::engine::Engine;
+use crate::engine::catalog::Catalog;
+use crate::engine::commands::{Decision, StartRun};
+use crate::engine::handlers::HandlerRegistry;
+use crate::engine::worker::{WorkerSettings, run_workers};
 
 /// Benchmark options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Jobs or runs per throughput measurement.
-    #[arg(long, default_value_t = 5000)]
+    /// Jobs for the baseline and runs for the 1-step measurement (5-step uses a fifth).
+    #[arg(long, default_value_t = 10_000)]
     pub count: usize,
+    /// Samples for each latency measurement.
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// Steps executed at once by the engine's workers.
+    #[arg(long, default_value_t = 100)]
+    pub concurrency: usize,
 }
 
-/// Runs the benchmark.
-pub async fn run(_settings: Settings, _args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
-    Err("the benchmark is not built yet".into())
+const BASELINE_QUEUE: &str = "bench.noop";
+
+const DEFINITIONS: [(&str, &str); 3] = [
+    (
+        "one_step",
+        "name = \"one_step\"\nversion = 1\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n",
+    ),
+    (
+        "five_steps",
+        "name = \"five_steps\"\nversion = 1\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n[[steps]]\nid = \"b\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n[[steps]]\nid = \"c\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n[[steps]]\nid = \"d\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n[[steps]]\nid = \"e\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n",
+    ),
+    (
+        "gated",
+        "name = \"gated\"\nversion = 1\n[[steps]]\nid = \"gate\"\nkind = \"approval\"\nroles = [\"compliance_officer\"]\n[[steps]]\nid = \"next\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n",
+    ),
+];
+
+/// Runs every measurement and prints a table.
+pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let url = scratch_database_url(&settings.database_url);
+    reset_database(&url).await?;
+    let pool = db::connect(&url, 40).await?;
+    db::migrate(&pool).await?;
+    let dir = tempfile::tempdir()?;
+    for (name, text) in DEFINITIONS {
+        std::fs::write(dir.path().join(format!("{name}.toml")), text)?;
+    }
+    let catalog = Catalog::load_dir(dir.path(), HandlerRegistry::with_builtins())?;
+    catalog.register(&mut *pool.acquire().await?).await?;
+    let engine = Engine::new(pool.clone(), Arc::new(catalog));
+
+    println!(
+        "bazaarstreet bench: {} jobs/runs, {} latency samples, concurrency {}",
+        args.count, args.samples, args.concurrency
+    );
+    let baseline = baseline_drain(&pool, args.count).await?;
+    row(
+        "(a) apalis-postgres drain, no-op jobs",
+        &format!("{baseline:.0} jobs/s"),
+        "1.00",
+    );
+
+    let one = drain_runs(&engine, &args, "one_step", args.count).await?;
+    row(
+        "(b) 1-step runs",
+        &format!("{one:.0} runs/s"),
+        &format!("{:.2}", one / baseline),
+    );
+
+    let five_runs = (args.count / 5).max(1);
+    let five = drain_runs(&engine, &args, "five_steps", five_runs).await? * 5.0;
+    row(
+        "(c) 5-step runs",
+        &format!("{five:.0} steps/s"),
+        &format!("{:.2}", five / baseline),
+    );
+
+    let workers = start_workers(&engine, args.concurrency);
+    let (p50, p99) = start_latency(&engine, args.samples).await?;
+    row(
+        "(d) idle start -> first step running",
+        &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+        "",
+    );
+    let (p50, p99) = decision_latency(&engine, args.samples).await?;
+    row(
+        "(e) decision -> next step running",
+        &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+        "",
+    );
+    workers.stop().await;
+    pool.close().await;
+    Ok(())
+}
+
+fn row(name: &str, figure: &str, ratio: &str) {
+    println!("{name:<42} {figure:<32} {ratio}");
+}
+
+fn scratch_database_url(url: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((server, name)) => {
+            format!("{server}/{}_bench", name.split('?').next().unwrap_or(name))
+        }
+        None => format!("{url}/bazaarstreet_bench"),
+    }
+}
+
+async fn reset_database(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let (server, name) = url.rsplit_once('/').ok_or("database url without a name")?;
+    let admin = PgPool::connect(&format!("{server}/postgres")).await?;
+    let drop = format!("drop database if exists \"{name}\" with (force)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    db::ensure_database(url).await?;
+    Ok(())
+}
+
+/// (a): bulk-enqueue `count` no-op jobs, then time one worker (concurrency = batch = 100,
+/// the best setting measured) draining them.
+async fn baseline_drain(pool: &PgPool, count: usize) -> Result<f64, Box<dyn std::error::Error>> {
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+        let tasks = chunk
+            .iter()
+            .map(|i| TaskBuilder::new(serde_json::to_vec(&json!(i)).unwrap_or_default()).build())
+            .collect();
+        let mut conn = pool.acquire().await?;
+        apalis_postgres::queries::push_tasks(&mut *conn, BASELINE_QUEUE, tasks).await?;
+    }
+    async fn noop(_job: serde_json::Value) -> Result<(), BoxDynError> {
+        Ok(())
+    }
+    let config = Config::default().queue(BASELINE_QUEUE).batch_size(100);
+    let backend = PostgresStorage::<serde_json::Value>::new(pool)
+        .with_config(config)
+        .with_pubsub()
+        .poll_with_strategy(Strategy::new().interval(Duration::from_millis(100)));
+    let (tx, rx) = oneshot::channel::<()>();
+    let started = Instant::now();
+    let monitor = tokio::spawn(
+        Monitor::new()
+            .register(move |_| {
+                WorkerBuilder::new("bench-baseline")
+                    .backend(backend.clone())
+                    .concurrency(100)
+                    .build(noop)
+            })
+            .run_with_signal(async move {
+                let _ = rx.await;
+                Ok(())
+            }),
+    );
+    wait_until(
+        pool,
+        "select count(*) from apalis.jobs where job_type = 'bench.noop' and status = 'Done'",
+        count as i64,
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    let _ = tx.send(());
+    let _ = monitor.await;
+    Ok(count as f64 / elapsed.as_secs_f64())
+}
+
+/// (b), (c): start `runs` runs with no worker running, then time the workers draining them.
+async fn drain_runs(
+    engine: &Engine,
+    args: &BenchArgs,
+    workflow: &str,
+    runs: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let before: i64 = sqlx::query_scalar("select count(*) from runs where status = 'succeeded'")
+        .fetch_one(engine.pool())
+        .await?;
+    start_many(engine, workflow, runs).await?;
+    let started = Instant::now();
+    let workers = start_workers(engine, args.concurrency);
+    wait_until(
+        engine.pool(),
+        "select count(*) from runs where status = 'succeeded'",
+        before + runs as i64,
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    workers.stop().await;
+    Ok(runs as f64 / elapsed.as_secs_f64())
+}
+
+async fn start_many(
+    engine: &Engine,
+    workflow: &str,
+    runs: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let results: Vec<_> = futures::stream::iter(0..runs)
+        .map(|i| {
+            let engine = engine.clone();
+            let workflow = workflow.to_owned();
+            async move { engine.start_run(start_request(&workflow, i)).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for result in results {
+        result?;
+    }
+    Ok(())
+}
+
+fn start_request(workflow: &str, i: usize) -> StartRun {
+    StartRun {
+        workflow: workflow.to_owned(),
+        input: json!({ "n": i }),
+        workspace_id: None,
+        idempotency_key: None,
+        initiator: "bench".to_owned(),
+    }
+}
+
+/// (d): one run at a time on idle workers; run creation -> first attempt start.
+async fn start_latency(
+    engine: &Engine,
+    samples: usize,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut latencies = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let (run, _) = engine.start_run(start_request("one_step", i)).await?;
+        wait_for_run(engine.pool(), run.id, "succeeded").await?;
+        let millis: f64 = sqlx::query_scalar(
+            "select extract(epoch from (a.started_at - r.created_at))::float8 * 1000
+             from runs r join step_attempts a on a.run_id = r.id where r.id = $1",
+        )
+        .bind(run.id)
+        .fetch_one(engine.pool())
+        .await?;
+        latencies.push(millis);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(percentiles(latencies))
+}
+
+/// (e): decision committed -> the next step's attempt started.
+async fn decision_latency(
+    engine: &Engine,
+    samples: usize,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let mut latencies = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let (run, _) = engine.start_run(start_request("gated", i)).await?;
+        engine
+            .decide(run.id, "gate", "bench-approver", Decision::Approve, "bench")
+            .await?;
+        wait_for_run(engine.pool(), run.id, "succeeded").await?;
+        let millis: f64 = sqlx::query_scalar(
+            "select extract(epoch from (a.started_at - d.decided_at))::float8 * 1000
+             from step_decisions d join step_attempts a on a.run_id = d.run_id where d.run_id = $1",
+        )
+        .bind(run.id)
+        .fetch_one(engine.pool())
+        .await?;
+        latencies.push(millis);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(percentiles(latencies))
+}
+
+fn percentiles(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+async fn wait_for_run(
+    pool: &PgPool,
+    id: uuid::Uuid,
+    status: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let current: String = sqlx::query_scalar("select status from runs where id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+        if current == status {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("run {id} stuck in {current}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn wait_until(
+    pool: &PgPool,
+    count_query: &'static str,
+    target: i64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let count: i64 = sqlx::query_scalar(count_query).fetch_one(pool).await?;
+        if count >= target {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {count} of {target} finished").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct RunningWorkers {
+    stop: oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl RunningWorkers {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.handle.await;
+    }
+}
+
+fn start_workers(engine: &Engine, concurrency: usize) -> RunningWorkers {
+    let (stop, rx) = oneshot::channel::<()>();
+    let settings = WorkerSettings {
+        concurrency,
+        shutdown_grace: Duration::from_secs(5),
+        heartbeat: Duration::from_secs(5),
+        name_prefix: format!(
+            "bench-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        ),
+    };
+    let engine = engine.clone();
+    let handle = tokio::spawn(async move {
+        let shutdown = Box::pin(async move {
+            let _ = rx.await;
+        });
+        if let Err(error) = run_workers(engine, settings, shutdown).await {
+            tracing::error!(error = %error, "bench workers stopped");
+        }
+    });
+    RunningWorkers { stop, handle }
 }
