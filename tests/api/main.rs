@@ -5,6 +5,7 @@ mod definitions;
 mod errors;
 mod helpers;
 mod openapi;
+mod restart;
 mod runs;
 mod scale;
 mod schedules;
