@@ -84,3 +84,40 @@ async fn a_run_whose_worker_is_killed_mid_step_completes_on_another_worker_withi
     api.stop_service().await;
     drop_database(&database_url).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_step_in_flight_finish_before_the_worker_exits() {
+    let database_url = fresh_database_url();
+    let dir = write_files(&[("slow", SLOW)]);
+    let mut api = spawn_app_on(&database_url, &[("slow", SLOW)], &[], Roles::Api).await;
+    let mut worker = worker_process(&database_url, dir.path());
+    let id = api.start("slow", json!({})).await;
+    api.wait_for_run(&id, "first attempt running", |run| {
+        run["steps"][0]["attempt_log"][0]["status"] == "running"
+    })
+    .await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || worker.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "the worker exits cleanly: {exit:?}");
+
+    let (_, run) = api.get(&format!("/v1/runs/{id}")).await;
+    assert_eq!(
+        attempts(&run),
+        [("work".to_owned(), 1, "succeeded".to_owned())],
+        "the attempt in flight finished instead of being cut off: {run:#}"
+    );
+    assert_eq!(
+        run["current_step"], "after",
+        "the next step is queued for another worker"
+    );
+    api.stop_service().await;
+    drop_database(&database_url).await;
+}
