@@ -86,11 +86,17 @@ async fn a_tick_missed_while_every_replica_was_down_runs_once_on_start() {
         "a fresh schedule does not run ticks from before it existed"
     );
 
-    // Pretend every replica has been down for three hours.
-    sqlx::query("update schedules set first_seen_at = now() - interval '3 hours', last_tick_at = now() - interval '3 hours'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // Pretend every replica has been down for three hours. (Upsert: the first service may
+    // have stopped before its scheduler registered the schedule.)
+    sqlx::query(
+        "insert into schedules (name, first_seen_at, last_tick_at)
+         values ('hourly', now() - interval '3 hours', now() - interval '3 hours')
+         on conflict (name) do update
+         set first_seen_at = excluded.first_seen_at, last_tick_at = excluded.last_tick_at",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let mut app = spawn_app_on(
         &database_url,
         &[("tick", NOOP)],
