@@ -18,6 +18,7 @@ pub mod context;
 pub mod definition;
 pub mod duration;
 pub mod executor;
+pub mod graph;
 pub mod handlers;
 pub mod queries;
 pub mod schedule;

@@ -1,7 +1,7 @@
 //! Turns a [`RawDefinition`] into a [`Definition`], collecting every problem with the
 //! file and step it belongs to.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
@@ -114,7 +114,9 @@ pub fn parse_definition(
         problems.file_level("a workflow needs at least one step".into());
     }
     if problems.list.is_empty() {
-        check_graph(&steps, &mut problems);
+        for (step, message) in super::graph::check_graph(&steps) {
+            problems.in_step(&step, message);
+        }
     }
     if !problems.list.is_empty() {
         return Err(problems.list);
@@ -471,112 +473,6 @@ fn timer_spec(raw: &RawStep, problems: &mut Problems) -> Option<TimerSpec> {
             None
         }
     }
-}
-
-/// Every target a step can lead to.
-fn edges(step: &Step) -> Vec<Target> {
-    let mut targets: Vec<Target> = step.on.values().copied().collect();
-    let primary = match &step.kind {
-        StepKind::Task(_) => None,
-        StepKind::Approval(spec) => {
-            targets.push(spec.on_timeout);
-            Some(outcome::APPROVED)
-        }
-        StepKind::WaitEvent(spec) => {
-            targets.push(spec.on_timeout);
-            Some(outcome::RECEIVED)
-        }
-        StepKind::Timer(_) => Some(outcome::OK),
-    };
-    // Tasks may return outcomes of their own, so the default edge always exists for them.
-    if primary.is_none_or(|outcome| !step.on.contains_key(outcome)) {
-        targets.push(step.next);
-    }
-    targets
-}
-
-fn check_graph(steps: &[Step], problems: &mut Problems) {
-    let successors: Vec<Vec<usize>> = steps
-        .iter()
-        .map(|step| {
-            edges(step)
-                .into_iter()
-                .filter_map(|target| match target {
-                    Target::Step(index) => Some(index),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect();
-
-    let mut reachable = HashSet::from([0usize]);
-    let mut frontier = vec![0usize];
-    while let Some(index) = frontier.pop() {
-        for &next in &successors[index] {
-            if reachable.insert(next) {
-                frontier.push(next);
-            }
-        }
-    }
-    for (index, step) in steps.iter().enumerate() {
-        if !reachable.contains(&index) {
-            problems.in_step(
-                &step.id,
-                "unreachable: no transition leads to this step".into(),
-            );
-        }
-    }
-
-    // A cycle is only safe if something in it waits; look for cycles among non-waiting steps.
-    let mut state = vec![Visit::New; steps.len()];
-    let mut path = Vec::new();
-    for start in 0..steps.len() {
-        if let Some(cycle) = find_cycle(start, steps, &successors, &mut state, &mut path) {
-            let names: Vec<&str> = cycle.iter().map(|&i| steps[i].id.as_str()).collect();
-            problems.in_step(
-                &steps[cycle[0]].id,
-                format!(
-                    "cycle without a wait step: {} -> {}",
-                    names.join(" -> "),
-                    names[0]
-                ),
-            );
-            return;
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Visit {
-    New,
-    OnPath,
-    Done,
-}
-
-fn find_cycle(
-    index: usize,
-    steps: &[Step],
-    successors: &[Vec<usize>],
-    state: &mut [Visit],
-    path: &mut Vec<usize>,
-) -> Option<Vec<usize>> {
-    if steps[index].kind.waits() || state[index] == Visit::Done {
-        return None;
-    }
-    if state[index] == Visit::OnPath {
-        let start = path.iter().position(|&i| i == index).unwrap_or(0);
-        return Some(path[start..].to_vec());
-    }
-    state[index] = Visit::OnPath;
-    path.push(index);
-    for &next in &successors[index] {
-        if let Some(cycle) = find_cycle(next, steps, successors, state, path) {
-            return Some(cycle);
-        }
-    }
-    path.pop();
-    state[index] = Visit::Done;
-    None
 }
 
 struct Problems<'a> {
