@@ -244,21 +244,14 @@ async fn start_latency(
     samples: usize,
 ) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut latencies = Vec::with_capacity(samples);
-    for i in 0..samples {
-        let (run, _) = engine.start_run(start_request("one_step", i)).await?;
-        wait_for_run(engine.pool(), run.id, "succeeded").await?;
-        let millis: f64 = sqlx::query_scalar(
-            "select extract(epoch from (a.started_at - r.created_at))::float8 * 1000
-             from runs r join step_attempts a on a.run_id = r.id where r.id = $1",
-        )
-        .bind(run.id)
-        .fetch_one(engine.pool())
-        .await?;
-        latencies.push(millis);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(percentiles(latencies))
+    sample_latency(
+        engine,
+        samples,
+        "one_step",
+        "select extract(epoch from (a.started_at - r.created_at))::float8 * 1000
+         from runs r join step_attempts a on a.run_id = r.id where r.id = $1",
+    )
+    .await
 }
 
 /// (e): decision committed -> the next step's attempt started.
@@ -266,20 +259,41 @@ async fn decision_latency(
     engine: &Engine,
     samples: usize,
 ) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    sample_latency(
+        engine,
+        samples,
+        "gated",
+        "select extract(epoch from (a.started_at - d.decided_at))::float8 * 1000
+         from step_decisions d join step_attempts a on a.run_id = d.run_id where d.run_id = $1",
+    )
+    .await
+}
+
+/// Runs `workflow` `samples` times one at a time (approving its `gate` step when it has
+/// one) and reads each latency in milliseconds with `millis_query` (bound to the run id).
+async fn sample_latency(
+    engine: &Engine,
+    samples: usize,
+    workflow: &str,
+    millis_query: &'static str,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let gated = engine
+        .catalog()
+        .latest(workflow)
+        .is_some_and(|definition| definition.step("gate").is_some());
     let mut latencies = Vec::with_capacity(samples);
     for i in 0..samples {
-        let (run, _) = engine.start_run(start_request("gated", i)).await?;
-        engine
-            .decide(run.id, "gate", "bench-approver", Decision::Approve, "bench")
-            .await?;
+        let (run, _) = engine.start_run(start_request(workflow, i)).await?;
+        if gated {
+            engine
+                .decide(run.id, "gate", "bench-approver", Decision::Approve, "bench")
+                .await?;
+        }
         wait_for_run(engine.pool(), run.id, "succeeded").await?;
-        let millis: f64 = sqlx::query_scalar(
-            "select extract(epoch from (a.started_at - d.decided_at))::float8 * 1000
-             from step_decisions d join step_attempts a on a.run_id = d.run_id where d.run_id = $1",
-        )
-        .bind(run.id)
-        .fetch_one(engine.pool())
-        .await?;
+        let millis: f64 = sqlx::query_scalar(sqlx::AssertSqlSafe(millis_query))
+            .bind(run.id)
+            .fetch_one(engine.pool())
+            .await?;
         latencies.push(millis);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
