@@ -341,7 +341,7 @@ async fn wait_until(
         if Instant::now() > deadline {
             return Err(format!("only {count} of {target} finished").into());
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! A task attempt takes two transactions: one records that the attempt started (so an
 //! attempt cut short by a crash is still on record), the other records how it ended and
-//! enqueues what follows. No lock is held while the handler runs.
+//! enqueues what follows. No lock is held while the handler runs. The common claim (a due
+//! task step, current generation) is a single statement; every other case takes the
+//! general path, which locks the run and looks at the step first.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -11,7 +13,8 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::FutureExt;
 use rand::Rng;
-use serde_json::json;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::definition::{RetryPolicy, Step, StepKind, TaskSpec, outcome};
 use super::handlers::{HandlerCall, HandlerError, HandlerOutput};
@@ -27,6 +30,9 @@ const SLEEP_OFF_EARLY_WAKEUP: Duration = Duration::from_millis(1_500);
 impl Engine {
     /// Handles one step job. Stale jobs (wrong generation, finished run) do nothing.
     pub async fn execute(&self, job: &StepJob, worker: &str) -> Result<(), EngineError> {
+        if let Some(attempt) = self.claim_due_task(job, worker).await? {
+            return self.run_attempt(job, attempt).await;
+        }
         loop {
             match self.claim(job, worker).await? {
                 Claim::Nothing => return Ok(()),
@@ -36,7 +42,48 @@ impl Engine {
         }
     }
 
-    /// First transaction: decide what the job means now, and record an attempt start.
+    /// The fast claim: one statement starts the attempt of a due task step.
+    async fn claim_due_task(
+        &self,
+        job: &StepJob,
+        worker: &str,
+    ) -> Result<Option<Attempt>, EngineError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(claimed) = store::steps::claim_due_task(
+            &mut conn,
+            job.run_id,
+            &job.step_id,
+            job.generation,
+            worker,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let definition = self
+            .catalog
+            .pinned(&mut conn, &claimed.workflow, claimed.workflow_version)
+            .await?;
+        let step = definition
+            .step(&job.step_id)
+            .ok_or_else(|| EngineError::Definition(format!("step `{}` vanished", job.step_id)))?;
+        let StepKind::Task(spec) = &step.kind else {
+            return Err(EngineError::Definition(format!(
+                "step `{}` is no longer a task",
+                job.step_id
+            )));
+        };
+        Ok(Some(Attempt::new(
+            job.run_id,
+            step,
+            spec,
+            claimed.seq,
+            claimed.attempt,
+            claimed.context,
+        )))
+    }
+
+    /// The general claim: decide what the job means now, and record an attempt start.
     async fn claim(&self, job: &StepJob, worker: &str) -> Result<Claim, EngineError> {
         let mut tx = self.pool.begin().await?;
         let Some(run) = store::runs::lock(&mut tx, job.run_id).await? else {
@@ -85,19 +132,15 @@ impl Engine {
                 row.started_at.get_or_insert(now);
                 store::steps::save(&mut tx, &row).await?;
                 store::steps::start_attempt(&mut tx, run.id, row.seq, row.attempts, worker).await?;
-                let call = HandlerCall {
-                    run_id: run.id,
-                    step_id: step.id.clone(),
-                    attempt: row.attempts,
-                    context: run.context.clone(),
-                    params: spec.params.clone(),
-                };
                 tx.commit().await?;
-                Ok(Claim::Attempt(Box::new(Attempt {
-                    spec: spec.clone(),
-                    seq: row.seq,
-                    call,
-                })))
+                Ok(Claim::Attempt(Box::new(Attempt::new(
+                    run.id,
+                    step,
+                    spec,
+                    row.seq,
+                    row.attempts,
+                    run.context,
+                ))))
             }
             StepKind::Approval(_) | StepKind::WaitEvent(_) => {
                 // The deadline passed while the step was still waiting.
@@ -140,12 +183,14 @@ impl Engine {
             && run.generation == job.generation
             && run.current_seq == attempt.seq;
         let row = store::steps::get(&mut tx, run.id, attempt.seq).await?;
+        let ended = attempt_result(&result);
         let Some(mut row) =
             row.filter(|row| current && row.attempts == number && row.status == "running")
         else {
             // The run moved on (cancelled) or another worker took the step over: keep the
             // attempt on record, change nothing else.
-            record_attempt(&mut tx, run.id, attempt.seq, number, &result).await?;
+            store::steps::finish_stray_attempt(&mut tx, run.id, attempt.seq, number, &ended)
+                .await?;
             tx.commit().await?;
             return Ok(());
         };
@@ -156,12 +201,11 @@ impl Engine {
         let step = definition
             .step(&job.step_id)
             .ok_or_else(|| EngineError::Definition(format!("step `{}` vanished", job.step_id)))?;
-        record_attempt(&mut tx, run.id, attempt.seq, number, &result).await?;
         let mut transition = Transition::new(&definition, run, None);
-        match result {
+        match &result {
             Ok(output) => {
                 transition.complete_row(&mut row, &output.outcome, &output.output);
-                store::steps::save(&mut tx, &row).await?;
+                store::steps::finish_attempt(&mut tx, &row, number, &ended).await?;
                 let target = step.target_for(&output.outcome);
                 transition.follow(&mut tx, target, None).await?;
             }
@@ -174,7 +218,7 @@ impl Engine {
                 row.status = "retrying".to_owned();
                 row.error = Some(error.clone());
                 row.wake_at = Some(wake_at);
-                store::steps::save(&mut tx, &row).await?;
+                store::steps::finish_attempt(&mut tx, &row, number, &ended).await?;
                 transition.bump_generation();
                 transition.enqueue_current(Some(wake_at));
                 transition.record(
@@ -184,8 +228,8 @@ impl Engine {
                 );
             }
             Err(error) => {
-                fail_step(&mut transition, &mut row, step, &error);
-                store::steps::save(&mut tx, &row).await?;
+                fail_step(&mut transition, &mut row, step, error);
+                store::steps::finish_attempt(&mut tx, &row, number, &ended).await?;
                 let failure = format!("step `{}` failed: {error}", step.id);
                 transition
                     .follow(&mut tx, step.target_for(outcome::FAILED), Some(failure))
@@ -238,14 +282,9 @@ fn fail_step(
     );
 }
 
-async fn record_attempt(
-    conn: &mut sqlx::PgConnection,
-    run_id: uuid::Uuid,
-    seq: i32,
-    attempt: i32,
-    result: &Result<HandlerOutput, HandlerError>,
-) -> Result<(), EngineError> {
-    let finished = match result {
+/// How an attempt ended, in the shape the attempt table stores.
+fn attempt_result(result: &Result<HandlerOutput, HandlerError>) -> AttemptResult<'_> {
+    match result {
         Ok(output) => AttemptResult {
             status: "succeeded",
             outcome: Some(&output.outcome),
@@ -262,9 +301,7 @@ async fn record_attempt(
             }),
             retryable: Some(matches!(error, HandlerError::Retryable(_))),
         },
-    };
-    store::steps::finish_attempt(conn, run_id, seq, attempt, &finished).await?;
-    Ok(())
+    }
 }
 
 /// Backoff with "equal jitter": half the delay fixed, half random, so retries of many
@@ -294,4 +331,27 @@ struct Attempt {
     spec: TaskSpec,
     seq: i32,
     call: HandlerCall,
+}
+
+impl Attempt {
+    fn new(
+        run_id: Uuid,
+        step: &Step,
+        spec: &TaskSpec,
+        seq: i32,
+        number: i32,
+        context: Value,
+    ) -> Self {
+        Self {
+            spec: spec.clone(),
+            seq,
+            call: HandlerCall {
+                run_id,
+                step_id: step.id.clone(),
+                attempt: number,
+                context,
+                params: spec.params.clone(),
+            },
+        }
+    }
 }

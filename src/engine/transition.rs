@@ -283,8 +283,7 @@ impl<'a> Transition<'a> {
 
     /// Writes the run row, its history and its jobs in the caller's transaction.
     pub async fn commit_changes(self, conn: &mut PgConnection) -> Result<RunRow, EngineError> {
-        store::runs::save(conn, &self.run).await?;
-        store::history::append(conn, self.run.id, &self.history).await?;
+        store::runs::save(conn, &self.run, &self.history).await?;
         store::jobs::push(conn, &self.jobs).await?;
         Ok(self.run)
     }

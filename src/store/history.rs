@@ -35,35 +35,6 @@ pub struct HistoryRow {
     pub data: Value,
 }
 
-/// Appends entries for one run in one statement.
-pub async fn append(
-    conn: &mut PgConnection,
-    run_id: Uuid,
-    entries: &[NewHistory],
-) -> sqlx::Result<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let kinds: Vec<String> = entries.iter().map(|e| e.kind.to_owned()).collect();
-    let steps: Vec<Option<String>> = entries.iter().map(|e| e.step_id.clone()).collect();
-    let actors: Vec<Option<String>> = entries.iter().map(|e| e.actor.clone()).collect();
-    let data: Vec<Value> = entries.iter().map(|e| e.data.clone()).collect();
-    sqlx::query!(
-        "insert into run_history (run_id, kind, step_id, actor, data)
-         select $1, kind, step_id, actor, data
-         from unnest($2::text[], $3::text[], $4::text[], $5::jsonb[])
-         with ordinality as entry(kind, step_id, actor, data, n) order by n",
-        run_id,
-        &kinds,
-        &steps as &[Option<String>],
-        &actors as &[Option<String>],
-        &data
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// A run's history in order.
 pub async fn list(conn: &mut PgConnection, run_id: Uuid) -> sqlx::Result<Vec<HistoryRow>> {
     sqlx::query_as!(

@@ -5,6 +5,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::history::NewHistory;
+
 /// A run row.
 #[derive(Debug, Clone)]
 pub struct RunRow {
@@ -117,13 +119,29 @@ pub async fn by_idempotency_key(
         .await
 }
 
-/// Writes back the fields the engine changes.
-pub async fn save(conn: &mut PgConnection, run: &RunRow) -> sqlx::Result<()> {
+/// Writes back the fields the engine changes and appends the history entries that
+/// describe the change, in one statement.
+pub async fn save(
+    conn: &mut PgConnection,
+    run: &RunRow,
+    history: &[NewHistory],
+) -> sqlx::Result<()> {
+    let kinds: Vec<String> = history.iter().map(|e| e.kind.to_owned()).collect();
+    let steps: Vec<Option<String>> = history.iter().map(|e| e.step_id.clone()).collect();
+    let actors: Vec<Option<String>> = history.iter().map(|e| e.actor.clone()).collect();
+    let data: Vec<Value> = history.iter().map(|e| e.data.clone()).collect();
     sqlx::query!(
-        "update runs set status = $2, context = $3, current_step = $4, current_seq = $5,
-                generation = $6, error = $7, cancel_reason = $8, finished_at = $9,
-                updated_at = now()
-         where id = $1",
+        "with saved as (
+             update runs set status = $2, context = $3, current_step = $4, current_seq = $5,
+                    generation = $6, error = $7, cancel_reason = $8, finished_at = $9,
+                    updated_at = now()
+             where id = $1
+         )
+         insert into run_history (run_id, kind, step_id, actor, data)
+         select $1, kind, step_id, actor, data
+         from unnest($10::text[], $11::text[], $12::text[], $13::jsonb[])
+              with ordinality as entry(kind, step_id, actor, data, n)
+         order by n",
         run.id,
         run.status,
         run.context,
@@ -132,7 +150,11 @@ pub async fn save(conn: &mut PgConnection, run: &RunRow) -> sqlx::Result<()> {
         run.generation,
         run.error,
         run.cancel_reason,
-        run.finished_at
+        run.finished_at,
+        &kinds,
+        &steps as &[Option<String>],
+        &actors as &[Option<String>],
+        &data
     )
     .execute(conn)
     .await?;

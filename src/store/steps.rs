@@ -153,6 +153,67 @@ pub async fn start_attempt(
     Ok(())
 }
 
+/// A task attempt claimed by [`claim_due_task`].
+#[derive(Debug, Clone)]
+pub struct ClaimedTask {
+    /// Workflow of the run.
+    pub workflow: String,
+    /// Definition version the run is pinned to.
+    pub workflow_version: i32,
+    /// Visit number of the step.
+    pub seq: i32,
+    /// The attempt just started (1-based).
+    pub attempt: i32,
+    /// The run context the handler sees.
+    pub context: Value,
+}
+
+/// The common case of a step job in one statement: the run is at `step_id` with
+/// `generation`, and that task step waits for its next attempt and is due. Locks the run,
+/// marks the step running and records the attempt start, atomically.
+///
+/// Returns `None` when the job means anything else (stale, early, a timer or a deadline,
+/// a redelivery after a crash); the caller then takes the general path.
+pub async fn claim_due_task(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    step_id: &str,
+    generation: i64,
+    worker: &str,
+) -> sqlx::Result<Option<ClaimedTask>> {
+    sqlx::query_as!(
+        ClaimedTask,
+        r#"with run as (
+               select id, workflow, workflow_version, current_seq, context from runs
+               where id = $1 and current_step = $2 and generation = $3 and status = 'running'
+               for update
+           ),
+           step as (
+               update run_steps s
+               set status = 'running', attempts = s.attempts + 1, wake_at = null,
+                   started_at = coalesce(s.started_at, now())
+               from run
+               where s.run_id = run.id and s.seq = run.current_seq and s.kind = 'task'
+                 and s.status in ('pending', 'retrying')
+                 and (s.wake_at is null or s.wake_at <= now())
+               returning s.seq, s.attempts
+           ),
+           started as (
+               insert into step_attempts (run_id, seq, attempt, worker, status)
+               select $1, seq, attempts, $4, 'running' from step
+           )
+           select run.workflow as "workflow!", run.workflow_version as "workflow_version!",
+                  step.seq as "seq!", step.attempts as "attempt!", run.context as "context!"
+           from step, run"#,
+        run_id,
+        step_id,
+        generation,
+        worker
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 /// Marks attempts that were started but never finished (their worker died) as abandoned.
 pub async fn abandon_running_attempts(
     conn: &mut PgConnection,
@@ -187,8 +248,47 @@ pub struct AttemptResult<'a> {
     pub retryable: Option<bool>,
 }
 
-/// Records how an attempt ended.
+/// Records how an attempt ended together with the step visit's new state, in one statement.
 pub async fn finish_attempt(
+    conn: &mut PgConnection,
+    step: &StepRow,
+    attempt: i32,
+    result: &AttemptResult<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "with attempt as (
+             update step_attempts
+             set status = $4, outcome = $5, output = $6, error = $7, retryable = $8,
+                 finished_at = now()
+             where run_id = $1 and seq = $2 and attempt = $3
+         )
+         update run_steps set status = $9, attempts = $10, outcome = $11, output = $12,
+                error = $13, wake_at = $14, started_at = $15, finished_at = $16
+         where run_id = $1 and seq = $2",
+        step.run_id,
+        step.seq,
+        attempt,
+        result.status,
+        result.outcome,
+        result.output,
+        result.error,
+        result.retryable,
+        step.status,
+        step.attempts,
+        step.outcome,
+        step.output,
+        step.error,
+        step.wake_at,
+        step.started_at,
+        step.finished_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records how an attempt ended when its step visit has moved on without it.
+pub async fn finish_stray_attempt(
     conn: &mut PgConnection,
     run_id: Uuid,
     seq: i32,
