@@ -1,8 +1,12 @@
 //! The HTTP API (poem + poem-openapi): one file per resource under `api/`, errors as
 //! RFC 9457 problem bodies, the OpenAPI document generated from the code.
 
+pub mod approvals;
+pub mod audit;
+pub mod auth;
 pub mod body_limit;
 pub mod health;
+pub mod keys;
 pub mod problem;
 pub mod runs;
 pub mod views;
@@ -18,13 +22,26 @@ use crate::engine::Engine;
 pub enum ApiTags {
     /// Workflow runs: start, inspect, cancel, events, approvals.
     Runs,
+    /// Approval steps waiting for the caller's decision.
+    Approvals,
     /// Workflow definitions.
     Workflows,
+    /// API keys (admins).
+    Keys,
+    /// The hash-chained audit ledger (auditors and admins).
+    Audit,
     /// Liveness and readiness.
     Health,
 }
 
-type Apis = (runs::RunsApi, workflows::WorkflowsApi, health::HealthApi);
+type Apis = (
+    runs::RunsApi,
+    approvals::ApprovalsApi,
+    workflows::WorkflowsApi,
+    keys::KeysApi,
+    audit::AuditApi,
+    health::HealthApi,
+);
 
 /// The OpenAPI service for these resources.
 pub fn openapi_service(engine: Engine) -> OpenApiService<Apis, ()> {
@@ -33,7 +50,16 @@ pub fn openapi_service(engine: Engine) -> OpenApiService<Apis, ()> {
             runs::RunsApi {
                 engine: engine.clone(),
             },
+            approvals::ApprovalsApi {
+                engine: engine.clone(),
+            },
             workflows::WorkflowsApi {
+                engine: engine.clone(),
+            },
+            keys::KeysApi {
+                engine: engine.clone(),
+            },
+            audit::AuditApi {
                 engine: engine.clone(),
             },
             health::HealthApi { engine },
@@ -60,13 +86,14 @@ pub fn openapi_json() -> String {
 
 /// Every route: the API, its document, Swagger UI, with size limits and problem errors.
 pub fn routes(engine: Engine, max_body_bytes: usize) -> impl Endpoint {
-    let service = openapi_service(engine);
+    let service = openapi_service(engine.clone());
     let spec = service.spec_endpoint();
     let ui = service.swagger_ui();
     Route::new()
         .nest("/", service)
         .at("/openapi.json", spec)
         .nest("/docs", ui)
+        .data(engine)
         .around(move |endpoint, request| body_limit::limit_body(endpoint, request, max_body_bytes))
         .catch_all_error(|error| async move { problem::problem_response(error) })
 }

@@ -23,6 +23,7 @@ use crate::engine::catalog::Catalog;
 use crate::engine::commands::{Decision, StartRun};
 use crate::engine::handlers::HandlerRegistry;
 use crate::engine::worker::{WorkerSettings, run_workers};
+use crate::security::{Caller, Role};
 
 /// Benchmark options.
 #[derive(Debug, Clone, clap::Args)]
@@ -281,12 +282,18 @@ async fn sample_latency(
         .catalog()
         .latest(workflow)
         .is_some_and(|definition| definition.step("gate").is_some());
+    let approver = Caller {
+        key_id: uuid::Uuid::nil(),
+        name: "bench-approver".to_owned(),
+        role: Role::ComplianceOfficer,
+        workspace_id: None,
+    };
     let mut latencies = Vec::with_capacity(samples);
     for i in 0..samples {
         let (run, _) = engine.start_run(start_request(workflow, i)).await?;
         if gated {
             engine
-                .decide(run.id, "gate", "bench-approver", Decision::Approve, "bench")
+                .decide(run.id, "gate", &approver, Decision::Approve, "bench")
                 .await?;
         }
         wait_for_run(engine.pool(), run.id, "succeeded").await?;

@@ -20,6 +20,7 @@ pub mod duration;
 pub mod executor;
 pub mod graph;
 pub mod handlers;
+pub mod policy;
 pub mod queries;
 pub mod schedule;
 pub mod transition;
@@ -83,6 +84,9 @@ pub enum EngineError {
     /// The request contradicts the run's state.
     #[error("{0}")]
     Conflict(String),
+    /// An approval policy rule refuses the decision (recorded in the audit ledger).
+    #[error("{}", .0.detail)]
+    Refused(policy::Refusal),
     /// A definition problem discovered at run time.
     #[error("definition problem: {0}")]
     Definition(String),

@@ -16,4 +16,5 @@ pub mod bench;
 pub mod config;
 pub mod db;
 pub mod engine;
+pub mod security;
 pub mod store;

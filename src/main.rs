@@ -8,6 +8,8 @@ use bazaarstreet::config::Settings;
 use bazaarstreet::engine::catalog::Catalog;
 use bazaarstreet::engine::handlers::HandlerRegistry;
 use bazaarstreet::engine::schedule;
+use bazaarstreet::security::Role;
+use bazaarstreet::security::keys::{self, KeyRequest};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -36,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: WorkflowsCommand,
     },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Measure throughput and latency against the configured database.
@@ -50,6 +57,32 @@ enum WorkflowsCommand {
         dir: Option<PathBuf>,
     },
 }
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its token (shown once).
+    Create {
+        /// Unique name of the person or system the key stands for.
+        #[arg(long)]
+        name: String,
+        /// admin, integrator, compliance_officer, compliance_lead or auditor.
+        #[arg(long)]
+        role: Role,
+        /// Confine the key to one workspace.
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// List keys (never their tokens).
+    List,
+    /// Revoke a key by id; it stops working at once.
+    Revoke {
+        /// Key id.
+        id: uuid::Uuid,
+    },
+}
+
+/// The actor recorded for keys managed from the command line.
+const CLI_ACTOR: &str = "cli";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -90,6 +123,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             );
             Ok(())
         }
+        Command::Keys { command } => manage_keys(settings, command).await,
         Command::Openapi => {
             println!("{}", bazaarstreet::api::openapi_json());
             Ok(())
@@ -98,10 +132,64 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
+async fn manage_keys(
+    settings: Settings,
+    command: KeysCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    bazaarstreet::db::ensure_database(&settings.database_url).await?;
+    let pool = bazaarstreet::db::connect(&settings.database_url, 2).await?;
+    bazaarstreet::db::migrate(&pool).await?;
+    match command {
+        KeysCommand::Create {
+            name,
+            role,
+            workspace,
+        } => {
+            let request = KeyRequest {
+                name,
+                role,
+                workspace_id: workspace,
+            };
+            let (key, token) = keys::create(&pool, &request, CLI_ACTOR).await?;
+            println!("created key {} ({}, role {})", key.id, key.name, key.role);
+            println!("token (shown once, keep it safe): {token}");
+        }
+        KeysCommand::List => {
+            for key in keys::list(&pool, None).await? {
+                let state = match &key.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "live".to_owned(),
+                };
+                println!(
+                    "{}  {:<24} {:<18} {:<16} {}…  {state}",
+                    key.id,
+                    key.name,
+                    key.role,
+                    key.workspace_id.as_deref().unwrap_or("(all workspaces)"),
+                    key.token_prefix
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let key = keys::revoke(&pool, id, None, CLI_ACTOR).await?;
+            println!("revoked key {} ({})", key.id, key.name);
+        }
+    }
+    Ok(())
+}
+
 async fn serve(settings: Settings, roles: Roles) -> Result<(), Box<dyn std::error::Error>> {
     let listen = settings.listen;
     let app = Application::build(settings, roles).await?;
     if roles != Roles::Worker {
+        if let Some((key, token)) = keys::bootstrap_admin(app.engine().pool()).await? {
+            // Printed once, to the terminal only: the token is a secret and never logged.
+            println!("No API key existed, so an admin key `{}` was created.", key.name);
+            println!("Its token (shown once, keep it safe): {token}");
+            println!(
+                "Make more with `bazaarstreet keys create --name NAME --role ROLE` or POST /v1/keys."
+            );
+        }
         tracing::info!(address = %listen, port = app.port(), "listening");
     }
     app.run_until_stopped(shutdown_signal()).await?;

@@ -4,7 +4,9 @@
 pub mod definitions;
 pub mod events;
 pub mod history;
+pub mod audit;
 pub mod jobs;
+pub mod keys;
 pub mod runs;
 pub mod schedules;
 pub mod steps;

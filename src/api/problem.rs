@@ -24,6 +24,10 @@ pub struct Problem {
     /// Individual problems, e.g. each input field that fails the schema.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<ProblemItem>>,
+    /// The approval-policy rule that refused a decision (`role`, `not_initiator`,
+    /// `distinct_from`).
+    #[oai(skip_serializing_if_is_none)]
+    pub rule: Option<String>,
 }
 
 /// One located problem.
@@ -44,6 +48,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: None,
+            rule: None,
         }
     }
 }
@@ -55,7 +60,13 @@ pub enum ApiError {
     /// The request could not be read (malformed JSON, wrong types, bad parameters).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
-    /// No such resource.
+    /// No API key, or an unknown, revoked or malformed one.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The key's role may not do this, or an approval-policy rule refuses the decision.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource (also: one in a workspace the key may not see).
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// The request contradicts the resource's current state.
@@ -79,6 +90,16 @@ impl ApiError {
             StatusCode::BAD_REQUEST,
             "bad-request",
             "Bad request",
+            detail,
+        )))
+    }
+
+    /// 403 with a detail.
+    pub fn forbidden(kind: &str, detail: impl Into<String>) -> Self {
+        Self::Forbidden(Json(Problem::new(
+            StatusCode::FORBIDDEN,
+            kind,
+            "Forbidden",
             detail,
         )))
     }
@@ -126,15 +147,32 @@ impl ApiError {
 }
 
 fn from_bad_request(error: poem::Error) -> ApiError {
-    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::TooLarge(Json(Problem::new(
+    match error.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(Json(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload-too-large",
             "Payload too large",
             error.to_string(),
-        )));
+        ))),
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(Json(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            unauthorized_detail(&error),
+        ))),
+        status if status.is_server_error() => ApiError::internal(&error),
+        _ => ApiError::bad_request(error.to_string()),
     }
-    ApiError::bad_request(error.to_string())
+}
+
+/// poem's own message for a missing header is terse; say what is expected.
+fn unauthorized_detail(error: &poem::Error) -> String {
+    let text = error.to_string();
+    if text.contains("unknown, revoked or malformed") {
+        text
+    } else {
+        "send an API key as `Authorization: Bearer <token>`".to_owned()
+    }
 }
 
 impl From<EngineError> for ApiError {
@@ -180,6 +218,16 @@ impl From<EngineError> for ApiError {
                 ApiError::Unprocessable(Json(problem))
             }
             EngineError::Conflict(detail) => ApiError::conflict("conflict", detail),
+            EngineError::Refused(refusal) => {
+                let mut problem = Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "approval-policy",
+                    "Refused by the approval policy",
+                    refusal.detail,
+                );
+                problem.rule = Some(refusal.rule.to_owned());
+                ApiError::Forbidden(Json(problem))
+            }
             other => ApiError::internal(&other),
         }
     }
@@ -195,6 +243,9 @@ pub fn problem_response(error: poem::Error) -> poem::Response {
     let status = error.status();
     let kind = match status {
         StatusCode::NOT_FOUND => "not-found",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers-too-large",
         StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
         StatusCode::BAD_REQUEST => "bad-request",
@@ -204,6 +255,8 @@ pub fn problem_response(error: poem::Error) -> poem::Response {
     let detail = if status.is_server_error() {
         tracing::error!(error = %error, "request failed");
         "the request failed on our side; it has been logged".to_owned()
+    } else if status == StatusCode::UNAUTHORIZED {
+        unauthorized_detail(&error)
     } else {
         error.to_string()
     };

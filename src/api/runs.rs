@@ -1,6 +1,5 @@
 //! `/v1/runs`: start, list, inspect and cancel runs; post events; decide approvals.
 
-use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
@@ -9,26 +8,16 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::auth::{self, ApiKey};
 use super::problem::ApiError;
 use super::views::{RunDetailView, RunStatus, RunView};
-use crate::engine::Engine;
 use crate::engine::commands::{Decision, StartRun};
+use crate::engine::{Engine, EngineError};
+use crate::store::runs::RunRow;
 use crate::store::runs::RunFilter;
 
 /// Largest page of runs.
 const MAX_PAGE: u32 = 200;
-
-/// Who is calling. Until API keys exist, callers name themselves in `X-Actor`.
-fn actor(request: &Request) -> String {
-    request
-        .header("x-actor")
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .unwrap_or("anonymous")
-        .chars()
-        .take(200)
-        .collect()
-}
 
 /// Start a run.
 #[derive(Debug, Object)]
@@ -144,6 +133,18 @@ pub struct RunsApi {
     pub engine: Engine,
 }
 
+impl RunsApi {
+    /// The run, or 404 when it does not exist or belongs to a workspace the key may not see.
+    async fn visible_run(&self, auth: &ApiKey, id: Uuid) -> Result<RunRow, ApiError> {
+        let run = self.engine.run(id).await?;
+        if auth.0.sees(run.workspace_id.as_deref()) {
+            Ok(run)
+        } else {
+            Err(EngineError::RunNotFound(id).into())
+        }
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Runs")]
 impl RunsApi {
     /// Start a run
@@ -153,20 +154,41 @@ impl RunsApi {
     #[oai(path = "/v1/runs", method = "post", operation_id = "start_run")]
     async fn start_run(
         &self,
-        request: &Request,
+        auth: ApiKey,
         body: Json<StartRunRequest>,
     ) -> Result<StartRunResponse, ApiError> {
+        let caller = auth.require(auth::RUN_STARTERS)?;
         let body = body.0;
+        let workspace_id = match (&caller.workspace_id, body.workspace_id) {
+            (Some(own), None) => Some(own.clone()),
+            (_, requested) if caller.sees(requested.as_deref()) => requested,
+            (_, requested) => {
+                return Err(ApiError::not_found(
+                    "workspace-not-found",
+                    format!(
+                        "workspace `{}` not found",
+                        requested.unwrap_or_default()
+                    ),
+                ));
+            }
+        };
         let (run, created) = self
             .engine
             .start_run(StartRun {
                 workflow: body.workflow,
                 input: body.input,
-                workspace_id: body.workspace_id,
+                workspace_id,
                 idempotency_key: body.idempotency_key,
-                initiator: actor(request),
+                initiator: caller.name.clone(),
             })
             .await?;
+        if !caller.sees(run.workspace_id.as_deref()) {
+            // The idempotency key belongs to another workspace's run.
+            return Err(ApiError::conflict(
+                "idempotency-key-taken",
+                "this idempotency key is already used",
+            ));
+        }
         Ok(if created {
             StartRunResponse::Created(Json(run.into()))
         } else {
@@ -180,6 +202,7 @@ impl RunsApi {
     #[oai(path = "/v1/runs", method = "get", operation_id = "list_runs")]
     async fn list_runs(
         &self,
+        auth: ApiKey,
         /// Only runs of this workflow.
         workflow: Query<Option<String>>,
         /// Only runs with this status.
@@ -199,12 +222,22 @@ impl RunsApi {
             })?),
         };
         let limit = limit.0.unwrap_or(50).min(MAX_PAGE);
+        let caller = &auth.0;
+        if let (Some(own), Some(asked)) = (&caller.workspace_id, &workspace_id.0)
+            && own != asked
+        {
+            // Another workspace's runs do not exist for this key.
+            return Ok(Json(RunPage {
+                items: vec![],
+                next_cursor: None,
+            }));
+        }
         let runs = self
             .engine
             .list_runs(&RunFilter {
                 workflow: workflow.0,
                 status: status.0.map(|s| s.as_str().to_owned()),
-                workspace_id: workspace_id.0,
+                workspace_id: caller.workspace_id.clone().or(workspace_id.0),
                 before,
                 limit: i64::from(limit),
             })
@@ -223,8 +256,12 @@ impl RunsApi {
     /// The run with its step timeline (each step's status, attempts, output, error and
     /// timestamps) and its history.
     #[oai(path = "/v1/runs/:id", method = "get", operation_id = "get_run")]
-    async fn get_run(&self, id: Path<Uuid>) -> Result<Json<RunDetailView>, ApiError> {
-        Ok(Json(self.engine.run_detail(id.0).await?.into()))
+    async fn get_run(&self, auth: ApiKey, id: Path<Uuid>) -> Result<Json<RunDetailView>, ApiError> {
+        let detail = self.engine.run_detail(id.0).await?;
+        if !auth.0.sees(detail.run.workspace_id.as_deref()) {
+            return Err(EngineError::RunNotFound(id.0).into());
+        }
+        Ok(Json(detail.into()))
     }
 
     /// Cancel a run
@@ -238,13 +275,15 @@ impl RunsApi {
     )]
     async fn cancel_run(
         &self,
-        request: &Request,
+        auth: ApiKey,
         id: Path<Uuid>,
         body: Json<CancelRequest>,
     ) -> Result<Json<RunView>, ApiError> {
+        let caller = auth.require(auth::CANCELLERS)?;
+        self.visible_run(&auth, id.0).await?;
         let run = self
             .engine
-            .cancel_run(id.0, &body.0.reason, &actor(request))
+            .cancel_run(id.0, &body.0.reason, &caller.name)
             .await?;
         Ok(Json(run.into()))
     }
@@ -261,10 +300,12 @@ impl RunsApi {
     )]
     async fn post_event(
         &self,
-        request: &Request,
+        auth: ApiKey,
         id: Path<Uuid>,
         body: Json<EventRequest>,
     ) -> Result<EventResponse, ApiError> {
+        let caller = auth.require(auth::EVENT_SENDERS)?;
+        self.visible_run(&auth, id.0).await?;
         let body = body.0;
         let receipt = self
             .engine
@@ -273,7 +314,7 @@ impl RunsApi {
                 &body.name,
                 &body.correlation,
                 &body.payload,
-                &actor(request),
+                &caller.name,
             )
             .await?;
         Ok(EventResponse::Accepted(Json(EventReceiptView {
@@ -294,7 +335,7 @@ impl RunsApi {
     )]
     async fn decide(
         &self,
-        request: &Request,
+        auth: ApiKey,
         id: Path<Uuid>,
         step_id: Path<String>,
         body: Json<DecisionRequest>,
@@ -305,7 +346,7 @@ impl RunsApi {
         };
         let run = self
             .engine
-            .decide(id.0, &step_id.0, &actor(request), decision, &body.0.reason)
+            .decide(id.0, &step_id.0, &auth.0, decision, &body.0.reason)
             .await?;
         Ok(Json(run.into()))
     }

@@ -8,6 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 
 use super::ApiTags;
+use super::auth::ApiKey;
 use super::problem::ApiError;
 use crate::engine::Engine;
 use crate::engine::definition::Definition;
@@ -95,7 +96,7 @@ impl WorkflowsApi {
         method = "get",
         operation_id = "list_workflows"
     )]
-    async fn list(&self) -> Result<Json<WorkflowList>, ApiError> {
+    async fn list(&self, _auth: ApiKey) -> Result<Json<WorkflowList>, ApiError> {
         Ok(Json(WorkflowList {
             items: self.engine.catalog().all().iter().map(view).collect(),
         }))
@@ -109,7 +110,7 @@ impl WorkflowsApi {
         method = "get",
         operation_id = "get_workflow"
     )]
-    async fn get(&self, name: Path<String>) -> Result<Json<WorkflowView>, ApiError> {
+    async fn get(&self, _auth: ApiKey, name: Path<String>) -> Result<Json<WorkflowView>, ApiError> {
         let definition = self.engine.catalog().latest(&name.0).ok_or_else(|| {
             ApiError::not_found(
                 "workflow-not-found",

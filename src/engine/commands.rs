@@ -6,8 +6,11 @@ use uuid::Uuid;
 
 use super::context::{correlation_text, initial_context, lookup};
 use super::definition::{StepKind, outcome};
+use super::policy;
 use super::transition::Transition;
 use super::{Engine, EngineError, InputProblem};
+use crate::security::Caller;
+use crate::security::audit::{self, AuditEntry};
 use crate::store;
 use crate::store::runs::{NewRun, RunRow};
 
@@ -152,18 +155,22 @@ impl Engine {
     }
 
     /// Records an approval decision on the step the run is waiting at; once the quorum
-    /// of approvals is reached (or on any rejection) the run moves on.
+    /// of approvals is reached (or on any rejection) the run moves on. The step's policy
+    /// is checked first, in the same transaction; a refusal is recorded in the audit
+    /// ledger on its own and answered with the rule that refused it.
     pub async fn decide(
         &self,
         id: Uuid,
         step_id: &str,
-        actor: &str,
+        decider: &Caller,
         decision: Decision,
         reason: &str,
     ) -> Result<RunRow, EngineError> {
+        let actor = decider.name.as_str();
         let mut tx = self.pool.begin().await?;
         let run = store::runs::lock(&mut tx, id)
             .await?
+            .filter(|run| decider.sees(run.workspace_id.as_deref()))
             .ok_or(EngineError::RunNotFound(id))?;
         let definition = self
             .catalog
@@ -193,8 +200,39 @@ impl Engine {
                 )));
             }
         };
-        if !store::steps::insert_decision(&mut tx, id, row.seq, actor, decision.as_str(), reason)
-            .await?
+        let decided = store::steps::decided_by(&mut tx, id, actor).await?;
+        if decided.iter().any(|(seq, _)| *seq == row.seq) {
+            return Err(EngineError::Conflict(format!(
+                "{actor} has already decided step `{step_id}`"
+            )));
+        }
+        let decided_steps: Vec<String> = decided.into_iter().map(|(_, step)| step).collect();
+        let check = policy::check(
+            spec,
+            step_id,
+            &policy::Decider {
+                actor,
+                role: decider.role,
+                initiator: &run.initiator,
+                decided_steps: &decided_steps,
+            },
+        );
+        if let Err(refusal) = check {
+            tx.rollback().await?;
+            self.record_refusal(&run, step_id, decider, decision, &refusal)
+                .await?;
+            return Err(EngineError::Refused(refusal));
+        }
+        if !store::steps::insert_decision(
+            &mut tx,
+            id,
+            row.seq,
+            actor,
+            decider.role.as_str(),
+            decision.as_str(),
+            reason,
+        )
+        .await?
         {
             return Err(EngineError::Conflict(format!(
                 "{actor} has already decided step `{step_id}`"
@@ -205,7 +243,10 @@ impl Engine {
         transition.record(
             "decision_recorded",
             Some(step_id),
-            json!({ "decision": decision.as_str(), "reason": reason, "approvals": approvals, "quorum": spec.quorum }),
+            json!({
+                "decision": decision.as_str(), "role": decider.role.as_str(), "reason": reason,
+                "approvals": approvals, "quorum": spec.quorum,
+            }),
         );
         let reached = match decision {
             Decision::Reject => Some(outcome::REJECTED),
@@ -225,6 +266,32 @@ impl Engine {
         let run = transition.commit_changes(&mut tx).await?;
         tx.commit().await?;
         Ok(run)
+    }
+
+    /// Writes a refused decision to the audit ledger (its own transaction: the decision's
+    /// was rolled back).
+    async fn record_refusal(
+        &self,
+        run: &RunRow,
+        step_id: &str,
+        decider: &Caller,
+        decision: Decision,
+        refusal: &policy::Refusal,
+    ) -> Result<(), EngineError> {
+        let entry = AuditEntry::now(
+            &decider.name,
+            "decision.refused",
+            format!("run:{}", run.id),
+            run.workspace_id.as_deref(),
+            json!({
+                "step_id": step_id, "decision": decision.as_str(), "role": decider.role.as_str(),
+                "rule": refusal.rule, "detail": refusal.detail,
+            }),
+        );
+        let mut tx = self.pool.begin().await?;
+        audit::append(&mut tx, &[entry]).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Stores an event for a run; a `wait_event` step waiting for this name and

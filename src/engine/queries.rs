@@ -1,8 +1,11 @@
-//! Read models for callers: a run with its step timeline and history, and run lists.
+//! Read models for callers: a run with its step timeline and history, run lists, and
+//! the approvals a caller may decide.
 
 use uuid::Uuid;
 
-use super::{Engine, EngineError};
+use super::definition::StepKind;
+use super::{Engine, EngineError, policy};
+use crate::security::Caller;
 use crate::store;
 use crate::store::history::HistoryRow;
 use crate::store::runs::{RunFilter, RunRow};
@@ -51,5 +54,69 @@ impl Engine {
     pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, EngineError> {
         let mut conn = self.pool.acquire().await?;
         Ok(store::runs::list(&mut conn, filter).await?)
+    }
+}
+
+/// Approvals waiting that a caller may decide now.
+#[derive(Debug, Clone)]
+pub struct OpenApproval {
+    /// The waiting step visit.
+    pub waiting: store::steps::WaitingApproval,
+    /// Distinct approvals needed.
+    pub quorum: u32,
+    /// Roles that may decide.
+    pub roles: Vec<String>,
+}
+
+/// Most waiting approvals looked at for one listing.
+const APPROVALS_SCANNED: i64 = 1_000;
+
+impl Engine {
+    /// The approval steps `caller` may decide right now: visible to the key, the policy
+    /// allows it, and it has not voted on them yet. Oldest first.
+    pub async fn open_approvals(&self, caller: &Caller) -> Result<Vec<OpenApproval>, EngineError> {
+        let mut conn = self.pool.acquire().await?;
+        let waiting = store::steps::waiting_approvals(
+            &mut conn,
+            caller.workspace_id.as_deref(),
+            APPROVALS_SCANNED,
+        )
+        .await?;
+        let run_ids: Vec<Uuid> = waiting.iter().map(|w| w.run_id).collect();
+        let mine = store::steps::decisions_of(&mut conn, &caller.name, &run_ids).await?;
+        let mut open = Vec::new();
+        for item in waiting {
+            let definition = self
+                .catalog
+                .pinned(&mut conn, &item.workflow, item.workflow_version)
+                .await?;
+            let Some(StepKind::Approval(spec)) = definition.step(&item.step_id).map(|s| &s.kind)
+            else {
+                continue;
+            };
+            let decided_here = mine
+                .iter()
+                .any(|(run, seq, _)| *run == item.run_id && *seq == item.seq);
+            let decided_steps: Vec<String> = mine
+                .iter()
+                .filter(|(run, _, _)| *run == item.run_id)
+                .map(|(_, _, step)| step.clone())
+                .collect();
+            let decider = policy::Decider {
+                actor: &caller.name,
+                role: caller.role,
+                initiator: &item.initiator,
+                decided_steps: &decided_steps,
+            };
+            if decided_here || policy::check(spec, &item.step_id, &decider).is_err() {
+                continue;
+            }
+            open.push(OpenApproval {
+                quorum: spec.quorum,
+                roles: spec.roles.clone(),
+                waiting: item,
+            });
+        }
+        Ok(open)
     }
 }

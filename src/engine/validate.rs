@@ -113,6 +113,18 @@ pub fn parse_definition(
     if raw.steps.is_empty() {
         problems.file_level("a workflow needs at least one step".into());
     }
+    for step in &steps {
+        if let StepKind::Approval(spec) = &step.kind {
+            for other in &spec.distinct_from {
+                if !steps.iter().any(|s| &s.id == other && s.id != step.id) {
+                    problems.in_step(
+                        &step.id,
+                        format!("`distinct_from` names `{other}`, which is not another step"),
+                    );
+                }
+            }
+        }
+    }
     if problems.list.is_empty() {
         for (step, message) in super::graph::check_graph(&steps) {
             problems.in_step(&step, message);
@@ -429,6 +441,17 @@ fn approval_spec(
             id,
             "an approval step needs at least one role in `roles`".into(),
         );
+    }
+    for role in &roles {
+        if role.parse::<crate::security::Role>().is_err() {
+            problems.in_step(
+                id,
+                format!(
+                    "unknown role `{role}` in `roles`; roles are admin, integrator, \
+                     compliance_officer, compliance_lead, auditor"
+                ),
+            );
+        }
     }
     let quorum = raw.quorum.unwrap_or(1);
     if quorum == 0 {

@@ -331,22 +331,42 @@ pub async fn insert_decision(
     run_id: Uuid,
     seq: i32,
     actor: &str,
+    role: &str,
     decision: &str,
     reason: &str,
 ) -> sqlx::Result<bool> {
     let inserted = sqlx::query!(
-        "insert into step_decisions (run_id, seq, actor, decision, reason)
-         values ($1, $2, $3, $4, $5)
+        "insert into step_decisions (run_id, seq, actor, role, decision, reason)
+         values ($1, $2, $3, $4, $5, $6)
          on conflict do nothing",
         run_id,
         seq,
         actor,
+        role,
         decision,
         reason
     )
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// Every step visit of a run that `actor` has decided: `(seq, step_id)`.
+pub async fn decided_by(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    actor: &str,
+) -> sqlx::Result<Vec<(i32, String)>> {
+    let rows = sqlx::query!(
+        "select d.seq, s.step_id from step_decisions d
+         join run_steps s on s.run_id = d.run_id and s.seq = d.seq
+         where d.run_id = $1 and d.actor = $2",
+        run_id,
+        actor
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.seq, row.step_id)).collect())
 }
 
 /// Approvals recorded on a visit.
@@ -360,4 +380,76 @@ pub async fn count_approvals(conn: &mut PgConnection, run_id: Uuid, seq: i32) ->
     .fetch_one(conn)
     .await?;
     Ok(count)
+}
+
+/// An approval step visit waiting for decisions.
+#[derive(Debug, Clone)]
+pub struct WaitingApproval {
+    /// Run.
+    pub run_id: Uuid,
+    /// Workflow of the run.
+    pub workflow: String,
+    /// Pinned version.
+    pub workflow_version: i32,
+    /// Who started the run.
+    pub initiator: String,
+    /// Workspace of the run.
+    pub workspace_id: Option<String>,
+    /// Step id.
+    pub step_id: String,
+    /// Visit number.
+    pub seq: i32,
+    /// Waiting since.
+    pub created_at: DateTime<Utc>,
+    /// When the approval expires.
+    pub wake_at: Option<DateTime<Utc>>,
+    /// Approvals so far.
+    pub approvals: i64,
+}
+
+/// Approval steps waiting for decisions, oldest first, optionally of one workspace.
+pub async fn waiting_approvals(
+    conn: &mut PgConnection,
+    workspace_id: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<WaitingApproval>> {
+    sqlx::query_as!(
+        WaitingApproval,
+        r#"select r.id as run_id, r.workflow, r.workflow_version, r.initiator, r.workspace_id,
+                  s.step_id, s.seq, s.created_at, s.wake_at,
+                  (select count(*) from step_decisions d
+                   where d.run_id = s.run_id and d.seq = s.seq and d.decision = 'approve')
+                      as "approvals!"
+           from runs r
+           join run_steps s on s.run_id = r.id and s.seq = r.current_seq
+           where r.status = 'waiting' and s.kind = 'approval' and s.status = 'waiting'
+             and ($1::text is null or r.workspace_id = $1)
+           order by s.created_at
+           limit $2"#,
+        workspace_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Every decision `actor` made in any of `run_ids`: `(run_id, seq, step_id)`.
+pub async fn decisions_of(
+    conn: &mut PgConnection,
+    actor: &str,
+    run_ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, i32, String)>> {
+    let rows = sqlx::query!(
+        "select d.run_id, d.seq, s.step_id from step_decisions d
+         join run_steps s on s.run_id = d.run_id and s.seq = d.seq
+         where d.actor = $1 and d.run_id = any($2)",
+        actor,
+        run_ids
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.run_id, row.seq, row.step_id))
+        .collect())
 }

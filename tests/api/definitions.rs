@@ -60,7 +60,7 @@ fn a_transition_to_a_missing_step_is_dangling() {
 #[test]
 fn a_step_no_transition_reaches_is_unreachable() {
     let source = format!(
-        "{HEADER}[[steps]]\nid = \"a\"\nkind = \"approval\"\nroles = [\"r\"]\non = {{ approved = \"succeed\", rejected = \"fail\" }}\n[[steps]]\nid = \"b\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n"
+        "{HEADER}[[steps]]\nid = \"a\"\nkind = \"approval\"\nroles = [\"compliance_officer\"]\non = {{ approved = \"succeed\", rejected = \"fail\" }}\n[[steps]]\nid = \"b\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n"
     );
     assert_reports(&source, "step `b`: unreachable");
 }
@@ -110,7 +110,7 @@ fn a_cycle_without_a_wait_is_refused_and_one_through_a_wait_is_not() {
 #[test]
 fn fields_of_another_kind_and_unknown_kinds_are_refused() {
     let source = format!(
-        "{HEADER}[[steps]]\nid = \"a\"\nkind = \"approval\"\nroles = [\"r\"]\nhandler = \"builtin.noop\"\n"
+        "{HEADER}[[steps]]\nid = \"a\"\nkind = \"approval\"\nroles = [\"compliance_officer\"]\nhandler = \"builtin.noop\"\n"
     );
     assert_reports(
         &source,

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TESTER, spawn_app};
 
 const STRICT: &str = r#"
 name = "strict"
@@ -47,6 +47,7 @@ async fn malformed_json_is_a_400_problem_and_starts_nothing() {
     let response = app
         .client
         .post(format!("{}/v1/runs", app.address))
+        .bearer_auth(app.token(TESTER).await)
         .header("content-type", "application/json")
         .body("{\"workflow\": \"strict\", ")
         .send()
@@ -206,6 +207,7 @@ async fn a_body_over_the_limit_is_a_413_problem() {
     let response = app
         .client
         .post(format!("{}/v1/runs", app.address))
+        .bearer_auth(app.token(TESTER).await)
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(chunks))
         .send()

@@ -1,11 +1,15 @@
 //! Test harness: each test gets its own database and its own service on port 0.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bazaarstreet::app::{Application, Roles};
 use bazaarstreet::config::Settings;
 use bazaarstreet::engine::Engine;
+use bazaarstreet::security::Role;
+use bazaarstreet::security::keys::{self, KeyRequest};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -57,6 +61,8 @@ pub struct TestApp {
     pub engine: Engine,
     /// HTTP client.
     pub client: reqwest::Client,
+    /// Tokens of the keys this test created, by key name.
+    tokens: Mutex<HashMap<String, String>>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
     _dirs: Vec<TempDir>,
@@ -91,24 +97,61 @@ pub async fn spawn_app_on(
         database_url: database_url.to_owned(),
         engine,
         client: reqwest::Client::new(),
+        tokens: Mutex::new(HashMap::new()),
         shutdown: Some(tx),
         handle: Some(handle),
         _dirs: vec![workflow_dir, jobs_dir],
     }
 }
 
+/// The key most requests are made with: an unscoped admin.
+pub const TESTER: &str = "tester";
+
 impl TestApp {
-    /// POSTs JSON; returns status and body.
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.post_as(path, body, "tester").await
+    /// Creates a key (stored directly, as `bazaarstreet keys create` does) and returns
+    /// its token; later requests "as" `name` use it.
+    pub async fn create_key(&self, name: &str, role: Role, workspace: Option<&str>) -> String {
+        let request = KeyRequest {
+            name: name.to_owned(),
+            role,
+            workspace_id: workspace.map(str::to_owned),
+        };
+        let (_, token) = keys::create(self.engine.pool(), &request, "test")
+            .await
+            .expect("key created");
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), token.clone());
+        token
     }
 
-    /// POSTs JSON as a named actor.
+    /// The token of key `name`; a key not created yet is created: `tester` as an admin,
+    /// any other name as a compliance officer.
+    pub async fn token(&self, name: &str) -> String {
+        if let Some(token) = self.tokens.lock().unwrap().get(name) {
+            return token.clone();
+        }
+        let role = if name == TESTER {
+            Role::Admin
+        } else {
+            Role::ComplianceOfficer
+        };
+        self.create_key(name, role, None).await
+    }
+
+    /// POSTs JSON as the tester; returns status and body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_as(path, body, TESTER).await
+    }
+
+    /// POSTs JSON with the key named `actor`.
     pub async fn post_as(&self, path: &str, body: &Value, actor: &str) -> (u16, Value) {
+        let token = self.token(actor).await;
         let response = self
             .client
             .post(format!("{}{path}", self.address))
-            .header("x-actor", actor)
+            .bearer_auth(token)
             .json(body)
             .send()
             .await
@@ -116,11 +159,31 @@ impl TestApp {
         read(response).await
     }
 
-    /// GETs JSON.
+    /// GETs JSON as the tester.
     pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(path, TESTER).await
+    }
+
+    /// GETs JSON with the key named `actor`.
+    pub async fn get_as(&self, path: &str, actor: &str) -> (u16, Value) {
+        let token = self.token(actor).await;
         let response = self
             .client
             .get(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
+    /// DELETEs with the key named `actor`.
+    pub async fn delete_as(&self, path: &str, actor: &str) -> (u16, Value) {
+        let token = self.token(actor).await;
+        let response = self
+            .client
+            .delete(format!("{}{path}", self.address))
+            .bearer_auth(token)
             .send()
             .await
             .expect("request sent");
@@ -191,7 +254,8 @@ impl TestApp {
     }
 }
 
-async fn read(response: reqwest::Response) -> (u16, Value) {
+/// Status and JSON body (or the text, when it is not JSON).
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.expect("body read");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));

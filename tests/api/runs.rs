@@ -97,9 +97,10 @@ handler = "builtin.noop"
     let id = app.start("gate", json!({})).await;
     app.wait_at_step(&id, "review").await;
     let (status, _) = app
-        .post(
+        .post_as(
             &format!("/v1/runs/{id}/steps/review/decision"),
             &json!({ "decision": "reject", "reason": "out of scope" }),
+            "officer-1",
         )
         .await;
     assert_eq!(status, 200);

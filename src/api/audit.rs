@@ -1,0 +1,175 @@
+//! `/v1/audit`: read and verify the hash-chained audit ledger (auditors and admins).
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde_json::Value;
+
+use super::ApiTags;
+use super::auth::{self, ApiKey};
+use super::problem::ApiError;
+use crate::engine::Engine;
+use crate::security::audit;
+use crate::store;
+use crate::store::audit::{LedgerFilter, LedgerRow};
+
+/// Largest page of entries.
+const MAX_PAGE: u32 = 500;
+
+/// One ledger entry.
+#[derive(Debug, Object)]
+pub struct AuditEntryView {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Key name, or `engine`.
+    pub actor: String,
+    /// What happened, e.g. `run.run_started`, `decision.refused`, `key.created`.
+    pub action: String,
+    /// What it happened to, e.g. `run:<id>`, `key:<id>`.
+    pub subject: String,
+    /// Workspace of the subject.
+    pub workspace_id: Option<String>,
+    /// Details.
+    pub data: Value,
+    /// Previous entry's hash (hex).
+    pub prev_hash: String,
+    /// SHA-256(prev_hash || canonical JSON of this entry), hex.
+    pub hash: String,
+}
+
+impl From<LedgerRow> for AuditEntryView {
+    fn from(row: LedgerRow) -> Self {
+        Self {
+            seq: row.seq,
+            at: row.entry.at,
+            actor: row.entry.actor,
+            action: row.entry.action,
+            subject: row.entry.subject,
+            workspace_id: row.entry.workspace_id,
+            data: row.entry.data,
+            prev_hash: hex::encode(row.prev_hash),
+            hash: hex::encode(row.hash),
+        }
+    }
+}
+
+/// A page of entries.
+#[derive(Debug, Object)]
+pub struct AuditPage {
+    /// Newest first.
+    pub items: Vec<AuditEntryView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The result of recomputing the chain.
+#[derive(Debug, Object)]
+pub struct VerifyView {
+    /// Whether every link holds.
+    pub intact: bool,
+    /// Entries checked (up to the first broken one).
+    pub checked: i64,
+    /// The first entry whose link does not hold.
+    pub first_broken_seq: Option<i64>,
+    /// Why that link does not hold.
+    pub reason: Option<String>,
+}
+
+/// The audit resource.
+pub struct AuditApi {
+    /// The engine (for its pool).
+    pub engine: Engine,
+}
+
+#[OpenApi(tag = "ApiTags::Audit")]
+impl AuditApi {
+    /// List audit entries
+    ///
+    /// Newest first, filtered by subject, actor, action and time; follow `next_cursor`.
+    /// A workspace-confined key sees its workspace's entries only.
+    #[oai(path = "/v1/audit", method = "get", operation_id = "list_audit")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        /// Only entries about this subject, e.g. `run:<id>`.
+        subject: Query<Option<String>>,
+        /// Only entries by this actor.
+        actor: Query<Option<String>>,
+        /// Only entries with this action.
+        action: Query<Option<String>>,
+        /// Only entries at or after this instant.
+        since: Query<Option<DateTime<Utc>>>,
+        /// Only entries before this instant.
+        until: Query<Option<DateTime<Utc>>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size (1 to 500, default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<AuditPage>, ApiError> {
+        let caller = auth.require(auth::AUDIT_READERS)?;
+        let before = match cursor.0.as_deref() {
+            None => None,
+            Some(text) => Some(text.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("cursor `{text}` is not one this API issued"))
+            })?),
+        };
+        let limit = limit.0.unwrap_or(100).min(MAX_PAGE);
+        let mut conn = self
+            .engine
+            .pool()
+            .acquire()
+            .await
+            .map_err(|error| ApiError::internal(&error))?;
+        let rows = store::audit::list(
+            &mut conn,
+            &LedgerFilter {
+                subject: subject.0,
+                actor: actor.0,
+                action: action.0,
+                workspace_id: caller.workspace_id.clone(),
+                since: since.0,
+                until: until.0,
+                before,
+                limit: i64::from(limit),
+            },
+        )
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+        let next_cursor = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|row| row.seq.to_string()))
+            .flatten();
+        Ok(Json(AuditPage {
+            items: rows.into_iter().map(AuditEntryView::from).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Verify the audit chain
+    ///
+    /// Recomputes every entry's hash from the first one and reports the first link that
+    /// does not hold (an entry edited, removed or reordered behind the ledger's back).
+    #[oai(path = "/v1/audit/verify", method = "get", operation_id = "verify_audit")]
+    async fn verify(&self, auth: ApiKey) -> Result<Json<VerifyView>, ApiError> {
+        auth.require(auth::AUDIT_READERS)?;
+        let mut conn = self
+            .engine
+            .pool()
+            .acquire()
+            .await
+            .map_err(|error| ApiError::internal(&error))?;
+        let result = audit::verify(&mut conn)
+            .await
+            .map_err(|error| ApiError::internal(&error))?;
+        Ok(Json(VerifyView {
+            intact: result.first_broken.is_none(),
+            checked: result.checked,
+            first_broken_seq: result.first_broken.as_ref().map(|b| b.seq),
+            reason: result.first_broken.map(|b| b.reason),
+        }))
+    }
+}

@@ -1,0 +1,74 @@
+//! Bearer-token authentication for every `/v1` operation, and the role check each
+//! operation makes before it does anything.
+
+use poem::Request;
+use poem::http::StatusCode;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+
+use super::problem::ApiError;
+use crate::engine::Engine;
+use crate::security::keys;
+use crate::security::{Caller, Role};
+
+/// An API key sent as `Authorization: Bearer bzs_…`. Create keys with
+/// `bazaarstreet keys create` or `POST /v1/keys`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "bzs_<48 hex>", checker = "authenticate")]
+pub struct ApiKey(pub Caller);
+
+async fn authenticate(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    let engine = request
+        .data::<Engine>()
+        .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+    match keys::authenticate(engine.pool(), &bearer.token).await {
+        Ok(Some(caller)) => Ok(caller),
+        Ok(None) => Err(poem::Error::from_string(
+            "the API key is unknown, revoked or malformed",
+            StatusCode::UNAUTHORIZED,
+        )),
+        Err(error) => {
+            tracing::error!(error = %error, "key lookup failed");
+            Err(poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))
+        }
+    }
+}
+
+/// Roles that may change runs on behalf of a system or a person (everyone but auditors).
+pub const RUN_STARTERS: &[Role] = &[
+    Role::Admin,
+    Role::Integrator,
+    Role::ComplianceOfficer,
+    Role::ComplianceLead,
+];
+
+/// Roles that may cancel a run.
+pub const CANCELLERS: &[Role] = &[Role::Admin, Role::Integrator, Role::ComplianceLead];
+
+/// Roles that may post events to runs.
+pub const EVENT_SENDERS: &[Role] = &[Role::Admin, Role::Integrator];
+
+/// Roles that may read the audit ledger.
+pub const AUDIT_READERS: &[Role] = &[Role::Admin, Role::Auditor];
+
+/// Roles that may manage keys.
+pub const KEY_ADMINS: &[Role] = &[Role::Admin];
+
+impl ApiKey {
+    /// 403 unless the caller holds one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<&Caller, ApiError> {
+        if self.0.has_any(roles) {
+            return Ok(&self.0);
+        }
+        let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+        Err(ApiError::forbidden(
+            "forbidden",
+            format!(
+                "this operation needs one of the roles {}; key `{}` holds {}",
+                names.join(", "),
+                self.0.name,
+                self.0.role
+            ),
+        ))
+    }
+}

@@ -1,0 +1,212 @@
+//! `/v1/keys`: API keys, for admins. A new key's token is in the creation response only.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::auth::{self, ApiKey};
+use super::problem::ApiError;
+use crate::engine::Engine;
+use crate::security::Role;
+use crate::security::keys::{self, KeyError, KeyRequest};
+use crate::store::keys::KeyRow;
+
+/// A role.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoleName {
+    /// Manages keys; reads everything.
+    Admin,
+    /// Starts runs, posts events.
+    Integrator,
+    /// Decides approval steps that name the role.
+    ComplianceOfficer,
+    /// Decides approval steps that name the role; cancels runs.
+    ComplianceLead,
+    /// Reads runs and the audit ledger.
+    Auditor,
+}
+
+impl From<RoleName> for Role {
+    fn from(role: RoleName) -> Self {
+        match role {
+            RoleName::Admin => Role::Admin,
+            RoleName::Integrator => Role::Integrator,
+            RoleName::ComplianceOfficer => Role::ComplianceOfficer,
+            RoleName::ComplianceLead => Role::ComplianceLead,
+            RoleName::Auditor => Role::Auditor,
+        }
+    }
+}
+
+/// A key to create.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct CreateKeyRequest {
+    /// Unique name: the person or system the key stands for. Names are never reused.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+    /// Role.
+    pub role: RoleName,
+    /// Confine the key to one workspace.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub workspace_id: Option<String>,
+}
+
+impl Example for CreateKeyRequest {
+    fn example() -> Self {
+        Self {
+            name: "dana.compliance".into(),
+            role: RoleName::ComplianceOfficer,
+            workspace_id: None,
+        }
+    }
+}
+
+/// A key, without its token.
+#[derive(Debug, Object)]
+pub struct KeyView {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Workspace the key is confined to.
+    pub workspace_id: Option<String>,
+    /// First characters of the token, to tell keys apart.
+    pub token_prefix: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+}
+
+impl From<KeyRow> for KeyView {
+    fn from(row: KeyRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            role: row.role,
+            workspace_id: row.workspace_id,
+            token_prefix: row.token_prefix,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+            revoked_by: row.revoked_by,
+        }
+    }
+}
+
+/// A created key and its token.
+#[derive(Debug, Object)]
+pub struct CreatedKeyView {
+    /// The key.
+    pub key: KeyView,
+    /// The bearer token. Shown once; only its hash is stored.
+    pub token: String,
+}
+
+/// Keys.
+#[derive(Debug, Object)]
+pub struct KeyList {
+    /// Oldest first, revoked ones included.
+    pub items: Vec<KeyView>,
+}
+
+#[derive(ApiResponse)]
+enum CreateKeyResponse {
+    /// The key was created; keep the token, it is not shown again.
+    #[oai(status = 201)]
+    Created(Json<CreatedKeyView>),
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Invalid(detail) => ApiError::unprocessable("invalid-key", detail),
+            KeyError::NotFound(_) => ApiError::not_found("key-not-found", error.to_string()),
+            KeyError::Database(error) => ApiError::internal(&error),
+        }
+    }
+}
+
+/// The keys resource.
+pub struct KeysApi {
+    /// The engine (for its pool).
+    pub engine: Engine,
+}
+
+#[OpenApi(tag = "ApiTags::Keys")]
+impl KeysApi {
+    /// Create a key
+    ///
+    /// Creates an API key and answers with its token, once. A workspace-confined admin
+    /// can only create keys in its own workspace.
+    #[oai(path = "/v1/keys", method = "post", operation_id = "create_key")]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        body: Json<CreateKeyRequest>,
+    ) -> Result<CreateKeyResponse, ApiError> {
+        let caller = auth.require(auth::KEY_ADMINS)?;
+        let body = body.0;
+        let workspace_id = match (&caller.workspace_id, body.workspace_id) {
+            (Some(own), None) => Some(own.clone()),
+            (_, asked) if caller.sees(asked.as_deref()) => asked,
+            (_, asked) => {
+                return Err(ApiError::not_found(
+                    "workspace-not-found",
+                    format!("workspace `{}` not found", asked.unwrap_or_default()),
+                ));
+            }
+        };
+        let request = KeyRequest {
+            name: body.name,
+            role: body.role.into(),
+            workspace_id,
+        };
+        let (row, token) = keys::create(self.engine.pool(), &request, &caller.name).await?;
+        Ok(CreateKeyResponse::Created(Json(CreatedKeyView {
+            key: row.into(),
+            token,
+        })))
+    }
+
+    /// List keys
+    ///
+    /// Every key the caller may see (a workspace-confined admin sees its workspace's),
+    /// revoked ones included. Tokens are never returned.
+    #[oai(path = "/v1/keys", method = "get", operation_id = "list_keys")]
+    async fn list(&self, auth: ApiKey) -> Result<Json<KeyList>, ApiError> {
+        let caller = auth.require(auth::KEY_ADMINS)?;
+        let rows = keys::list(self.engine.pool(), caller.workspace_id.as_deref()).await?;
+        Ok(Json(KeyList {
+            items: rows.into_iter().map(KeyView::from).collect(),
+        }))
+    }
+
+    /// Revoke a key
+    ///
+    /// The key stops working at once. Revoking a revoked or unknown key answers 404.
+    #[oai(path = "/v1/keys/:id", method = "delete", operation_id = "revoke_key")]
+    async fn revoke(&self, auth: ApiKey, id: Path<Uuid>) -> Result<Json<KeyView>, ApiError> {
+        let caller = auth.require(auth::KEY_ADMINS)?;
+        let row = keys::revoke(
+            self.engine.pool(),
+            id.0,
+            caller.workspace_id.as_deref(),
+            &caller.name,
+        )
+        .await?;
+        Ok(Json(row.into()))
+    }
+}

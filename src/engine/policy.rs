@@ -1,0 +1,117 @@
+//! Who may decide an approval step: the rules a decision must pass, checked in the
+//! decision's transaction. A refusal names the rule that refused it.
+
+use super::definition::ApprovalSpec;
+use crate::security::Role;
+
+/// A decision the policy refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The rule: `role`, `not_initiator` or `distinct_from`.
+    pub rule: &'static str,
+    /// Why, for the caller.
+    pub detail: String,
+}
+
+/// What the policy knows about one decider and one run.
+#[derive(Debug, Clone)]
+pub struct Decider<'a> {
+    /// Key name.
+    pub actor: &'a str,
+    /// Its role.
+    pub role: Role,
+    /// Who started the run.
+    pub initiator: &'a str,
+    /// Steps of this run the decider has already decided (any visit).
+    pub decided_steps: &'a [String],
+}
+
+/// Checks every rule of `spec` for `decider` deciding `step_id`.
+pub fn check(spec: &ApprovalSpec, step_id: &str, decider: &Decider<'_>) -> Result<(), Refusal> {
+    if !spec.roles.iter().any(|role| role == decider.role.as_str()) {
+        return Err(Refusal {
+            rule: "role",
+            detail: format!(
+                "step `{step_id}` may be decided by {}; `{}` holds role {}",
+                spec.roles.join(", "),
+                decider.actor,
+                decider.role
+            ),
+        });
+    }
+    if spec.not_initiator && decider.actor == decider.initiator {
+        return Err(Refusal {
+            rule: "not_initiator",
+            detail: format!(
+                "`{}` started this run and may not decide its step `{step_id}`",
+                decider.actor
+            ),
+        });
+    }
+    if let Some(earlier) = spec
+        .distinct_from
+        .iter()
+        .find(|other| decider.decided_steps.contains(other))
+    {
+        return Err(Refusal {
+            rule: "distinct_from",
+            detail: format!(
+                "`{}` decided step `{earlier}` of this run and may not also decide `{step_id}`",
+                decider.actor
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::definition::Target;
+
+    fn spec() -> ApprovalSpec {
+        ApprovalSpec {
+            roles: vec!["compliance_officer".into(), "compliance_lead".into()],
+            quorum: 1,
+            not_initiator: true,
+            distinct_from: vec!["first_review".into()],
+            expires_after: None,
+            on_timeout: Target::Fail,
+        }
+    }
+
+    fn decider<'a>(actor: &'a str, role: Role, decided: &'a [String]) -> Decider<'a> {
+        Decider {
+            actor,
+            role,
+            initiator: "starter",
+            decided_steps: decided,
+        }
+    }
+
+    #[test]
+    fn each_rule_refuses_by_name() {
+        let none: Vec<String> = vec![];
+        let earlier = vec!["first_review".to_owned()];
+        let refused = |d: &Decider<'_>| check(&spec(), "second_review", d).err().map(|r| r.rule);
+        assert_eq!(refused(&decider("bob", Role::Integrator, &none)), Some("role"));
+        assert_eq!(refused(&decider("bob", Role::Admin, &none)), Some("role"));
+        assert_eq!(
+            refused(&decider("starter", Role::ComplianceOfficer, &none)),
+            Some("not_initiator")
+        );
+        assert_eq!(
+            refused(&decider("bob", Role::ComplianceLead, &earlier)),
+            Some("distinct_from")
+        );
+        assert_eq!(refused(&decider("bob", Role::ComplianceOfficer, &none)), None);
+    }
+
+    #[test]
+    fn initiators_may_decide_when_the_step_allows_it() {
+        let mut spec = spec();
+        spec.not_initiator = false;
+        let none: Vec<String> = vec![];
+        assert!(check(&spec, "s", &decider("starter", Role::ComplianceOfficer, &none)).is_ok());
+    }
+}
