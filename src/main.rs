@@ -184,7 +184,10 @@ async fn serve(settings: Settings, roles: Roles) -> Result<(), Box<dyn std::erro
     if roles != Roles::Worker {
         if let Some((key, token)) = keys::bootstrap_admin(app.engine().pool()).await? {
             // Printed once, to the terminal only: the token is a secret and never logged.
-            println!("No API key existed, so an admin key `{}` was created.", key.name);
+            println!(
+                "No API key existed, so an admin key `{}` was created.",
+                key.name
+            );
             println!("Its token (shown once, keep it safe): {token}");
             println!(
                 "Make more with `bazaarstreet keys create --name NAME --role ROLE` or POST /v1/keys."

@@ -1,10 +1,10 @@
 //! SQL, and only SQL: every function takes a `&mut PgConnection` so callers compose
 //! transactions. Queries are checked at compile time against the committed `.sqlx/` cache.
 
+pub mod audit;
 pub mod definitions;
 pub mod events;
 pub mod history;
-pub mod audit;
 pub mod jobs;
 pub mod keys;
 pub mod runs;

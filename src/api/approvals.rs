@@ -54,7 +54,11 @@ impl ApprovalsApi {
     ///
     /// Approval steps waiting now that the calling key's role, workspace and the steps'
     /// separation-of-duties rules allow it to decide, and that it has not voted on yet.
-    #[oai(path = "/v1/approvals", method = "get", operation_id = "list_approvals")]
+    #[oai(
+        path = "/v1/approvals",
+        method = "get",
+        operation_id = "list_approvals"
+    )]
     async fn list(&self, auth: ApiKey) -> Result<Json<ApprovalList>, ApiError> {
         let open = self.engine.open_approvals(&auth.0).await?;
         Ok(Json(ApprovalList {

@@ -153,7 +153,11 @@ impl AuditApi {
     ///
     /// Recomputes every entry's hash from the first one and reports the first link that
     /// does not hold (an entry edited, removed or reordered behind the ledger's back).
-    #[oai(path = "/v1/audit/verify", method = "get", operation_id = "verify_audit")]
+    #[oai(
+        path = "/v1/audit/verify",
+        method = "get",
+        operation_id = "verify_audit"
+    )]
     async fn verify(&self, auth: ApiKey) -> Result<Json<VerifyView>, ApiError> {
         auth.require(auth::AUDIT_READERS)?;
         let mut conn = self

@@ -13,8 +13,8 @@ use super::problem::ApiError;
 use super::views::{RunDetailView, RunStatus, RunView};
 use crate::engine::commands::{Decision, StartRun};
 use crate::engine::{Engine, EngineError};
-use crate::store::runs::RunRow;
 use crate::store::runs::RunFilter;
+use crate::store::runs::RunRow;
 
 /// Largest page of runs.
 const MAX_PAGE: u32 = 200;
@@ -165,10 +165,7 @@ impl RunsApi {
             (_, requested) => {
                 return Err(ApiError::not_found(
                     "workspace-not-found",
-                    format!(
-                        "workspace `{}` not found",
-                        requested.unwrap_or_default()
-                    ),
+                    format!("workspace `{}` not found", requested.unwrap_or_default()),
                 ));
             }
         };

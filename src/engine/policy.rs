@@ -94,7 +94,10 @@ mod tests {
         let none: Vec<String> = vec![];
         let earlier = vec!["first_review".to_owned()];
         let refused = |d: &Decider<'_>| check(&spec(), "second_review", d).err().map(|r| r.rule);
-        assert_eq!(refused(&decider("bob", Role::Integrator, &none)), Some("role"));
+        assert_eq!(
+            refused(&decider("bob", Role::Integrator, &none)),
+            Some("role")
+        );
         assert_eq!(refused(&decider("bob", Role::Admin, &none)), Some("role"));
         assert_eq!(
             refused(&decider("starter", Role::ComplianceOfficer, &none)),
@@ -104,7 +107,10 @@ mod tests {
             refused(&decider("bob", Role::ComplianceLead, &earlier)),
             Some("distinct_from")
         );
-        assert_eq!(refused(&decider("bob", Role::ComplianceOfficer, &none)), None);
+        assert_eq!(
+            refused(&decider("bob", Role::ComplianceOfficer, &none)),
+            None
+        );
     }
 
     #[test]
@@ -112,6 +118,13 @@ mod tests {
         let mut spec = spec();
         spec.not_initiator = false;
         let none: Vec<String> = vec![];
-        assert!(check(&spec, "s", &decider("starter", Role::ComplianceOfficer, &none)).is_ok());
+        assert!(
+            check(
+                &spec,
+                "s",
+                &decider("starter", Role::ComplianceOfficer, &none)
+            )
+            .is_ok()
+        );
     }
 }

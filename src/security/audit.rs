@@ -187,7 +187,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
         let mut out = String::new();
-        write_canonical(&json!({"b": 1, "a": {"d": [2, {"z": 0, "y": "<x>"}], "c": null}}), &mut out);
+        write_canonical(
+            &json!({"b": 1, "a": {"d": [2, {"z": 0, "y": "<x>"}], "c": null}}),
+            &mut out,
+        );
         assert_eq!(out, r#"{"a":{"c":null,"d":[2,{"y":"<x>","z":0}]},"b":1}"#);
     }
 

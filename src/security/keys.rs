@@ -82,7 +82,9 @@ pub async fn create(
         json!({ "name": name, "role": request.role.as_str(), "token_prefix": prefix }),
     );
     audit::append(&mut tx, &[entry]).await?;
-    let row = store::keys::get(&mut tx, id).await?.ok_or(KeyError::NotFound(id))?;
+    let row = store::keys::get(&mut tx, id)
+        .await?
+        .ok_or(KeyError::NotFound(id))?;
     tx.commit().await?;
     Ok((row, token))
 }

@@ -50,7 +50,9 @@ impl fmt::Display for Role {
 
 /// A role name that is not one of the five.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role `{0}`; roles are admin, integrator, compliance_officer, compliance_lead, auditor")]
+#[error(
+    "unknown role `{0}`; roles are admin, integrator, compliance_officer, compliance_lead, auditor"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

@@ -95,7 +95,10 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<KeyRo
 }
 
 /// Keys, oldest first, optionally of one workspace only.
-pub async fn list(conn: &mut PgConnection, workspace_id: Option<&str>) -> sqlx::Result<Vec<KeyRow>> {
+pub async fn list(
+    conn: &mut PgConnection,
+    workspace_id: Option<&str>,
+) -> sqlx::Result<Vec<KeyRow>> {
     sqlx::query_as!(
         KeyRow,
         "select id, name, role, workspace_id, token_prefix, created_by, created_at,

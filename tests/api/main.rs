@@ -9,3 +9,4 @@ mod restart;
 mod runs;
 mod scale;
 mod schedules;
+mod security;
