@@ -19,35 +19,51 @@ alter table step_decisions add column role text;
 
 -- The audit ledger: append-only, each entry chained to its predecessor by
 -- hash = SHA-256(prev_hash || canonical JSON of the entry).
+--
+-- An entry is inserted in the transaction of the change it records, unchained (seq, prev_hash
+-- and hash null). A chainer (one at a time, under the head row's lock) then assigns seq and
+-- the hashes in one pass over every committed unchained entry. Changes therefore never queue
+-- on the chain, and the chain can never fork.
 create table audit_ledger (
-    seq bigint primary key,
+    id bigserial primary key,
     at timestamptz not null,
     actor text not null,
     action text not null,
     subject text not null,
     workspace_id text,
     data jsonb not null,
-    prev_hash bytea not null,
-    hash bytea not null
+    seq bigint unique,
+    prev_hash bytea,
+    hash bytea,
+    check ((seq is null) = (hash is null) and (seq is null) = (prev_hash is null))
 );
+create index audit_ledger_unchained_idx on audit_ledger (id) where seq is null;
 create index audit_ledger_subject_idx on audit_ledger (subject, seq);
 create index audit_ledger_actor_idx on audit_ledger (actor, seq);
 create index audit_ledger_action_idx on audit_ledger (action, seq);
 
--- The end of the chain. Appenders update this one row, so concurrent appenders queue
--- on its row lock and can never fork the chain.
+-- The end of the chain: the last chained entry's seq and hash.
 create table audit_head (
     id boolean primary key default true check (id),
     seq bigint not null,
-    prev_hash bytea not null,
     hash bytea not null
 );
-insert into audit_head (seq, prev_hash, hash)
-values (0, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'));
+insert into audit_head (seq, hash) values (0, decode(repeat('00', 32), 'hex'));
 
+-- Nothing may change an entry, except chaining it once: setting seq, prev_hash and hash of
+-- an unchained entry and touching nothing else.
 create function audit_ledger_refuse_change() returns trigger
 language plpgsql as $$
 begin
+    if tg_op = 'UPDATE' then
+        if old.seq is null and new.seq is not null
+           and new.id = old.id and new.at = old.at and new.actor = old.actor
+           and new.action = old.action and new.subject = old.subject
+           and new.workspace_id is not distinct from old.workspace_id
+           and new.data = old.data then
+            return new;
+        end if;
+    end if;
     raise exception 'the audit ledger is append-only: % refused', tg_op
         using errcode = 'insufficient_privilege';
 end;
@@ -58,30 +74,3 @@ create trigger audit_ledger_append_only
 create trigger audit_ledger_no_truncate
     before truncate on audit_ledger
     for each statement execute function audit_ledger_refuse_change();
-
--- Appends entries in order, chaining each to the head. `canonical[i]` is the canonical
--- JSON of entry i (computed by the service, which also verifies the chain with it).
-create function audit_append(
-    p_at timestamptz[],
-    p_actor text[],
-    p_action text[],
-    p_subject text[],
-    p_workspace text[],
-    p_data jsonb[],
-    p_canonical bytea[]
-) returns void
-language plpgsql as $$
-declare
-    i integer;
-    head record;
-begin
-    for i in 1 .. coalesce(array_length(p_at, 1), 0) loop
-        update audit_head
-        set seq = seq + 1, prev_hash = hash, hash = sha256(hash || p_canonical[i])
-        returning seq, prev_hash, hash into head;
-        insert into audit_ledger (seq, at, actor, action, subject, workspace_id, data, prev_hash, hash)
-        values (head.seq, p_at[i], p_actor[i], p_action[i], p_subject[i], p_workspace[i],
-                p_data[i], head.prev_hash, head.hash);
-    end loop;
-end;
-$$;

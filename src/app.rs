@@ -163,6 +163,12 @@ impl Application {
                 Ok(())
             });
         }
+        let pool = self.engine.pool().clone();
+        let signal = shutdown.clone();
+        tasks.spawn(async move {
+            crate::security::audit::run_chainer(pool, signal).await;
+            Ok(())
+        });
         let mut outcome = Ok(());
         while let Some(finished) = tasks.join_next().await {
             if let Ok(Err(error)) = finished {

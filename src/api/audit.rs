@@ -84,6 +84,16 @@ pub struct AuditApi {
     pub engine: Engine,
 }
 
+impl AuditApi {
+    /// Links entries committed since the chainer's last pass, so readers see them all.
+    async fn chain_pending(&self) -> Result<(), ApiError> {
+        audit::chain_pending(self.engine.pool())
+            .await
+            .map(|_| ())
+            .map_err(|error| ApiError::internal(&error))
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Audit")]
 impl AuditApi {
     /// List audit entries
@@ -119,6 +129,7 @@ impl AuditApi {
             })?),
         };
         let limit = limit.0.unwrap_or(100).min(MAX_PAGE);
+        self.chain_pending().await?;
         let mut conn = self
             .engine
             .pool()
@@ -160,6 +171,7 @@ impl AuditApi {
     )]
     async fn verify(&self, auth: ApiKey) -> Result<Json<VerifyView>, ApiError> {
         auth.require(auth::AUDIT_READERS)?;
+        self.chain_pending().await?;
         let mut conn = self
             .engine
             .pool()

@@ -4,13 +4,20 @@
 //! `prev_hash` is entry `n-1`'s hash (32 zero bytes for the first). The canonical JSON is
 //! `{"action","actor","at","data","subject","workspace_id"}` with object keys sorted at
 //! every depth, no insignificant whitespace, and `at` as RFC 3339 UTC with microseconds.
-//! Appends run inside the transaction of the change they describe; appenders queue on the
-//! ledger's head row, so the chain cannot fork.
+//!
+//! Entries are inserted in the transaction of the change they record, unchained, so
+//! changes never queue on the chain. [`chain_pending`] then links every committed
+//! unchained entry in one transaction holding the head row's lock: one chainer at a time,
+//! so the chain cannot fork. Each process runs [`run_chainer`], which does this
+//! every 200 ms; readers of the ledger call [`chain_pending`] first, so they never miss a
+//! committed entry.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use std::future::Future;
+
+use sqlx::{PgConnection, PgPool};
 
 use crate::store;
 
@@ -77,12 +84,60 @@ pub fn link_hash(prev: &[u8], canonical: &[u8]) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-/// Appends entries, in order, in the caller's transaction.
+/// Appends entries, in order, in the caller's transaction; they are chained after it
+/// commits.
 pub async fn append(conn: &mut PgConnection, entries: &[AuditEntry]) -> sqlx::Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    store::audit::append(conn, entries).await
+    store::audit::insert(conn, entries).await
+}
+
+/// Entries linked per chaining transaction.
+const CHAIN_BATCH: i64 = 5_000;
+
+/// Links every committed unchained entry to the chain; returns how many were linked.
+pub async fn chain_pending(pool: &PgPool) -> sqlx::Result<u64> {
+    let mut linked = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let (mut seq, mut prev) = store::audit::lock_head(&mut tx).await?;
+        let pending = store::audit::unchained(&mut tx, CHAIN_BATCH).await?;
+        if pending.is_empty() {
+            tx.commit().await?;
+            return Ok(linked);
+        }
+        let mut links = Vec::with_capacity(pending.len());
+        for row in &pending {
+            seq += 1;
+            let hash = link_hash(&prev, &row.entry.canonical());
+            links.push((row.id, seq, std::mem::replace(&mut prev, hash.clone()), hash));
+        }
+        store::audit::chain(&mut tx, &links).await?;
+        tx.commit().await?;
+        linked += links.len() as u64;
+    }
+}
+
+/// How often each process links entries committed since the last pass.
+const CHAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Links entries to the chain every [`CHAIN_INTERVAL`] until `shutdown` resolves, then
+/// once more.
+pub async fn run_chainer(pool: PgPool, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(CHAIN_INTERVAL) => {}
+        }
+        if let Err(error) = chain_pending(&pool).await {
+            tracing::warn!(error = %error, "chaining audit entries failed; will retry");
+        }
+    }
+    if let Err(error) = chain_pending(&pool).await {
+        tracing::warn!(error = %error, "chaining audit entries at shutdown failed");
+    }
 }
 
 /// What verifying the chain found.
@@ -106,7 +161,8 @@ pub struct BrokenLink {
 /// Entries read per round trip while verifying.
 const VERIFY_PAGE: i64 = 2_000;
 
-/// Recomputes the whole chain from the first entry and reports the first broken link.
+/// Recomputes the whole chain from the first entry and reports the first broken link
+/// (call [`chain_pending`] first to include the latest entries).
 pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
     let mut prev = GENESIS_HASH.to_vec();
     let mut expected_seq = 1;

@@ -1,5 +1,5 @@
-//! The `audit_ledger` table. Chaining happens in the database function `audit_append`,
-//! under the head row's lock; the canonical bytes come from [`crate::security::audit`].
+//! The `audit_ledger` table and its chain head. Entries are inserted unchained; the
+//! chainer ([`crate::security::audit::chain_pending`]) assigns their seq and hashes.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -21,21 +21,21 @@ pub struct LedgerRow {
 }
 
 struct RawRow {
-    seq: i64,
+    seq: Option<i64>,
     at: DateTime<Utc>,
     actor: String,
     action: String,
     subject: String,
     workspace_id: Option<String>,
     data: Value,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
+    prev_hash: Option<Vec<u8>>,
+    hash: Option<Vec<u8>>,
 }
 
 impl From<RawRow> for LedgerRow {
     fn from(row: RawRow) -> Self {
         Self {
-            seq: row.seq,
+            seq: row.seq.unwrap_or_default(),
             entry: AuditEntry {
                 at: row.at,
                 actor: row.actor,
@@ -44,37 +44,114 @@ impl From<RawRow> for LedgerRow {
                 workspace_id: row.workspace_id,
                 data: row.data,
             },
-            prev_hash: row.prev_hash,
-            hash: row.hash,
+            prev_hash: row.prev_hash.unwrap_or_default(),
+            hash: row.hash.unwrap_or_default(),
         }
     }
 }
 
-/// Appends entries in order (one statement).
-pub async fn append(conn: &mut PgConnection, entries: &[AuditEntry]) -> sqlx::Result<()> {
+/// Inserts entries, unchained, in the caller's transaction (one statement).
+pub async fn insert(conn: &mut PgConnection, entries: &[AuditEntry]) -> sqlx::Result<()> {
     let at: Vec<DateTime<Utc>> = entries.iter().map(|e| e.at).collect();
     let actor: Vec<String> = entries.iter().map(|e| e.actor.clone()).collect();
     let action: Vec<String> = entries.iter().map(|e| e.action.clone()).collect();
     let subject: Vec<String> = entries.iter().map(|e| e.subject.clone()).collect();
     let workspace: Vec<Option<String>> = entries.iter().map(|e| e.workspace_id.clone()).collect();
     let data: Vec<Value> = entries.iter().map(|e| e.data.clone()).collect();
-    let canonical: Vec<Vec<u8>> = entries.iter().map(AuditEntry::canonical).collect();
     sqlx::query!(
-        "select audit_append($1, $2, $3, $4, $5, $6, $7)",
+        "insert into audit_ledger (at, actor, action, subject, workspace_id, data)
+         select at, actor, action, subject, workspace_id, data
+         from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[],
+                     $5::text[], $6::jsonb[])
+         with ordinality as entry(at, actor, action, subject, workspace_id, data, n)
+         order by n",
         &at,
         &actor,
         &action,
         &subject,
         &workspace as &[Option<String>],
-        &data,
-        &canonical
+        &data
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Entries after `after_seq`, in order, for verification.
+/// The chain's end, locked until the transaction ends: `(seq, hash)`.
+pub async fn lock_head(conn: &mut PgConnection) -> sqlx::Result<(i64, Vec<u8>)> {
+    let head = sqlx::query!("select seq, hash from audit_head for update")
+        .fetch_one(conn)
+        .await?;
+    Ok((head.seq, head.hash))
+}
+
+/// An entry waiting to be chained.
+#[derive(Debug, Clone)]
+pub struct UnchainedRow {
+    /// Insertion id.
+    pub id: i64,
+    /// The entry.
+    pub entry: AuditEntry,
+}
+
+/// Committed unchained entries in insertion order.
+pub async fn unchained(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<UnchainedRow>> {
+    let rows = sqlx::query!(
+        "select id, at, actor, action, subject, workspace_id, data from audit_ledger
+         where seq is null order by id limit $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| UnchainedRow {
+            id: row.id,
+            entry: AuditEntry {
+                at: row.at,
+                actor: row.actor,
+                action: row.action,
+                subject: row.subject,
+                workspace_id: row.workspace_id,
+                data: row.data,
+            },
+        })
+        .collect())
+}
+
+/// Chains entries: `links` are `(id, seq, prev_hash, hash)`; the head moves to the last.
+pub async fn chain(
+    conn: &mut PgConnection,
+    links: &[(i64, i64, Vec<u8>, Vec<u8>)],
+) -> sqlx::Result<()> {
+    let Some((_, last_seq, _, last_hash)) = links.last() else {
+        return Ok(());
+    };
+    let ids: Vec<i64> = links.iter().map(|link| link.0).collect();
+    let seqs: Vec<i64> = links.iter().map(|link| link.1).collect();
+    let prevs: Vec<Vec<u8>> = links.iter().map(|link| link.2.clone()).collect();
+    let hashes: Vec<Vec<u8>> = links.iter().map(|link| link.3.clone()).collect();
+    sqlx::query!(
+        "with chained as (
+             update audit_ledger l set seq = x.seq, prev_hash = x.prev_hash, hash = x.hash
+             from unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])
+                  as x(id, seq, prev_hash, hash)
+             where l.id = x.id and l.seq is null
+         )
+         update audit_head set seq = $5, hash = $6",
+        &ids,
+        &seqs,
+        &prevs,
+        &hashes,
+        last_seq,
+        last_hash
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Chained entries after `after_seq`, in chain order, for verification.
 pub async fn page_for_verify(
     conn: &mut PgConnection,
     after_seq: i64,
@@ -113,13 +190,14 @@ pub struct LedgerFilter {
     pub limit: i64,
 }
 
-/// Entries matching the filter, newest first.
+/// Chained entries matching the filter, newest first.
 pub async fn list(conn: &mut PgConnection, filter: &LedgerFilter) -> sqlx::Result<Vec<LedgerRow>> {
     let rows = sqlx::query_as!(
         RawRow,
         "select seq, at, actor, action, subject, workspace_id, data, prev_hash, hash
          from audit_ledger
-         where ($1::text is null or subject = $1)
+         where seq is not null
+           and ($1::text is null or subject = $1)
            and ($2::text is null or actor = $2)
            and ($3::text is null or action = $3)
            and ($4::text is null or workspace_id = $4)
