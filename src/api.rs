@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body_limit;
 pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod problem;
 pub mod runs;
 pub mod views;
@@ -92,8 +93,10 @@ pub fn routes(engine: Engine, max_body_bytes: usize) -> impl Endpoint {
     Route::new()
         .nest("/", service)
         .at("/openapi.json", spec)
+        .at("/metrics", metrics::metrics)
         .nest("/docs", ui)
         .data(engine)
         .around(move |endpoint, request| body_limit::limit_body(endpoint, request, max_body_bytes))
         .catch_all_error(|error| async move { problem::problem_response(error) })
+        .around(metrics::count_requests)
 }

@@ -3,7 +3,9 @@
 //!
 //! (a) raw apalis-postgres drain of no-op jobs (the baseline), (b) 1-step runs/s,
 //! (c) 5-step runs in steps/s, (d) idle start -> first step latency, (e) approval
-//! decision -> next step running. Latencies are measured on the database clock
+//! decision -> next step running, (f) audit-ledger appends under concurrent writers,
+//! (g) authenticated `GET /v1/runs/{id}` latency at a fixed rate. Engine latencies are
+//! measured on the database clock
 //! (`now()` of the committing transactions), so client scheduling does not blur them.
 
 use std::sync::Arc;
@@ -37,7 +39,21 @@ pub struct BenchArgs {
     /// Steps executed at once by the engine's workers.
     #[arg(long, default_value_t = 100)]
     pub concurrency: usize,
+    /// Concurrent audit-ledger writers.
+    #[arg(long, default_value_t = 8)]
+    pub audit_writers: usize,
+    /// Audit entries appended in all.
+    #[arg(long, default_value_t = 20_000)]
+    pub audit_entries: usize,
+    /// Authenticated GETs per second.
+    #[arg(long, default_value_t = 1_000)]
+    pub get_rate: u32,
+    /// Seconds the GET load lasts.
+    #[arg(long, default_value_t = 5)]
+    pub get_seconds: u32,
 }
+
+mod security;
 
 const BASELINE_QUEUE: &str = "bench.noop";
 
@@ -109,7 +125,29 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
         &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
         "",
     );
+    let (sample_run, _) = engine.start_run(start_request("one_step", 0)).await?;
+    wait_for_run(engine.pool(), sample_run.id, "succeeded").await?;
     workers.stop().await;
+
+    let per_writer = (args.audit_entries / args.audit_writers.max(1)).max(1);
+    let appends = security::audit_appends(&pool, args.audit_writers.max(1), per_writer).await?;
+    row(
+        &format!("(f) audit appends, {} writers", args.audit_writers.max(1)),
+        &format!(
+            "{:.0} entries/s, chain {}",
+            appends.per_second,
+            if appends.intact { "intact" } else { "BROKEN" }
+        ),
+        "",
+    );
+    let (p50, p99) =
+        security::authenticated_get(&engine, sample_run.id, args.get_rate, args.get_seconds)
+            .await?;
+    row(
+        &format!("(g) GET /v1/runs/{{id}} at {}/s", args.get_rate),
+        &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+        "",
+    );
     pool.close().await;
     Ok(())
 }

@@ -16,5 +16,6 @@ pub mod bench;
 pub mod config;
 pub mod db;
 pub mod engine;
+pub mod metrics;
 pub mod security;
 pub mod store;

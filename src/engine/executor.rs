@@ -20,6 +20,7 @@ use super::definition::{RetryPolicy, Step, StepKind, TaskSpec, outcome};
 use super::handlers::{HandlerCall, HandlerError, HandlerOutput};
 use super::transition::Transition;
 use super::{Engine, EngineError};
+use crate::metrics::METRICS;
 use crate::store;
 use crate::store::jobs::StepJob;
 use crate::store::steps::{AttemptResult, StepRow};
@@ -74,6 +75,7 @@ impl Engine {
             )));
         };
         Ok(Some(Attempt::new(
+            &claimed.workflow,
             job.run_id,
             step,
             spec,
@@ -134,6 +136,7 @@ impl Engine {
                 store::steps::start_attempt(&mut tx, run.id, row.seq, row.attempts, worker).await?;
                 tx.commit().await?;
                 Ok(Claim::Attempt(Box::new(Attempt::new(
+                    &run.workflow,
                     run.id,
                     step,
                     spec,
@@ -173,7 +176,9 @@ impl Engine {
 
     /// Calls the handler, then records the result in the second transaction.
     async fn run_attempt(&self, job: &StepJob, attempt: Attempt) -> Result<(), EngineError> {
+        let started = std::time::Instant::now();
         let result = self.call_handler(&attempt).await;
+        METRICS.observe_step(&attempt.workflow, &job.step_id, started.elapsed());
         let mut tx = self.pool.begin().await?;
         let Some(run) = store::runs::lock(&mut tx, job.run_id).await? else {
             return Ok(());
@@ -328,6 +333,7 @@ enum Claim {
 }
 
 struct Attempt {
+    workflow: String,
     spec: TaskSpec,
     seq: i32,
     call: HandlerCall,
@@ -335,6 +341,7 @@ struct Attempt {
 
 impl Attempt {
     fn new(
+        workflow: &str,
         run_id: Uuid,
         step: &Step,
         spec: &TaskSpec,
@@ -343,6 +350,7 @@ impl Attempt {
         context: Value,
     ) -> Self {
         Self {
+            workflow: workflow.to_owned(),
             spec: spec.clone(),
             seq,
             call: HandlerCall {

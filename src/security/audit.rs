@@ -111,7 +111,12 @@ pub async fn chain_pending(pool: &PgPool) -> sqlx::Result<u64> {
         for row in &pending {
             seq += 1;
             let hash = link_hash(&prev, &row.entry.canonical());
-            links.push((row.id, seq, std::mem::replace(&mut prev, hash.clone()), hash));
+            links.push((
+                row.id,
+                seq,
+                std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            ));
         }
         store::audit::chain(&mut tx, &links).await?;
         tx.commit().await?;

@@ -4,6 +4,7 @@ mod crash;
 mod definitions;
 mod errors;
 mod helpers;
+mod metrics;
 mod openapi;
 mod restart;
 mod runs;

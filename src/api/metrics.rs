@@ -1,0 +1,101 @@
+//! `/metrics` in the Prometheus text format, and the middleware counting HTTP requests.
+
+use std::fmt::Write;
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Endpoint, IntoResponse, Request, Response, handler};
+
+use crate::engine::Engine;
+use crate::metrics::{METRICS, escape, route_of};
+use crate::store;
+use crate::store::jobs::STEP_QUEUE;
+
+/// Database figures and this process's counters.
+#[handler]
+pub async fn metrics(engine: Data<&Engine>) -> Response {
+    match render(engine.0).await {
+        Ok(text) => Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text),
+        Err(error) => {
+            tracing::error!(error = %error, "metrics query failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+async fn render(engine: &Engine) -> Result<String, sqlx::Error> {
+    let mut conn = engine.pool().acquire().await?;
+    let runs = store::metrics::run_counts(&mut conn).await?;
+    let depth = store::metrics::queue_depth(&mut conn, STEP_QUEUE).await?;
+    let (approvals, oldest) = store::metrics::pending_approvals(&mut conn).await?;
+    let mut out = String::new();
+    out.push_str("# HELP bazaarstreet_runs_started_total Runs started, by workflow.\n");
+    out.push_str("# TYPE bazaarstreet_runs_started_total counter\n");
+    let mut started: std::collections::BTreeMap<&str, i64> = Default::default();
+    for run in &runs {
+        *started.entry(&run.workflow).or_default() += run.count;
+    }
+    for (workflow, count) in started {
+        let _ = writeln!(
+            out,
+            "bazaarstreet_runs_started_total{{workflow=\"{}\"}} {count}",
+            escape(workflow)
+        );
+    }
+    out.push_str(
+        "# HELP bazaarstreet_runs_finished_total Runs finished, by workflow and final status.\n",
+    );
+    out.push_str("# TYPE bazaarstreet_runs_finished_total counter\n");
+    for run in runs
+        .iter()
+        .filter(|run| matches!(run.status.as_str(), "succeeded" | "failed" | "cancelled"))
+    {
+        let _ = writeln!(
+            out,
+            "bazaarstreet_runs_finished_total{{workflow=\"{}\",status=\"{}\"}} {}",
+            escape(&run.workflow),
+            run.status,
+            run.count
+        );
+    }
+    out.push_str(
+        "# HELP bazaarstreet_runs_in_progress Runs not finished, by workflow and status.\n",
+    );
+    out.push_str("# TYPE bazaarstreet_runs_in_progress gauge\n");
+    for run in runs
+        .iter()
+        .filter(|run| matches!(run.status.as_str(), "running" | "waiting"))
+    {
+        let _ = writeln!(
+            out,
+            "bazaarstreet_runs_in_progress{{workflow=\"{}\",status=\"{}\"}} {}",
+            escape(&run.workflow),
+            run.status,
+            run.count
+        );
+    }
+    out.push_str("# HELP bazaarstreet_queue_depth Step jobs due and not yet started.\n");
+    out.push_str("# TYPE bazaarstreet_queue_depth gauge\n");
+    let _ = writeln!(out, "bazaarstreet_queue_depth {depth}");
+    out.push_str("# HELP bazaarstreet_pending_approvals Approval steps waiting for decisions.\n");
+    out.push_str("# TYPE bazaarstreet_pending_approvals gauge\n");
+    let _ = writeln!(out, "bazaarstreet_pending_approvals {approvals}");
+    out.push_str(
+        "# HELP bazaarstreet_oldest_pending_approval_seconds Age of the oldest waiting approval.\n",
+    );
+    out.push_str("# TYPE bazaarstreet_oldest_pending_approval_seconds gauge\n");
+    let _ = writeln!(out, "bazaarstreet_oldest_pending_approval_seconds {oldest}");
+    METRICS.render(&mut out);
+    Ok(out)
+}
+
+/// Counts every request by route template, method and final status.
+pub async fn count_requests<E: Endpoint>(endpoint: E, request: Request) -> poem::Result<Response> {
+    let route = route_of(request.uri().path());
+    let method = request.method().as_str().to_owned();
+    let response = endpoint.get_response(request).await;
+    METRICS.count_request(route, &method, response.status().as_u16());
+    Ok(response)
+}

@@ -1,0 +1,188 @@
+//! In-process metrics, rendered in the Prometheus text format at `/metrics` together
+//! with figures read from the database at scrape time (see `api::metrics`).
+//!
+//! One registry per process (like Prometheus clients' default registry): step durations
+//! and HTTP requests are counted where they happen; a scrape of every process adds up.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+/// Upper bounds of the step-duration buckets, in seconds.
+const STEP_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
+/// The process's metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
+
+/// Counters and histograms kept by this process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    steps: Mutex<BTreeMap<(String, String), Histogram>>,
+    http: Mutex<BTreeMap<(String, String, u16), u64>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; STEP_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Metrics {
+    /// Records how long one attempt of a task step took.
+    pub fn observe_step(&self, workflow: &str, step: &str, took: Duration) {
+        let seconds = took.as_secs_f64();
+        let mut steps = self.steps.lock().expect("metrics lock");
+        let histogram = steps
+            .entry((workflow.to_owned(), step.to_owned()))
+            .or_default();
+        for (bucket, bound) in histogram.buckets.iter_mut().zip(STEP_BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+
+    /// Counts one HTTP request by route template, method and status.
+    pub fn count_request(&self, route: &str, method: &str, status: u16) {
+        *self
+            .http
+            .lock()
+            .expect("metrics lock")
+            .entry((route.to_owned(), method.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    /// Appends this process's metrics in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        out.push_str("# HELP bazaarstreet_step_duration_seconds Duration of task step attempts.\n");
+        out.push_str("# TYPE bazaarstreet_step_duration_seconds histogram\n");
+        for ((workflow, step), histogram) in self.steps.lock().expect("metrics lock").iter() {
+            let labels = format!(
+                "workflow=\"{}\",step=\"{}\"",
+                escape(workflow),
+                escape(step)
+            );
+            for (count, bound) in histogram.buckets.iter().zip(STEP_BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "bazaarstreet_step_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "bazaarstreet_step_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                histogram.count
+            );
+            let _ = writeln!(
+                out,
+                "bazaarstreet_step_duration_seconds_sum{{{labels}}} {}",
+                histogram.sum
+            );
+            let _ = writeln!(
+                out,
+                "bazaarstreet_step_duration_seconds_count{{{labels}}} {}",
+                histogram.count
+            );
+        }
+        out.push_str("# HELP bazaarstreet_http_requests_total HTTP requests by route template, method and status.\n");
+        out.push_str("# TYPE bazaarstreet_http_requests_total counter\n");
+        for ((route, method, status), count) in self.http.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "bazaarstreet_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
+                escape(route)
+            );
+        }
+    }
+}
+
+/// Escapes a label value (backslash, quote, newline).
+pub fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Route templates of the API; a request path is counted under the one it matches, or
+/// under `unmatched` (so unknown paths cannot blow up the number of series).
+const ROUTES: [&str; 16] = [
+    "/v1/runs",
+    "/v1/runs/{id}",
+    "/v1/runs/{id}/cancel",
+    "/v1/runs/{id}/events",
+    "/v1/runs/{id}/steps/{step_id}/decision",
+    "/v1/approvals",
+    "/v1/workflows",
+    "/v1/workflows/{name}",
+    "/v1/keys",
+    "/v1/keys/{id}",
+    "/v1/audit",
+    "/v1/audit/verify",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/metrics",
+];
+
+/// The route template `path` matches.
+pub fn route_of(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    ROUTES
+        .into_iter()
+        .find(|route| {
+            let pattern: Vec<&str> = route.split('/').collect();
+            pattern.len() == segments.len()
+                && pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| (want.starts_with('{') && !got.is_empty()) || want == got)
+        })
+        .unwrap_or(if path.starts_with("/docs") {
+            "/docs"
+        } else {
+            "unmatched"
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_counted_under_their_route_template() {
+        assert_eq!(route_of("/v1/runs"), "/v1/runs");
+        assert_eq!(route_of("/v1/runs/0193-abc"), "/v1/runs/{id}");
+        assert_eq!(
+            route_of("/v1/runs/x/steps/review/decision"),
+            "/v1/runs/{id}/steps/{step_id}/decision"
+        );
+        assert_eq!(route_of("/v1/audit/verify"), "/v1/audit/verify");
+        assert_eq!(route_of("/wp-admin/login.php"), "unmatched");
+        assert_eq!(route_of("/docs/index.css"), "/docs");
+    }
+
+    #[test]
+    fn histograms_render_cumulative_buckets() {
+        let metrics = Metrics::default();
+        metrics.observe_step("wf", "a", Duration::from_millis(3));
+        metrics.observe_step("wf", "a", Duration::from_millis(200));
+        let mut out = String::new();
+        metrics.render(&mut out);
+        assert!(out.contains(
+            "bazaarstreet_step_duration_seconds_bucket{workflow=\"wf\",step=\"a\",le=\"0.005\"} 1"
+        ));
+        assert!(out.contains(
+            "bazaarstreet_step_duration_seconds_bucket{workflow=\"wf\",step=\"a\",le=\"0.25\"} 2"
+        ));
+        assert!(
+            out.contains("bazaarstreet_step_duration_seconds_count{workflow=\"wf\",step=\"a\"} 2")
+        );
+    }
+}
