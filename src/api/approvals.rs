@@ -12,6 +12,7 @@ use crate::engine::Engine;
 
 /// An approval step waiting for the caller's decision.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApprovalView {
     /// Run.
     pub run_id: Uuid,
@@ -37,6 +38,7 @@ pub struct ApprovalView {
 
 /// Approvals the caller may decide.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApprovalList {
     /// Oldest first.
     pub items: Vec<ApprovalView>,

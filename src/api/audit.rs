@@ -19,6 +19,7 @@ const MAX_PAGE: u32 = 500;
 
 /// One ledger entry.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEntryView {
     /// Position in the chain, from 1.
     pub seq: i64,
@@ -58,6 +59,7 @@ impl From<LedgerRow> for AuditEntryView {
 
 /// A page of entries.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
     /// Newest first.
     pub items: Vec<AuditEntryView>,
@@ -67,6 +69,7 @@ pub struct AuditPage {
 
 /// The result of recomputing the chain.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct VerifyView {
     /// Whether every link holds.
     pub intact: bool,

@@ -45,7 +45,7 @@ impl From<RoleName> for Role {
 
 /// A key to create.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct CreateKeyRequest {
     /// Unique name: the person or system the key stands for. Names are never reused.
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -69,6 +69,7 @@ impl Example for CreateKeyRequest {
 
 /// A key, without its token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct KeyView {
     /// Id.
     pub id: Uuid,
@@ -108,6 +109,7 @@ impl From<KeyRow> for KeyView {
 
 /// A created key and its token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedKeyView {
     /// The key.
     pub key: KeyView,
@@ -117,6 +119,7 @@ pub struct CreatedKeyView {
 
 /// Keys.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct KeyList {
     /// Oldest first, revoked ones included.
     pub items: Vec<KeyView>,

@@ -11,6 +11,7 @@ pub const PROBLEM_BASE: &str = "https://bazaarstreet.dev/problems/";
 
 /// An RFC 9457 problem.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// Stable identifier of the kind of problem.
     #[oai(rename = "type")]
@@ -32,6 +33,7 @@ pub struct Problem {
 
 /// One located problem.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProblemItem {
     /// JSON pointer to the offending value.
     pub pointer: String,
@@ -75,6 +77,9 @@ pub enum ApiError {
     /// The request body is larger than the configured limit.
     #[oai(status = 413, content_type = "application/problem+json")]
     TooLarge(Json<Problem>),
+    /// The body is not `application/json` (or the Content-Type header is missing).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// The request is well-formed but its content is invalid.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
@@ -153,6 +158,12 @@ fn from_bad_request(error: poem::Error) -> ApiError {
             "payload-too-large",
             "Payload too large",
             error.to_string(),
+        ))),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(Json(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!("{error}; send the body as `application/json`"),
         ))),
         StatusCode::UNAUTHORIZED => ApiError::Unauthorized(Json(Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -248,6 +259,7 @@ pub fn problem_response(error: poem::Error) -> poem::Response {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers-too-large",
         StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
         StatusCode::BAD_REQUEST => "bad-request",
         status if status.is_server_error() => "internal",
         _ => "http-error",

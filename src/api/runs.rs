@@ -21,7 +21,7 @@ const MAX_PAGE: u32 = 200;
 
 /// Start a run.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct StartRunRequest {
     /// Workflow name.
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -50,6 +50,7 @@ impl Example for StartRunRequest {
 
 /// Cancel a run.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CancelRequest {
     /// Why.
     #[oai(validator(max_length = 2000))]
@@ -58,6 +59,7 @@ pub struct CancelRequest {
 
 /// An event for a run.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventRequest {
     /// Event name, as in a `wait_event` step's `event`.
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -72,6 +74,7 @@ pub struct EventRequest {
 
 /// What posting an event did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventReceiptView {
     /// Stored event id.
     pub event_id: i64,
@@ -93,6 +96,7 @@ pub enum DecisionValue {
 
 /// A decision on an approval step.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DecisionRequest {
     /// approve or reject.
     pub decision: DecisionValue,
@@ -103,6 +107,7 @@ pub struct DecisionRequest {
 
 /// A page of runs.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunPage {
     /// Runs, newest first.
     pub items: Vec<RunView>,

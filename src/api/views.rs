@@ -51,6 +51,7 @@ impl RunStatus {
 
 /// A workflow run.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunView {
     /// Run id.
     pub id: Uuid,
@@ -105,6 +106,7 @@ impl From<RunRow> for RunView {
 
 /// A run with its step timeline and history.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RunDetailView {
     /// The run.
     #[oai(flatten)]
@@ -119,6 +121,7 @@ pub struct RunDetailView {
 
 /// One visit of a step.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StepView {
     /// Visit number within the run.
     pub seq: i32,
@@ -150,6 +153,7 @@ pub struct StepView {
 
 /// One attempt of a task step.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AttemptView {
     /// 1-based attempt number.
     pub attempt: i32,
@@ -186,6 +190,7 @@ impl From<AttemptRow> for AttemptView {
 
 /// One history entry.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HistoryView {
     /// Sequence number.
     pub id: i64,

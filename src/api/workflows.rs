@@ -15,6 +15,7 @@ use crate::engine::definition::Definition;
 
 /// A workflow definition.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WorkflowView {
     /// Name.
     pub name: String,
@@ -34,6 +35,7 @@ pub struct WorkflowView {
 
 /// A step of a definition.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WorkflowStepView {
     /// Step id.
     pub id: String,
@@ -47,6 +49,7 @@ pub struct WorkflowStepView {
 
 /// Every loaded workflow.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WorkflowList {
     /// Workflows by name.
     pub items: Vec<WorkflowView>,
