@@ -1,5 +1,6 @@
 //! Integration tests: a real PostgreSQL, a fresh database and service per test.
 
+mod client;
 mod crash;
 mod definitions;
 mod errors;
