@@ -6,12 +6,13 @@ use poem_openapi::{ApiResponse, Object};
 
 use crate::engine::EngineError;
 
-/// Base of every problem `type`; each kind of problem has a stable suffix.
+/// Base of every problem `type`; each kind of problem has a stable suffix (the `…/` in
+/// the response descriptions).
 pub const PROBLEM_BASE: &str = "https://bazaarstreet.dev/problems/";
 
 /// An RFC 9457 problem.
 #[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct Problem {
     /// Stable identifier of the kind of problem.
     #[oai(rename = "type")]
@@ -29,6 +30,19 @@ pub struct Problem {
     /// `distinct_from`).
     #[oai(skip_serializing_if_is_none)]
     pub rule: Option<String>,
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        let mut problem = Problem::new(
+            StatusCode::FORBIDDEN,
+            "approval-policy",
+            "Refused by the approval policy",
+            "`dana` started this run and may not decide its step `review`",
+        );
+        problem.rule = Some("not_initiator".into());
+        problem
+    }
 }
 
 /// One located problem.
@@ -60,30 +74,37 @@ impl Problem {
 #[oai(bad_request_handler = "from_bad_request")]
 pub enum ApiError {
     /// The request could not be read (malformed JSON, wrong types, bad parameters).
+    /// `type`: `…/bad-request`.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
-    /// No API key, or an unknown, revoked or malformed one.
+    /// No API key, or an unknown, revoked or malformed one. `type`: `…/unauthorized`.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
-    /// The key's role may not do this, or an approval-policy rule refuses the decision.
+    /// The key's role may not do this (`type`: `…/forbidden`), or an approval-policy rule
+    /// refuses the decision (`type`: `…/approval-policy`, with `rule`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    /// No such resource (also: one in a workspace the key may not see).
+    /// No such resource, or one in a workspace the key may not see. `type`:
+    /// `…/run-not-found`, `…/workflow-not-found`, `…/step-not-found`, `…/key-not-found`,
+    /// `…/workspace-not-found`.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// The request contradicts the resource's current state.
+    /// The request contradicts the resource's current state (`type`: `…/conflict`,
+    /// `…/idempotency-key-taken`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
-    /// The request body is larger than the configured limit.
+    /// The request body is larger than the configured limit. `type`: `…/payload-too-large`.
     #[oai(status = 413, content_type = "application/problem+json")]
     TooLarge(Json<Problem>),
     /// The body is not `application/json` (or the Content-Type header is missing).
+    /// `type`: `…/unsupported-media-type`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
-    /// The request is well-formed but its content is invalid.
+    /// The request is well-formed but its content is invalid (`type`: `…/invalid-input`
+    /// with `errors[]`, `…/invalid-key`).
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
-    /// Something failed on our side; details are in the service log.
+    /// Something failed on our side; details are in the service log. `type`: `…/internal`.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
 }

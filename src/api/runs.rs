@@ -50,7 +50,7 @@ impl Example for StartRunRequest {
 
 /// Cancel a run.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct CancelRequest {
     /// Why.
     #[oai(validator(max_length = 2000))]
@@ -59,7 +59,7 @@ pub struct CancelRequest {
 
 /// An event for a run.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct EventRequest {
     /// Event name, as in a `wait_event` step's `event`.
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -70,6 +70,24 @@ pub struct EventRequest {
     /// Becomes the step's output.
     #[oai(default)]
     pub payload: Value,
+}
+
+impl Example for CancelRequest {
+    fn example() -> Self {
+        Self {
+            reason: "the customer withdrew the request".into(),
+        }
+    }
+}
+
+impl Example for EventRequest {
+    fn example() -> Self {
+        Self {
+            name: "template_status".into(),
+            correlation: "order_update_v2".into(),
+            payload: serde_json::json!({ "status": "APPROVED" }),
+        }
+    }
 }
 
 /// What posting an event did.
@@ -96,13 +114,22 @@ pub enum DecisionValue {
 
 /// A decision on an approval step.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct DecisionRequest {
     /// approve or reject.
     pub decision: DecisionValue,
     /// Why; kept in the run's history.
     #[oai(validator(max_length = 2000))]
     pub reason: String,
+}
+
+impl Example for DecisionRequest {
+    fn example() -> Self {
+        Self {
+            decision: DecisionValue::Approve,
+            reason: "the request names the data and the legal basis; scope is minimal".into(),
+        }
+    }
 }
 
 /// A page of runs.
