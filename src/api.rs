@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod body_limit;
+pub mod examples;
 pub mod health;
 pub mod keys;
 pub mod metrics;

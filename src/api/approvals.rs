@@ -12,7 +12,7 @@ use crate::engine::Engine;
 
 /// An approval step waiting for the caller's decision.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ApprovalView {
     /// Run.
     pub run_id: Uuid,

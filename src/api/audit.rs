@@ -19,7 +19,7 @@ const MAX_PAGE: u32 = 500;
 
 /// One ledger entry.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct AuditEntryView {
     /// Position in the chain, from 1.
     pub seq: i64,
@@ -69,7 +69,7 @@ pub struct AuditPage {
 
 /// The result of recomputing the chain.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct VerifyView {
     /// Whether every link holds.
     pub intact: bool,

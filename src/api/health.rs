@@ -9,7 +9,7 @@ use crate::engine::Engine;
 
 /// A health answer.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct HealthView {
     /// `ok`.
     pub status: String,

@@ -69,7 +69,7 @@ impl Example for CreateKeyRequest {
 
 /// A key, without its token.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct KeyView {
     /// Id.
     pub id: Uuid,
@@ -109,7 +109,7 @@ impl From<KeyRow> for KeyView {
 
 /// A created key and its token.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct CreatedKeyView {
     /// The key.
     pub key: KeyView,

@@ -51,7 +51,7 @@ impl RunStatus {
 
 /// A workflow run.
 #[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct RunView {
     /// Run id.
     pub id: Uuid,
