@@ -87,7 +87,8 @@ pub fn openapi_json() -> String {
 }
 
 /// Every route: the API, its document, Swagger UI, with size limits and problem errors.
-pub fn routes(engine: Engine, max_body_bytes: usize) -> impl Endpoint {
+pub fn routes(engine: Engine, max_body_bytes: usize, open_paths: Vec<String>) -> impl Endpoint {
+    let open_paths = std::sync::Arc::new(open_paths);
     let service = openapi_service(engine.clone());
     let spec = service.spec_endpoint();
     let ui = service.swagger_ui();
@@ -96,6 +97,9 @@ pub fn routes(engine: Engine, max_body_bytes: usize) -> impl Endpoint {
         .at("/openapi.json", spec)
         .at("/metrics", metrics::metrics)
         .nest("/docs", ui)
+        .around(move |endpoint, request| {
+            auth::guard_operational(endpoint, request, open_paths.clone())
+        })
         .data(engine)
         .around(move |endpoint, request| body_limit::limit_body(endpoint, request, max_body_bytes))
         .catch_all_error(|error| async move { problem::problem_response(error) })

@@ -133,7 +133,11 @@ impl Application {
         let grace = self.settings.shutdown_grace;
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(acceptor) = self.acceptor {
-            let routes = api::routes(self.engine.clone(), self.settings.max_body_bytes);
+            let routes = api::routes(
+                self.engine.clone(),
+                self.settings.max_body_bytes,
+                self.settings.open_paths.clone(),
+            );
             let signal = shutdown.clone();
             tasks.spawn(async move {
                 poem::Server::new_with_acceptor(acceptor)

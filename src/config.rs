@@ -29,7 +29,14 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Operational endpoints served without an API key (the others of
+    /// [`OPERATIONAL_PATHS`] need any valid key). `/v1` always needs a key.
+    pub open_paths: Vec<String>,
 }
+
+/// Endpoints outside `/v1`: health, readiness, the document, its UI, metrics.
+pub const OPERATIONAL_PATHS: [&str; 5] =
+    ["/healthz", "/readyz", "/openapi.json", "/docs", "/metrics"];
 
 /// A setting that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +58,7 @@ impl Default for Settings {
             worker_heartbeat: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            open_paths: OPERATIONAL_PATHS.iter().map(|p| (*p).to_owned()).collect(),
         }
     }
 }
@@ -95,6 +103,9 @@ impl Settings {
         if let Some(value) = get("BAZAARSTREET_MAX_BODY_BYTES") {
             settings.max_body_bytes = number("BAZAARSTREET_MAX_BODY_BYTES", &value)?;
         }
+        if let Some(value) = get("BAZAARSTREET_OPEN_PATHS") {
+            settings.open_paths = open_paths(&value)?;
+        }
         Ok(settings)
     }
 }
@@ -104,6 +115,28 @@ fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, Se
         name,
         message: format!("`{value}` is not a positive whole number"),
     })
+}
+
+/// A comma-separated subset of [`OPERATIONAL_PATHS`] (empty: all of them need a key).
+fn open_paths(value: &str) -> Result<Vec<String>, SettingsError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|path| !path.is_empty())
+        .map(|path| {
+            if OPERATIONAL_PATHS.contains(&path) {
+                Ok(path.to_owned())
+            } else {
+                Err(SettingsError {
+                    name: "BAZAARSTREET_OPEN_PATHS",
+                    message: format!(
+                        "`{path}` is not one of {}; /v1 endpoints always need a key",
+                        OPERATIONAL_PATHS.join(", ")
+                    ),
+                })
+            }
+        })
+        .collect()
 }
 
 fn duration(name: &'static str, value: &str) -> Result<Duration, SettingsError> {
@@ -119,6 +152,20 @@ mod tests {
         let settings = Settings::from_lookup(|_| None).unwrap();
         assert_eq!(settings.listen.port(), 8080);
         assert!(settings.database_url.ends_with("/bazaarstreet"));
+    }
+
+    #[test]
+    fn open_paths_are_a_subset_of_the_operational_endpoints() {
+        let settings = Settings::from_lookup(|name| {
+            (name == "BAZAARSTREET_OPEN_PATHS").then(|| "/healthz, /readyz".to_owned())
+        })
+        .unwrap();
+        assert_eq!(settings.open_paths, ["/healthz", "/readyz"]);
+        let error = Settings::from_lookup(|name| {
+            (name == "BAZAARSTREET_OPEN_PATHS").then(|| "/v1/runs".to_owned())
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("always need a key"));
     }
 
     #[test]

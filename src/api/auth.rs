@@ -38,6 +38,30 @@ async fn authenticate(request: &Request, bearer: Bearer) -> poem::Result<Caller>
     }
 }
 
+/// Lets a request to an operational endpoint (health, document, metrics) through when the
+/// settings leave it open, or when it carries a valid key; otherwise 401. `/v1` routes
+/// authenticate themselves.
+pub async fn guard_operational<E: poem::Endpoint>(
+    endpoint: E,
+    request: Request,
+    open_paths: std::sync::Arc<Vec<String>>,
+) -> poem::Result<poem::Response> {
+    let path = request.uri().path();
+    let guarded = crate::config::OPERATIONAL_PATHS
+        .iter()
+        .find(|prefix| path == **prefix || path.starts_with(&format!("{prefix}/")))
+        .is_some_and(|prefix| !open_paths.iter().any(|open| open == prefix));
+    if guarded {
+        let token = request
+            .header("authorization")
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .to_owned();
+        authenticate(&request, Bearer { token }).await?;
+    }
+    Ok(endpoint.get_response(request).await)
+}
+
 /// Roles that may change runs on behalf of a system or a person (everyone but auditors).
 pub const RUN_STARTERS: &[Role] = &[
     Role::Admin,

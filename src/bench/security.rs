@@ -89,7 +89,7 @@ pub async fn authenticated_get(
         .first()
         .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
         .ok_or("no port")?;
-    let routes = api::routes(engine.clone(), 1 << 20);
+    let routes = api::routes(engine.clone(), 1 << 20, vec![]);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(

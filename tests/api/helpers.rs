@@ -48,6 +48,7 @@ pub fn test_settings(database_url: &str, workflows: &Path, jobs: &Path) -> Setti
         worker_heartbeat: Duration::from_secs(1),
         shutdown_grace: Duration::from_secs(5),
         max_body_bytes: 64 * 1024,
+        open_paths: Settings::default().open_paths,
     }
 }
 
@@ -80,9 +81,21 @@ pub async fn spawn_app_on(
     jobs: &[(&str, &str)],
     roles: Roles,
 ) -> TestApp {
+    spawn_app_adjusted(database_url, workflows, jobs, roles, |_| {}).await
+}
+
+/// Like [`spawn_app_on`], with the settings adjusted first.
+pub async fn spawn_app_adjusted(
+    database_url: &str,
+    workflows: &[(&str, &str)],
+    jobs: &[(&str, &str)],
+    roles: Roles,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let workflow_dir = write_files(workflows);
     let jobs_dir = write_files(jobs);
-    let settings = test_settings(database_url, workflow_dir.path(), jobs_dir.path());
+    let mut settings = test_settings(database_url, workflow_dir.path(), jobs_dir.path());
+    adjust(&mut settings);
     let app = Application::build(settings, roles)
         .await
         .expect("service starts");

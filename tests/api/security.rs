@@ -507,3 +507,119 @@ async fn keys_are_managed_from_the_command_line() {
     assert_eq!(raw_get(&app, "/v1/audit", Some(&bearer)).await.0, 401);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operational_endpoints_can_be_closed_to_anonymous_callers() {
+    let app = crate::helpers::spawn_app_adjusted(
+        &crate::helpers::fresh_database_url(),
+        &[],
+        &[],
+        bazaarstreet::app::Roles::All,
+        |settings| settings.open_paths = vec!["/healthz".to_owned()],
+    )
+    .await;
+    assert_eq!(raw_get(&app, "/healthz", None).await.0, 200);
+    for path in ["/metrics", "/openapi.json", "/readyz", "/docs/"] {
+        let (status, body) = raw_get(&app, path, None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+    }
+    let bearer = format!("Bearer {}", app.token(TESTER).await);
+    assert_eq!(raw_get(&app, "/metrics", Some(&bearer)).await.0, 200);
+    assert_eq!(raw_get(&app, "/openapi.json", Some(&bearer)).await.0, 200);
+    app.stop().await;
+}
+
+/// The role x endpoint matrix of docs/SECURITY.md, cell by cell (decisions are governed
+/// by each step's policy and tested above).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_role_gets_exactly_the_operations_of_the_matrix() {
+    let app = spawn_app(&[("review", REVIEW)]).await;
+    let roles = [
+        ("m-admin", Role::Admin),
+        ("m-integrator", Role::Integrator),
+        ("m-officer", Role::ComplianceOfficer),
+        ("m-lead", Role::ComplianceLead),
+        ("m-auditor", Role::Auditor),
+    ];
+    for (name, role) in roles {
+        app.create_key(name, role, None).await;
+    }
+    let id = app.start("review", json!({})).await;
+    let run = format!("/v1/runs/{id}");
+    let cancel = format!("{run}/cancel");
+    let events = format!("{run}/events");
+    // (method, path, body, roles allowed)
+    let all = [
+        "m-admin",
+        "m-integrator",
+        "m-officer",
+        "m-lead",
+        "m-auditor",
+    ];
+    let matrix: Vec<(&str, &str, Value, Vec<&str>)> = vec![
+        (
+            "POST",
+            "/v1/runs",
+            json!({ "workflow": "review" }),
+            vec!["m-admin", "m-integrator", "m-officer", "m-lead"],
+        ),
+        ("GET", "/v1/runs", json!(null), all.to_vec()),
+        ("GET", &run, json!(null), all.to_vec()),
+        ("GET", "/v1/approvals", json!(null), all.to_vec()),
+        ("GET", "/v1/workflows", json!(null), all.to_vec()),
+        (
+            "POST",
+            &events,
+            json!({ "name": "n", "correlation": "c" }),
+            vec!["m-admin", "m-integrator"],
+        ),
+        (
+            "POST",
+            &cancel,
+            json!({ "reason": "matrix" }),
+            vec!["m-admin", "m-integrator", "m-lead"],
+        ),
+        ("GET", "/v1/keys", json!(null), vec!["m-admin"]),
+        (
+            "POST",
+            "/v1/keys",
+            json!({ "name": "k", "role": "auditor" }),
+            vec!["m-admin"],
+        ),
+        (
+            "GET",
+            "/v1/audit",
+            json!(null),
+            vec!["m-admin", "m-auditor"],
+        ),
+        (
+            "GET",
+            "/v1/audit/verify",
+            json!(null),
+            vec!["m-admin", "m-auditor"],
+        ),
+    ];
+    for (method, path, body, allowed) in &matrix {
+        for (name, _) in roles {
+            let (status, answer) = if *method == "GET" {
+                app.get_as(path, name).await
+            } else {
+                let mut body = body.clone();
+                if *path == "/v1/keys" {
+                    body["name"] = json!(format!("k-{name}"));
+                }
+                app.post_as(path, &body, name).await
+            };
+            if allowed.contains(&name) {
+                assert!(
+                    !matches!(status, 401 | 403) && status < 500,
+                    "{name} {method} {path}: {status} {answer}"
+                );
+            } else {
+                assert_eq!(status, 403, "{name} {method} {path}: {answer}");
+                assert_problem(&answer, 403, "forbidden");
+            }
+        }
+    }
+    app.stop().await;
+}
