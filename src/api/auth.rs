@@ -59,7 +59,11 @@ pub async fn guard_operational<E: poem::Endpoint>(
             .to_owned();
         authenticate(&request, Bearer { token }).await?;
     }
-    Ok(endpoint.get_response(request).await)
+    // `call`, not `get_response`: errors must travel on to the problem-body handler.
+    endpoint
+        .call(request)
+        .await
+        .map(poem::IntoResponse::into_response)
 }
 
 /// Roles that may change runs on behalf of a system or a person (everyone but auditors).
