@@ -133,12 +133,7 @@ impl AuditApi {
         };
         let limit = limit.0.unwrap_or(100).min(MAX_PAGE);
         self.chain_pending().await?;
-        let mut conn = self
-            .engine
-            .pool()
-            .acquire()
-            .await
-            .map_err(|error| ApiError::internal(&error))?;
+        let mut conn = self.engine.pool().acquire().await?;
         let rows = store::audit::list(
             &mut conn,
             &LedgerFilter {
@@ -152,8 +147,7 @@ impl AuditApi {
                 limit: i64::from(limit),
             },
         )
-        .await
-        .map_err(|error| ApiError::internal(&error))?;
+        .await?;
         let next_cursor = (rows.len() == limit as usize)
             .then(|| rows.last().map(|row| row.seq.to_string()))
             .flatten();
@@ -175,15 +169,8 @@ impl AuditApi {
     async fn verify(&self, auth: ApiKey) -> Result<Json<VerifyView>, ApiError> {
         auth.require(auth::AUDIT_READERS)?;
         self.chain_pending().await?;
-        let mut conn = self
-            .engine
-            .pool()
-            .acquire()
-            .await
-            .map_err(|error| ApiError::internal(&error))?;
-        let result = audit::verify(&mut conn)
-            .await
-            .map_err(|error| ApiError::internal(&error))?;
+        let mut conn = self.engine.pool().acquire().await?;
+        let result = audit::verify(&mut conn).await?;
         Ok(Json(VerifyView {
             intact: result.first_broken.is_none(),
             checked: result.checked,
