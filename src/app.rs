@@ -14,9 +14,13 @@ use crate::db;
 use crate::engine::Engine;
 use crate::engine::catalog::{Catalog, RegisterError};
 use crate::engine::handlers::HandlerRegistry;
+use crate::engine::maintenance::{MaintenanceSettings, run_maintenance};
 use crate::engine::schedule::{self, Schedule};
 use crate::engine::validate::DefinitionErrors;
 use crate::engine::worker::{WorkerSettings, run_workers};
+
+/// How often worker processes prune job rows and look for stranded runs.
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Which parts of the service this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +162,17 @@ impl Application {
                 run_workers(engine, worker_settings, signal)
                     .await
                     .map_err(std::io::Error::other)
+            });
+            let engine = self.engine.clone();
+            let maintenance = MaintenanceSettings {
+                every: MAINTENANCE_EVERY,
+                job_retention: self.settings.job_retention,
+                stranded_after: self.settings.stranded_after,
+            };
+            let signal = shutdown.clone();
+            tasks.spawn(async move {
+                run_maintenance(engine, maintenance, signal).await;
+                Ok(())
             });
             let engine = self.engine.clone();
             let schedules = self.schedules;

@@ -29,6 +29,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Finished apalis job rows older than this are deleted.
+    pub job_retention: Duration,
+    /// A run in progress without a live job for this long is given a new one.
+    pub stranded_after: Duration,
     /// Operational endpoints served without an API key (the others of
     /// [`OPERATIONAL_PATHS`] need any valid key). `/v1` always needs a key.
     pub open_paths: Vec<String>,
@@ -58,6 +62,8 @@ impl Default for Settings {
             worker_heartbeat: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            job_retention: Duration::from_secs(24 * 3600),
+            stranded_after: Duration::from_secs(300),
             open_paths: OPERATIONAL_PATHS.iter().map(|p| (*p).to_owned()).collect(),
         }
     }
@@ -102,6 +108,12 @@ impl Settings {
         }
         if let Some(value) = get("BAZAARSTREET_MAX_BODY_BYTES") {
             settings.max_body_bytes = number("BAZAARSTREET_MAX_BODY_BYTES", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_JOB_RETENTION") {
+            settings.job_retention = duration("BAZAARSTREET_JOB_RETENTION", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_STRANDED_AFTER") {
+            settings.stranded_after = duration("BAZAARSTREET_STRANDED_AFTER", &value)?;
         }
         if let Some(value) = get("BAZAARSTREET_OPEN_PATHS") {
             settings.open_paths = open_paths(&value)?;

@@ -20,6 +20,7 @@ pub mod duration;
 pub mod executor;
 pub mod graph;
 pub mod handlers;
+pub mod maintenance;
 pub mod policy;
 pub mod queries;
 pub mod schedule;

@@ -7,6 +7,7 @@ pub mod events;
 pub mod history;
 pub mod jobs;
 pub mod keys;
+pub mod maintenance;
 pub mod metrics;
 pub mod runs;
 pub mod schedules;

@@ -48,7 +48,7 @@ pub fn test_settings(database_url: &str, workflows: &Path, jobs: &Path) -> Setti
         worker_heartbeat: Duration::from_secs(1),
         shutdown_grace: Duration::from_secs(5),
         max_body_bytes: 64 * 1024,
-        open_paths: Settings::default().open_paths,
+        ..Settings::default()
     }
 }
 

@@ -5,6 +5,7 @@ mod crash;
 mod definitions;
 mod errors;
 mod helpers;
+mod maintenance;
 mod metrics;
 mod openapi;
 mod restart;
