@@ -16,6 +16,7 @@ pub mod bench;
 pub mod config;
 pub mod db;
 pub mod engine;
+pub mod meta;
 pub mod metrics;
 pub mod security;
 pub mod store;

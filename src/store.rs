@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod definitions;
 pub mod events;
+pub mod graph_calls;
 pub mod history;
 pub mod jobs;
 pub mod keys;
