@@ -41,9 +41,9 @@ pub struct CallContext {
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// Meta answered with an error envelope.
+    /// Meta answered with an error envelope (boxed: it is large and errors are rare).
     #[error(transparent)]
-    Graph(#[from] GraphError),
+    Graph(Box<GraphError>),
     /// No answer (connection refused, timeout): worth retrying.
     #[error("Graph API unreachable: {0}")]
     Transport(String),
@@ -415,7 +415,7 @@ fn expect_success(answer: Success) -> Result<(), CallError> {
 /// Reads a body as `T`, or as the Graph error envelope, whatever the HTTP status says.
 fn read_answer<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<(u16, T), CallError> {
     if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
-        return Err(CallError::Graph(envelope.error));
+        return Err(CallError::Graph(Box::new(envelope.error)));
     }
     if !(200..300).contains(&status) {
         return Err(CallError::Unexpected {
