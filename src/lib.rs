@@ -18,5 +18,6 @@ pub mod db;
 pub mod engine;
 pub mod meta;
 pub mod metrics;
+pub mod sandbox;
 pub mod security;
 pub mod store;

@@ -35,7 +35,7 @@ pub struct GraphError {
     pub is_transient: Option<bool>,
     /// Cloud API detail, e.g. `{"details": "…"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_data: Option<serde_json::Value>,
+    pub error_data: Option<Box<serde_json::Value>>,
     /// Meta's trace id, for support requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fbtrace_id: Option<String>,

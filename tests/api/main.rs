@@ -4,6 +4,7 @@ mod client;
 mod crash;
 mod definitions;
 mod errors;
+mod graph;
 mod helpers;
 mod maintenance;
 mod metrics;

@@ -1,0 +1,54 @@
+//! The Meta sandbox: an in-process stand-in for the Graph API endpoints the product uses
+//! (reference: ../shared/reference/whatsapp-graph-api.md §A.8), on its own listener, the
+//! default on a fresh install. Its bodies follow Meta's shapes, so a client written
+//! against Meta's documentation works against it unchanged.
+//!
+//! Control endpoints stand in for what happens in Meta's browser flows and for faults:
+//! `POST /sandbox/embedded-signup` answers what a finished Embedded Signup would, and
+//! `POST /sandbox/faults` arms an error or a delay for the next calls of one operation.
+
+pub mod control;
+pub mod graph;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::{EndpointExt, Route, get, post};
+
+pub use state::{Sandbox, SandboxSettings};
+
+/// Every route of the sandbox.
+pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
+    Route::new()
+        .at("/sandbox/embedded-signup", post(control::embedded_signup))
+        .at("/sandbox/faults", post(control::arm_fault))
+        .at("/:version/oauth/access_token", get(graph::exchange_code))
+        .at("/:version/debug_token", get(graph::debug_token))
+        .at("/:version/:object/phone_numbers", get(graph::phone_numbers))
+        .at(
+            "/:version/:object/subscribed_apps",
+            post(graph::subscribe_app).get(graph::subscribed_apps),
+        )
+        .at("/:version/:object/register", post(graph::register))
+        .at(
+            "/:version/:object/message_templates",
+            post(graph::create_template).get(graph::list_templates),
+        )
+        .at("/:version/:object", get(graph::get_object))
+        .data(sandbox)
+}
+
+/// Serves the sandbox on `acceptor` until `shutdown` resolves.
+pub async fn serve(
+    sandbox: Arc<Sandbox>,
+    acceptor: poem::listener::TcpAcceptor,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(routes(sandbox), shutdown, Some(Duration::from_secs(1)))
+        .await
+}
+
+/// Default time a submitted template stays PENDING before its review result.
+pub const DEFAULT_REVIEW_DELAY: Duration = Duration::from_secs(5);

@@ -1,0 +1,79 @@
+//! Control endpoints standing in for Meta's browser flows and for failures.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::web::{Data, Json};
+use poem::{handler, http::StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::state::{Fault, Sandbox};
+use crate::meta::GraphError;
+
+/// `POST /sandbox/embedded-signup`: `{code, waba_id, phone_number_id, business_id}` as a
+/// finished Embedded Signup would hand the browser. The code lives 30 s and works once.
+#[handler]
+pub async fn embedded_signup(sandbox: Data<&Arc<Sandbox>>) -> Json<Value> {
+    let (business, code) = sandbox.embedded_signup();
+    Json(json!({
+        "code": code,
+        "waba_id": business.waba_id,
+        "phone_number_id": business.phone_number_id,
+        "business_id": business.business_id,
+    }))
+}
+
+/// A fault to arm.
+#[derive(Debug, Deserialize)]
+pub struct FaultRequest {
+    /// Operation: `oauth.exchange_code`, `debug_token`, `waba.phone_numbers`,
+    /// `waba.subscribe_app`, `phone.register`, `template.create`, `template.list`,
+    /// `template.status`.
+    pub operation: String,
+    /// Graph error code to answer with (none: only the delay).
+    pub code: Option<i64>,
+    /// Error subcode.
+    pub subcode: Option<i64>,
+    /// Error message.
+    pub message: Option<String>,
+    /// Mark the error transient.
+    pub is_transient: Option<bool>,
+    /// HTTP status of the error (default 400).
+    pub http_status: Option<u16>,
+    /// Delay before answering, in milliseconds.
+    pub delay_ms: Option<u64>,
+    /// How many calls get it (default 1).
+    pub times: Option<u32>,
+}
+
+/// `POST /sandbox/faults`: the next `times` calls of `operation` get this error or delay.
+#[handler]
+pub async fn arm_fault(
+    sandbox: Data<&Arc<Sandbox>>,
+    Json(request): Json<FaultRequest>,
+) -> (StatusCode, Json<Value>) {
+    let error = request.code.map(|code| {
+        let mut error = GraphError::new(
+            code,
+            request
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("(#{code}) Sandbox fault")),
+        );
+        error.subcode = request.subcode;
+        error.is_transient = request.is_transient;
+        error
+    });
+    sandbox.arm(Fault {
+        operation: request.operation.clone(),
+        error,
+        http_status: request.http_status.unwrap_or(400),
+        delay: Duration::from_millis(request.delay_ms.unwrap_or(0)),
+        remaining: request.times.unwrap_or(1),
+    });
+    (
+        StatusCode::CREATED,
+        Json(json!({ "armed": request.operation, "times": request.times.unwrap_or(1) })),
+    )
+}

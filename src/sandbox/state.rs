@@ -1,0 +1,298 @@
+//! The sandbox's world: businesses with their WABA and phone number, Embedded Signup
+//! codes (30 s, single use), tokens, templates under review, register attempts, faults.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::Value;
+
+use crate::meta::GraphError;
+
+/// How the sandbox behaves.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// The app id clients must present.
+    pub app_id: String,
+    /// The app secret clients must present (and webhooks are signed with).
+    pub app_secret: String,
+    /// How long an Embedded Signup code may be exchanged.
+    pub code_ttl: Duration,
+    /// How long a template stays PENDING.
+    pub review_delay: Duration,
+}
+
+/// A business that finished Embedded Signup.
+#[derive(Debug, Clone)]
+pub struct Business {
+    /// Business portfolio id.
+    pub business_id: String,
+    /// WhatsApp Business Account id.
+    pub waba_id: String,
+    /// Its phone number id.
+    pub phone_number_id: String,
+    /// Display number.
+    pub display_phone_number: String,
+}
+
+#[derive(Debug)]
+struct Code {
+    issued: Instant,
+    used: bool,
+    waba_id: String,
+}
+
+/// A template as Meta keeps it.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// Id.
+    pub id: String,
+    /// WABA.
+    pub waba_id: String,
+    /// Name.
+    pub name: String,
+    /// Language.
+    pub language: String,
+    /// Category.
+    pub category: String,
+    /// Components as submitted.
+    pub components: Value,
+    /// PENDING until `review_at`, then APPROVED or REJECTED.
+    pub status: String,
+    /// When the review result is due.
+    pub review_at: Instant,
+}
+
+/// An armed fault: the next `remaining` calls of `operation` get it.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// Operation name (as in `graph::Operation`).
+    pub operation: String,
+    /// Graph error to answer with, if any.
+    pub error: Option<GraphError>,
+    /// HTTP status for the error.
+    pub http_status: u16,
+    /// Delay before answering.
+    pub delay: Duration,
+    /// Calls left.
+    pub remaining: u32,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    businesses: HashMap<String, Business>,
+    codes: HashMap<String, Code>,
+    /// token -> WABA it grants.
+    tokens: HashMap<String, String>,
+    subscribed: HashMap<String, bool>,
+    registrations: HashMap<String, Vec<Instant>>,
+    templates: Vec<Template>,
+    faults: Vec<Fault>,
+}
+
+/// The sandbox.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// Settings.
+    pub settings: SandboxSettings,
+    world: Mutex<World>,
+}
+
+/// Register calls allowed per number per moving window.
+pub const REGISTER_LIMIT: usize = 10;
+/// The register window.
+pub const REGISTER_WINDOW: Duration = Duration::from_secs(72 * 3600);
+
+fn digits(n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|i| char::from(b'0' + rng.random_range(if i == 0 { 1 } else { 0 }..10)))
+        .collect()
+}
+
+impl Sandbox {
+    /// An empty sandbox.
+    pub fn new(settings: SandboxSettings) -> Self {
+        Self {
+            settings,
+            world: Mutex::new(World::default()),
+        }
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().expect("sandbox lock")
+    }
+
+    /// What a finished Embedded Signup yields: a new business and a fresh code.
+    pub fn embedded_signup(&self) -> (Business, String) {
+        let business = Business {
+            business_id: digits(15),
+            waba_id: digits(15),
+            phone_number_id: digits(15),
+            display_phone_number: format!("+1 555 01{}", digits(2)),
+        };
+        let code = format!("AQ{}", hex::encode(rand::rng().random::<[u8; 24]>()));
+        let mut world = self.world();
+        world.codes.insert(
+            code.clone(),
+            Code {
+                issued: Instant::now(),
+                used: false,
+                waba_id: business.waba_id.clone(),
+            },
+        );
+        world
+            .businesses
+            .insert(business.waba_id.clone(), business.clone());
+        (business, code)
+    }
+
+    /// Exchanges a code for a token: once, within the code's lifetime.
+    pub fn exchange(&self, code: &str) -> Result<String, GraphError> {
+        let mut world = self.world();
+        let Some(entry) = world.codes.get_mut(code) else {
+            return Err(GraphError::new(100, "Invalid verification code format."));
+        };
+        if entry.used {
+            return Err(GraphError::new(
+                100,
+                "This authorization code has been used.",
+            ));
+        }
+        if entry.issued.elapsed() > self.settings.code_ttl {
+            return Err(GraphError::new(100, "This authorization code has expired."));
+        }
+        entry.used = true;
+        let waba = entry.waba_id.clone();
+        let token = format!("EAAG{}", hex::encode(rand::rng().random::<[u8; 32]>()));
+        world.tokens.insert(token.clone(), waba);
+        Ok(token)
+    }
+
+    /// The WABA a token was granted, if it is valid.
+    pub fn waba_of(&self, token: &str) -> Option<String> {
+        self.world().tokens.get(token).cloned()
+    }
+
+    /// A business by WABA.
+    pub fn business(&self, waba_id: &str) -> Option<Business> {
+        self.world().businesses.get(waba_id).cloned()
+    }
+
+    /// The business owning a phone number.
+    pub fn business_of_phone(&self, phone_number_id: &str) -> Option<Business> {
+        self.world()
+            .businesses
+            .values()
+            .find(|b| b.phone_number_id == phone_number_id)
+            .cloned()
+    }
+
+    /// Records a subscription of the app to a WABA.
+    pub fn subscribe(&self, waba_id: &str) {
+        self.world().subscribed.insert(waba_id.to_owned(), true);
+    }
+
+    /// Whether the app is subscribed to a WABA.
+    pub fn is_subscribed(&self, waba_id: &str) -> bool {
+        self.world()
+            .subscribed
+            .get(waba_id)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Counts a register call; the 11th within 72 hours is refused with 133016.
+    pub fn register(&self, phone_number_id: &str) -> Result<(), GraphError> {
+        let mut world = self.world();
+        let calls = world
+            .registrations
+            .entry(phone_number_id.to_owned())
+            .or_default();
+        calls.retain(|at| at.elapsed() < REGISTER_WINDOW);
+        calls.push(Instant::now());
+        if calls.len() > REGISTER_LIMIT {
+            return Err(GraphError::new(
+                133016,
+                "(#133016) Account register deregister rate limit exceeded",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stores a submitted template; refuses a second one with the same name and language.
+    pub fn create_template(&self, mut template: Template) -> Result<Template, GraphError> {
+        let mut world = self.world();
+        if world.templates.iter().any(|t| {
+            t.waba_id == template.waba_id
+                && t.name == template.name
+                && t.language == template.language
+        }) {
+            let mut error = GraphError::new(100, "Content in This Language Already Exists");
+            error.subcode = Some(2388024);
+            return Err(error);
+        }
+        template.id = digits(16);
+        template.status = "PENDING".to_owned();
+        template.review_at = Instant::now() + self.settings.review_delay;
+        world.templates.push(template.clone());
+        Ok(template)
+    }
+
+    /// Templates of a WABA (reviews that fell due are decided first).
+    pub fn templates(&self, waba_id: &str) -> Vec<Template> {
+        let mut world = self.world();
+        decide_due_reviews(&mut world.templates);
+        world
+            .templates
+            .iter()
+            .filter(|t| t.waba_id == waba_id)
+            .cloned()
+            .collect()
+    }
+
+    /// One template by id (its review decided if due).
+    pub fn template(&self, id: &str) -> Option<Template> {
+        let mut world = self.world();
+        decide_due_reviews(&mut world.templates);
+        world.templates.iter().find(|t| t.id == id).cloned()
+    }
+
+    /// Arms a fault.
+    pub fn arm(&self, fault: Fault) {
+        self.world().faults.push(fault);
+    }
+
+    /// Takes one use of the first fault armed for `operation`.
+    pub fn take_fault(&self, operation: &str) -> Option<Fault> {
+        let mut world = self.world();
+        let index = world
+            .faults
+            .iter()
+            .position(|f| f.operation == operation && f.remaining > 0)?;
+        let fault = &mut world.faults[index];
+        fault.remaining -= 1;
+        let taken = fault.clone();
+        if fault.remaining == 0 {
+            world.faults.remove(index);
+        }
+        Some(taken)
+    }
+}
+
+/// The review result of the sandbox: templates named `reject_…` are REJECTED, others
+/// APPROVED, once their review delay has passed.
+fn decide_due_reviews(templates: &mut [Template]) {
+    let now = Instant::now();
+    for template in templates
+        .iter_mut()
+        .filter(|t| t.status == "PENDING" && t.review_at <= now)
+    {
+        template.status = if template.name.starts_with("reject_") {
+            "REJECTED".to_owned()
+        } else {
+            "APPROVED".to_owned()
+        };
+    }
+}
