@@ -9,7 +9,7 @@ use futures::FutureExt;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 
 use crate::api;
-use crate::config::Settings;
+use crate::config::{MetaMode, MetaSettings, Settings};
 use crate::db;
 use crate::engine::Engine;
 use crate::engine::catalog::{Catalog, RegisterError};
@@ -18,6 +18,9 @@ use crate::engine::maintenance::{MaintenanceSettings, run_maintenance};
 use crate::engine::schedule::{self, Schedule};
 use crate::engine::validate::DefinitionErrors;
 use crate::engine::worker::{WorkerSettings, run_workers};
+use crate::meta::{GraphClient, GraphSettings};
+use crate::sandbox::{Sandbox, SandboxSettings};
+use crate::security::secret_box::SecretBox;
 
 /// How often worker processes prune job rows and look for stranded runs.
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -61,6 +64,9 @@ pub enum StartupError {
 /// A service ready to run.
 pub struct Application {
     engine: Engine,
+    graph: GraphClient,
+    secrets: SecretBox,
+    sandbox: Option<(Arc<Sandbox>, TcpAcceptor, u16)>,
     schedules: Vec<Schedule>,
     acceptor: Option<TcpAcceptor>,
     port: u16,
@@ -89,6 +95,16 @@ impl Application {
         catalog.register(&mut conn).await?;
         drop(conn);
         let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
+        let sandbox = if settings.meta.mode == MetaMode::Sandbox && roles != Roles::Worker {
+            Some(bind_sandbox(&settings.meta).await?)
+        } else {
+            None
+        };
+        let graph = GraphClient::new(
+            graph_settings(&settings.meta, sandbox.as_ref().map(|s| s.2)),
+            Some(pool.clone()),
+        );
+        let secrets = secret_box(&settings.meta);
         let engine = Engine::new(pool, Arc::new(catalog));
         let (acceptor, port) = if roles == Roles::Worker {
             (None, 0)
@@ -109,6 +125,9 @@ impl Application {
         };
         Ok(Self {
             engine,
+            graph,
+            secrets,
+            sandbox,
             schedules,
             acceptor,
             port,
@@ -127,6 +146,21 @@ impl Application {
         self.engine.clone()
     }
 
+    /// The Graph API client (pointing at the sandbox in sandbox mode).
+    pub fn graph(&self) -> GraphClient {
+        self.graph.clone()
+    }
+
+    /// The box that encrypts stored access tokens.
+    pub fn secrets(&self) -> SecretBox {
+        self.secrets.clone()
+    }
+
+    /// The port of the Meta sandbox this process serves, if it serves one.
+    pub fn sandbox_port(&self) -> Option<u16> {
+        self.sandbox.as_ref().map(|s| s.2)
+    }
+
     /// Serves until `shutdown` resolves; then stops accepting work and lets in-flight
     /// requests and steps finish within the grace period.
     pub async fn run_until_stopped(
@@ -136,6 +170,10 @@ impl Application {
         let shutdown = shutdown.shared();
         let grace = self.settings.shutdown_grace;
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some((sandbox, acceptor, _)) = self.sandbox {
+            let signal = shutdown.clone();
+            tasks.spawn(async move { crate::sandbox::serve(sandbox, acceptor, signal).await });
+        }
         if let Some(acceptor) = self.acceptor {
             let routes = api::routes(
                 self.engine.clone(),
@@ -197,6 +235,64 @@ impl Application {
         }
         self.engine.pool().close().await;
         outcome
+    }
+}
+
+/// The token encryption key: the configured one (required in live mode, checked with the
+/// settings), else the development key with a warning.
+fn secret_box(meta: &MetaSettings) -> SecretBox {
+    match meta.secret_key.as_deref().and_then(SecretBox::from_hex) {
+        Some(secrets) => secrets,
+        None => {
+            tracing::warn!(
+                "BAZAARSTREET_SECRET_KEY is not set: tokens are encrypted with the development \
+                 key, which is fine for the sandbox and never for live tokens"
+            );
+            SecretBox::development()
+        }
+    }
+}
+
+/// Binds the sandbox's listener; returns it with the port it got.
+async fn bind_sandbox(
+    meta: &MetaSettings,
+) -> Result<(Arc<Sandbox>, TcpAcceptor, u16), StartupError> {
+    let acceptor = TcpListener::bind(meta.sandbox_listen)
+        .into_acceptor()
+        .await
+        .map_err(|source| StartupError::Listen {
+            address: meta.sandbox_listen.to_string(),
+            source,
+        })?;
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+        .unwrap_or(meta.sandbox_listen.port());
+    let sandbox = Sandbox::new(SandboxSettings {
+        app_id: meta.app_id.clone(),
+        app_secret: meta.app_secret.clone(),
+        code_ttl: std::time::Duration::from_secs(30),
+        review_delay: crate::sandbox::DEFAULT_REVIEW_DELAY,
+    });
+    tracing::info!(address = %meta.sandbox_listen, port, "Meta sandbox listening (BAZAARSTREET_META_MODE=sandbox)");
+    Ok((Arc::new(sandbox), acceptor, port))
+}
+
+/// Where Graph calls go: the configured URL, else the sandbox (this process's, or the
+/// configured sandbox address for worker-only processes), else Meta.
+fn graph_settings(meta: &MetaSettings, sandbox_port: Option<u16>) -> GraphSettings {
+    let base_url = match (&meta.graph_url, meta.mode, sandbox_port) {
+        (Some(url), _, _) => url.clone(),
+        (None, MetaMode::Sandbox, Some(port)) => format!("http://127.0.0.1:{port}"),
+        (None, MetaMode::Sandbox, None) => format!("http://{}", meta.sandbox_listen),
+        (None, MetaMode::Live, _) => crate::config::meta::META_GRAPH_URL.to_owned(),
+    };
+    GraphSettings {
+        base_url,
+        version: meta.graph_version.clone(),
+        app_id: meta.app_id.clone(),
+        app_secret: meta.app_secret.clone(),
     }
 }
 

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use crate::engine::duration::parse_duration;
 
+pub mod meta;
+
+pub use meta::{MetaMode, MetaSettings};
+
 /// Everything the service needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -33,6 +37,8 @@ pub struct Settings {
     pub job_retention: Duration,
     /// A run in progress without a live job for this long is given a new one.
     pub stranded_after: Duration,
+    /// Meta's Graph API, the sandbox, the token encryption key.
+    pub meta: MetaSettings,
     /// Operational endpoints served without an API key (the others of
     /// [`OPERATIONAL_PATHS`] need any valid key). `/v1` always needs a key.
     pub open_paths: Vec<String>,
@@ -50,6 +56,13 @@ pub struct SettingsError {
     message: String,
 }
 
+impl SettingsError {
+    /// A problem with one setting.
+    pub fn new(name: &'static str, message: String) -> Self {
+        Self { name, message }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -62,6 +75,7 @@ impl Default for Settings {
             worker_heartbeat: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            meta: MetaSettings::default(),
             job_retention: Duration::from_secs(24 * 3600),
             stranded_after: Duration::from_secs(300),
             open_paths: OPERATIONAL_PATHS.iter().map(|p| (*p).to_owned()).collect(),
@@ -79,6 +93,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         let get = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+        settings.meta = MetaSettings::from_lookup(get)?;
         if let Some(url) = get("BAZAARSTREET_DATABASE_URL") {
             settings.database_url = url;
         }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod keys;
 pub mod roles;
+pub mod secret_box;
 pub mod tokens;
 
 pub use roles::{Caller, Role};

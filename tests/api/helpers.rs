@@ -48,6 +48,11 @@ pub fn test_settings(database_url: &str, workflows: &Path, jobs: &Path) -> Setti
         worker_heartbeat: Duration::from_secs(1),
         shutdown_grace: Duration::from_secs(5),
         max_body_bytes: 64 * 1024,
+        meta: bazaarstreet::config::MetaSettings {
+            // Each test's own sandbox, on a free port.
+            sandbox_listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        },
         ..Settings::default()
     }
 }
