@@ -13,11 +13,13 @@ pub mod problem;
 pub mod runs;
 pub mod views;
 pub mod workflows;
+pub mod workspaces;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::engine::Engine;
+use crate::security::secret_box::SecretBox;
 
 /// Groups of operations in the OpenAPI document.
 #[derive(Tags)]
@@ -28,6 +30,8 @@ pub enum ApiTags {
     Approvals,
     /// Workflow definitions.
     Workflows,
+    /// Businesses and their WhatsApp connection.
+    Workspaces,
     /// API keys (admins).
     Keys,
     /// The hash-chained audit ledger (auditors and admins).
@@ -40,13 +44,14 @@ type Apis = (
     runs::RunsApi,
     approvals::ApprovalsApi,
     workflows::WorkflowsApi,
+    workspaces::WorkspacesApi,
     keys::KeysApi,
     audit::AuditApi,
     health::HealthApi,
 );
 
 /// The OpenAPI service for these resources.
-pub fn openapi_service(engine: Engine) -> OpenApiService<Apis, ()> {
+pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             runs::RunsApi {
@@ -57,6 +62,10 @@ pub fn openapi_service(engine: Engine) -> OpenApiService<Apis, ()> {
             },
             workflows::WorkflowsApi {
                 engine: engine.clone(),
+            },
+            workspaces::WorkspacesApi {
+                engine: engine.clone(),
+                secrets,
             },
             keys::KeysApi {
                 engine: engine.clone(),
@@ -83,13 +92,22 @@ pub fn openapi_json() -> String {
         crate::engine::handlers::HandlerRegistry::default(),
     )
     .expect("an empty catalog");
-    openapi_service(Engine::new(pool, std::sync::Arc::new(catalog))).spec()
+    openapi_service(
+        Engine::new(pool, std::sync::Arc::new(catalog)),
+        SecretBox::development(),
+    )
+    .spec()
 }
 
 /// Every route: the API, its document, Swagger UI, with size limits and problem errors.
-pub fn routes(engine: Engine, max_body_bytes: usize, open_paths: Vec<String>) -> impl Endpoint {
+pub fn routes(
+    engine: Engine,
+    secrets: SecretBox,
+    max_body_bytes: usize,
+    open_paths: Vec<String>,
+) -> impl Endpoint {
     let open_paths = std::sync::Arc::new(open_paths);
-    let service = openapi_service(engine.clone());
+    let service = openapi_service(engine.clone(), secrets);
     let spec = service.spec_endpoint();
     let ui = service.swagger_ui();
     Route::new()

@@ -21,6 +21,7 @@ use crate::engine::worker::{WorkerSettings, run_workers};
 use crate::meta::{GraphClient, GraphSettings};
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::security::secret_box::SecretBox;
+use crate::whatsapp::WhatsAppDeps;
 
 /// How often worker processes prune job rows and look for stranded runs.
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -81,20 +82,15 @@ impl Application {
         Self::build_with_handlers(settings, roles, HandlerRegistry::with_builtins()).await
     }
 
-    /// Like [`Application::build`] with a given handler registry.
+    /// Like [`Application::build`] with extra handlers (the product's own are added).
     pub async fn build_with_handlers(
         settings: Settings,
         roles: Roles,
-        registry: HandlerRegistry,
+        mut registry: HandlerRegistry,
     ) -> Result<Self, StartupError> {
         db::ensure_database(&settings.database_url).await?;
         let pool = db::connect(&settings.database_url, settings.database_pool_size).await?;
         db::migrate(&pool).await?;
-        let catalog = Catalog::load_dir(&settings.workflows_dir, registry)?;
-        let mut conn = pool.acquire().await.map_err(db::DbError::from)?;
-        catalog.register(&mut conn).await?;
-        drop(conn);
-        let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
         let sandbox = if settings.meta.mode == MetaMode::Sandbox && roles != Roles::Worker {
             Some(bind_sandbox(&settings.meta).await?)
         } else {
@@ -105,6 +101,19 @@ impl Application {
             Some(pool.clone()),
         );
         let secrets = secret_box(&settings.meta);
+        crate::whatsapp::onboarding::register(
+            &mut registry,
+            WhatsAppDeps {
+                pool: pool.clone(),
+                graph: graph.clone(),
+                secrets: secrets.clone(),
+            },
+        );
+        let catalog = Catalog::load_dir(&settings.workflows_dir, registry)?;
+        let mut conn = pool.acquire().await.map_err(db::DbError::from)?;
+        catalog.register(&mut conn).await?;
+        drop(conn);
+        let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
         let engine = Engine::new(pool, Arc::new(catalog));
         let (acceptor, port) = if roles == Roles::Worker {
             (None, 0)
@@ -177,6 +186,7 @@ impl Application {
         if let Some(acceptor) = self.acceptor {
             let routes = api::routes(
                 self.engine.clone(),
+                self.secrets.clone(),
                 self.settings.max_body_bytes,
                 self.settings.open_paths.clone(),
             );
@@ -277,6 +287,24 @@ async fn bind_sandbox(
     });
     tracing::info!(address = %meta.sandbox_listen, port, "Meta sandbox listening (BAZAARSTREET_META_MODE=sandbox)");
     Ok((Arc::new(sandbox), acceptor, port))
+}
+
+/// Every handler the product has, for checking definitions without running anything
+/// (the WhatsApp handlers get a lazy pool and a client that is never called).
+pub fn handlers_for_checking(settings: &Settings) -> HandlerRegistry {
+    let mut registry = HandlerRegistry::with_builtins();
+    let pool = sqlx::PgPool::connect_lazy(&settings.database_url).unwrap_or_else(|_| {
+        sqlx::PgPool::connect_lazy("postgres://localhost/unused").expect("a lazy pool")
+    });
+    crate::whatsapp::onboarding::register(
+        &mut registry,
+        WhatsAppDeps {
+            pool,
+            graph: GraphClient::new(graph_settings(&settings.meta, None), None),
+            secrets: SecretBox::development(),
+        },
+    );
+    registry
 }
 
 /// Where Graph calls go: the configured URL, else the sandbox (this process's, or the

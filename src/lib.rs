@@ -21,3 +21,4 @@ pub mod metrics;
 pub mod sandbox;
 pub mod security;
 pub mod store;
+pub mod whatsapp;

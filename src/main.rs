@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use bazaarstreet::app::{Application, Roles};
 use bazaarstreet::config::Settings;
 use bazaarstreet::engine::catalog::Catalog;
-use bazaarstreet::engine::handlers::HandlerRegistry;
 use bazaarstreet::engine::schedule;
 use bazaarstreet::security::Role;
 use bazaarstreet::security::keys::{self, KeyRequest};
@@ -114,7 +113,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             command: WorkflowsCommand::Check { dir },
         } => {
             let dir = dir.unwrap_or(settings.workflows_dir.clone());
-            let catalog = Catalog::load_dir(&dir, HandlerRegistry::with_builtins())?;
+            let catalog =
+                Catalog::load_dir(&dir, bazaarstreet::app::handlers_for_checking(&settings))?;
             let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
             println!(
                 "{} workflow definition(s) and {} schedule(s) are valid",

@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod runs;
 pub mod schedules;
 pub mod steps;
+pub mod workspaces;
 
 pub use sqlx::PgConnection;

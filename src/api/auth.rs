@@ -74,6 +74,9 @@ pub const RUN_STARTERS: &[Role] = &[
     Role::ComplianceLead,
 ];
 
+/// Roles that may create workspaces and start their onboarding.
+pub const WORKSPACE_MANAGERS: &[Role] = &[Role::Admin, Role::Integrator];
+
 /// Roles that may cancel a run.
 pub const CANCELLERS: &[Role] = &[Role::Admin, Role::Integrator, Role::ComplianceLead];
 

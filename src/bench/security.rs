@@ -13,6 +13,7 @@ use crate::engine::Engine;
 use crate::security::Role;
 use crate::security::audit::{self, AuditEntry};
 use crate::security::keys::{self, KeyRequest};
+use crate::security::secret_box::SecretBox;
 
 /// What (f) measured.
 pub struct AppendFigures {
@@ -89,7 +90,7 @@ pub async fn authenticated_get(
         .first()
         .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
         .ok_or("no port")?;
-    let routes = api::routes(engine.clone(), 1 << 20, vec![]);
+    let routes = api::routes(engine.clone(), SecretBox::development(), 1 << 20, vec![]);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(

@@ -67,6 +67,8 @@ pub struct TestApp {
     pub engine: Engine,
     /// HTTP client.
     pub client: reqwest::Client,
+    /// `http://127.0.0.1:<port>` of this service's Meta sandbox, when it serves one.
+    pub sandbox_address: Option<String>,
     /// Tokens of the keys this test created, by key name.
     tokens: Mutex<HashMap<String, String>>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -106,6 +108,9 @@ pub async fn spawn_app_adjusted(
         .expect("service starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let engine = app.engine();
+    let sandbox_address = app
+        .sandbox_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -115,6 +120,7 @@ pub async fn spawn_app_adjusted(
         database_url: database_url.to_owned(),
         engine,
         client: reqwest::Client::new(),
+        sandbox_address,
         tokens: Mutex::new(HashMap::new()),
         shutdown: Some(tx),
         handle: Some(handle),

@@ -8,6 +8,7 @@ mod graph;
 mod helpers;
 mod maintenance;
 mod metrics;
+mod onboarding;
 mod openapi;
 mod restart;
 mod runs;

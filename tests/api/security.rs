@@ -579,6 +579,13 @@ async fn every_role_gets_exactly_the_operations_of_the_matrix() {
             json!({ "reason": "matrix" }),
             vec!["m-admin", "m-integrator", "m-lead"],
         ),
+        (
+            "POST",
+            "/v1/workspaces",
+            json!({ "name": "matrix" }),
+            vec!["m-admin", "m-integrator"],
+        ),
+        ("GET", "/v1/workspaces", json!(null), all.to_vec()),
         ("GET", "/v1/keys", json!(null), vec!["m-admin"]),
         (
             "POST",

@@ -1,0 +1,91 @@
+//! What the WhatsApp handlers share: the pool, the Graph client, the token box, and the
+//! translation of Graph errors into step failures.
+
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::engine::handlers::{HandlerCall, HandlerError};
+use crate::meta::Handling;
+use crate::meta::client::{CallContext, CallError, GraphClient};
+use crate::security::secret_box::SecretBox;
+use crate::store;
+
+/// Dependencies of the WhatsApp handlers.
+#[derive(Debug, Clone)]
+pub struct WhatsAppDeps {
+    /// Database.
+    pub pool: PgPool,
+    /// Graph API (or the sandbox).
+    pub graph: GraphClient,
+    /// Seals and opens stored tokens and onboarding secrets.
+    pub secrets: SecretBox,
+}
+
+/// A database failure inside a handler: worth retrying.
+pub fn db_error(error: sqlx::Error) -> HandlerError {
+    HandlerError::Retryable(format!("database: {error}"))
+}
+
+impl WhatsAppDeps {
+    /// The workspace a run works for (`input.workspace_id`).
+    pub fn workspace_id(call: &HandlerCall) -> Result<String, HandlerError> {
+        call.context["input"]["workspace_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| HandlerError::Fatal("the run input has no `workspace_id`".into()))
+    }
+
+    /// Who a Graph call is made for.
+    pub fn context(call: &HandlerCall, workspace_id: &str) -> CallContext {
+        CallContext {
+            workspace_id: Some(workspace_id.to_owned()),
+            run_id: Some(call.run_id),
+            step_id: Some(call.step_id.clone()),
+        }
+    }
+
+    /// The workspace's business token, decrypted.
+    pub async fn token(&self, workspace_id: &str) -> Result<String, HandlerError> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let sealed = store::workspaces::token(&mut conn, workspace_id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| HandlerError::Fatal("the workspace has no access token yet".into()))?;
+        self.secrets
+            .open(&sealed)
+            .map_err(|error| HandlerError::Fatal(error.to_string()))
+    }
+
+    /// A Graph failure as a step failure. A 190 (token invalid or expired) anywhere marks
+    /// the workspace `needs_reauth`: only Embedded Signup again can fix it.
+    pub async fn graph_failure(&self, workspace_id: &str, error: CallError) -> HandlerError {
+        match error.handling() {
+            Handling::Retry | Handling::RateLimited(_) => {
+                HandlerError::Retryable(error.to_string())
+            }
+            Handling::Permanent => HandlerError::Fatal(error.to_string()),
+            Handling::NeedsReauth => {
+                let reason = format!("Meta no longer accepts the access token ({error})");
+                if let Ok(mut conn) = self.pool.acquire().await
+                    && let Err(db) = store::workspaces::set_status(
+                        &mut conn,
+                        workspace_id,
+                        "needs_reauth",
+                        Some(&reason),
+                    )
+                    .await
+                {
+                    return db_error(db);
+                }
+                HandlerError::Fatal(format!(
+                    "{reason}; the business must connect again through Embedded Signup"
+                ))
+            }
+        }
+    }
+}
+
+/// An optional string from the run input.
+pub fn input_str<'a>(call: &'a HandlerCall, key: &str) -> Option<&'a str> {
+    call.context["input"].get(key).and_then(Value::as_str)
+}

@@ -1,0 +1,274 @@
+//! The onboarding handlers, one per step of `workflows/onboarding.toml`. Each is
+//! idempotent: a repeated attempt finds its work done (a token already stored, the app
+//! already subscribed — Meta answers success again) and moves on.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::deps::{WhatsAppDeps, db_error, input_str};
+use crate::engine::handlers::{
+    HandlerCall, HandlerError, HandlerFuture, HandlerOutput, HandlerRegistry,
+};
+use crate::meta::client::CallError;
+use crate::store;
+
+/// Scopes a business token must carry.
+const REQUIRED_SCOPES: [&str; 2] = [
+    "whatsapp_business_management",
+    "whatsapp_business_messaging",
+];
+
+/// Registers `whatsapp.*` and `workspace.activate`.
+pub fn register(registry: &mut HandlerRegistry, deps: WhatsAppDeps) {
+    let deps = Arc::new(deps);
+    macro_rules! handler {
+        ($name:literal, $function:ident) => {{
+            let deps = deps.clone();
+            registry.register($name, move |call: HandlerCall| -> HandlerFuture {
+                let deps = deps.clone();
+                Box::pin(async move { $function(&deps, call).await })
+            });
+        }};
+    }
+    handler!("whatsapp.exchange_code", exchange_code);
+    handler!("whatsapp.find_waba", find_waba);
+    handler!("whatsapp.fetch_phone_numbers", fetch_phone_numbers);
+    handler!("whatsapp.subscribe_app", subscribe_app);
+    handler!("whatsapp.register_phone", register_phone);
+    handler!("whatsapp.import_templates", import_templates);
+    handler!("workspace.activate", activate);
+}
+
+type Outcome = Result<HandlerOutput, HandlerError>;
+
+/// The sealed code and PIN of this onboarding, opened.
+async fn onboarding_secrets(
+    deps: &WhatsAppDeps,
+    call: &HandlerCall,
+) -> Result<(String, String), HandlerError> {
+    let id = input_str(call, "onboarding_id")
+        .and_then(|text| Uuid::parse_str(text).ok())
+        .ok_or_else(|| HandlerError::Fatal("the run input has no `onboarding_id`".into()))?;
+    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    let (code, pin) = store::workspaces::onboarding_secrets(&mut conn, id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| HandlerError::Fatal("the onboarding's code and PIN are gone".into()))?;
+    let open = |sealed: &[u8]| {
+        deps.secrets
+            .open(sealed)
+            .map_err(|error| HandlerError::Fatal(error.to_string()))
+    };
+    Ok((open(&code)?, open(&pin)?))
+}
+
+async fn exchange_code(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
+    let workspace = WhatsAppDeps::workspace_id(&call)?;
+    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    if store::workspaces::token(&mut conn, &workspace)
+        .await
+        .map_err(db_error)?
+        .is_some()
+        && call.attempt > 1
+    {
+        // An earlier attempt stored the token and crashed before recording it.
+        return Ok(HandlerOutput::ok(json!({ "token_stored": true })));
+    }
+    drop(conn);
+    let (code, _) = onboarding_secrets(deps, &call).await?;
+    let context = WhatsAppDeps::context(&call, &workspace);
+    let token = match deps.graph.exchange_code(&context, &code).await {
+        Ok(token) => token,
+        Err(CallError::Graph(error)) if error.code == 100 => {
+            return Err(HandlerError::Fatal(format!(
+                "Meta refused the Embedded Signup code ({}): codes work once and for 30 \
+                 seconds; repeat Embedded Signup and start onboarding again with the new code",
+                error.message
+            )));
+        }
+        Err(error) => return Err(deps.graph_failure(&workspace, error).await),
+    };
+    let sealed = deps.secrets.seal(&token.access_token);
+    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    store::workspaces::set_token(&mut conn, &workspace, &sealed)
+        .await
+        .map_err(db_error)?;
+    Ok(HandlerOutput::ok(json!({ "token_stored": true })))
+}
+
+async fn find_waba(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
+    let workspace = WhatsAppDeps::workspace_id(&call)?;
+    let token = deps.token(&workspace).await?;
+    let context = WhatsAppDeps::context(&call, &workspace);
+    let info = match deps.graph.debug_token(&context, &token).await {
+        Ok(info) => info,
+        Err(error) => return Err(deps.graph_failure(&workspace, error).await),
+    };
+    if !info.is_valid {
+        let error = CallError::Graph(Box::new(crate::meta::GraphError::new(
+            190,
+            "the token is not valid",
+        )));
+        return Err(deps.graph_failure(&workspace, error).await);
+    }
+    let missing: Vec<&str> = REQUIRED_SCOPES
+        .into_iter()
+        .filter(|scope| !info.scopes.iter().any(|granted| granted == scope))
+        .collect();
+    if !missing.is_empty() {
+        return Err(HandlerError::Fatal(format!(
+            "the business did not grant {}; repeat Embedded Signup and accept every permission",
+            missing.join(", ")
+        )));
+    }
+    let granted: Vec<String> = info
+        .granular_scopes
+        .iter()
+        .find(|scope| scope.scope == "whatsapp_business_management")
+        .map(|scope| scope.target_ids.clone())
+        .unwrap_or_default();
+    let waba = match input_str(&call, "waba_id") {
+        Some(asked) if granted.iter().any(|id| id == asked) => asked.to_owned(),
+        Some(asked) => {
+            return Err(HandlerError::Fatal(format!(
+                "WABA {asked} was not shared with the app during Embedded Signup"
+            )));
+        }
+        // Meta lists the most recently onboarded WABA first.
+        None => granted
+            .first()
+            .cloned()
+            .ok_or_else(|| HandlerError::Fatal("no WhatsApp Business Account was shared".into()))?,
+    };
+    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    store::workspaces::set_waba(
+        &mut conn,
+        &workspace,
+        &waba,
+        input_str(&call, "business_id"),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(HandlerOutput::ok(json!({ "waba_id": waba })))
+}
+
+/// The workspace's WABA, recorded by `find_waba`.
+async fn waba_of(deps: &WhatsAppDeps, workspace: &str) -> Result<String, HandlerError> {
+    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    store::workspaces::get(&mut conn, workspace)
+        .await
+        .map_err(db_error)?
+        .and_then(|row| row.waba_id)
+        .ok_or_else(|| HandlerError::Fatal("the workspace has no WABA yet".into()))
+}
+
+async fn fetch_phone_numbers(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
+    let workspace = WhatsAppDeps::workspace_id(&call)?;
+    let token = deps.token(&workspace).await?;
+    let waba = waba_of(deps, &workspace).await?;
+    let context = WhatsAppDeps::context(&call, &workspace);
+    let numbers = match deps.graph.phone_numbers(&context, &token, &waba).await {
+        Ok(numbers) => numbers,
+        Err(error) => return Err(deps.graph_failure(&workspace, error).await),
+    };
+    let chosen = match input_str(&call, "phone_number_id") {
+        Some(asked) => numbers.iter().find(|number| number.id == asked),
+        None => numbers.first(),
+    }
+    .ok_or_else(|| HandlerError::Fatal(format!("WABA {waba} has no such phone number")))?;
+    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    store::workspaces::set_phone(
+        &mut conn,
+        &workspace,
+        &chosen.id,
+        &chosen.display_phone_number,
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(HandlerOutput::ok(json!({
+        "phone_number_id": chosen.id,
+        "display_phone_number": chosen.display_phone_number,
+    })))
+}
+
+async fn subscribe_app(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
+    let workspace = WhatsAppDeps::workspace_id(&call)?;
+    let token = deps.token(&workspace).await?;
+    let waba = waba_of(deps, &workspace).await?;
+    let context = WhatsAppDeps::context(&call, &workspace);
+    match deps.graph.subscribe_app(&context, &token, &waba).await {
+        Ok(()) => Ok(HandlerOutput::ok(json!({ "subscribed": true }))),
+        Err(error) => Err(deps.graph_failure(&workspace, error).await),
+    }
+}
+
+async fn register_phone(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
+    let workspace = WhatsAppDeps::workspace_id(&call)?;
+    let token = deps.token(&workspace).await?;
+    let (_, pin) = onboarding_secrets(deps, &call).await?;
+    let phone = {
+        let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+        store::workspaces::get(&mut conn, &workspace)
+            .await
+            .map_err(db_error)?
+            .and_then(|row| row.phone_number_id)
+            .ok_or_else(|| HandlerError::Fatal("the workspace has no phone number yet".into()))?
+    };
+    let context = WhatsAppDeps::context(&call, &workspace);
+    match deps
+        .graph
+        .register_phone(&context, &token, &phone, &pin)
+        .await
+    {
+        Ok(()) => Ok(HandlerOutput::ok(json!({ "registered": true }))),
+        Err(CallError::Graph(error)) if error.code == 133016 => Err(HandlerError::Fatal(format!(
+            "Meta refused to register the number: more than 10 registration attempts in 72 \
+             hours (133016). The number is blocked from registering for 72 hours; start \
+             onboarding again after that cool-off ({})",
+            error.message
+        ))),
+        Err(error) => Err(deps.graph_failure(&workspace, error).await),
+    }
+}
+
+async fn import_templates(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
+    let workspace = WhatsAppDeps::workspace_id(&call)?;
+    let token = deps.token(&workspace).await?;
+    let waba = waba_of(deps, &workspace).await?;
+    let context = WhatsAppDeps::context(&call, &workspace);
+    let templates = match deps
+        .graph
+        .list_templates(&context, &token, &waba, None)
+        .await
+    {
+        Ok(templates) => templates,
+        Err(error) => return Err(deps.graph_failure(&workspace, error).await),
+    };
+    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    for template in &templates {
+        store::workspaces::upsert_template(
+            &mut conn,
+            &workspace,
+            template.name.as_deref().unwrap_or_default(),
+            template.language.as_deref().unwrap_or_default(),
+            template.category.as_deref().unwrap_or_default(),
+            template.components.as_ref().unwrap_or(&json!([])),
+            &template.id,
+            &template.status,
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(HandlerOutput::ok(json!({ "imported": templates.len() })))
+}
+
+async fn activate(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
+    let workspace = WhatsAppDeps::workspace_id(&call)?;
+    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    store::workspaces::set_status(&mut conn, &workspace, "active", None)
+        .await
+        .map_err(db_error)?;
+    Ok(HandlerOutput::ok(json!({ "status": "active" })))
+}
