@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod problem;
 pub mod runs;
 pub mod views;
+pub mod webhooks;
 pub mod workflows;
 pub mod workspaces;
 
@@ -103,6 +104,7 @@ pub fn openapi_json() -> String {
 pub fn routes(
     engine: Engine,
     secrets: SecretBox,
+    webhook: webhooks::WebhookConfig,
     max_body_bytes: usize,
     open_paths: Vec<String>,
 ) -> impl Endpoint {
@@ -114,11 +116,16 @@ pub fn routes(
         .nest("/", service)
         .at("/openapi.json", spec)
         .at("/metrics", metrics::metrics)
+        .at(
+            "/webhooks/whatsapp",
+            poem::get(webhooks::verify).post(webhooks::receive),
+        )
         .nest("/docs", ui)
         .around(move |endpoint, request| {
             auth::guard_operational(endpoint, request, open_paths.clone())
         })
         .data(engine)
+        .data(webhook)
         .around(move |endpoint, request| body_limit::limit_body(endpoint, request, max_body_bytes))
         .catch_all_error(|error| async move { problem::problem_response(error) })
         .around(metrics::count_requests)

@@ -184,9 +184,14 @@ impl Application {
             tasks.spawn(async move { crate::sandbox::serve(sandbox, acceptor, signal).await });
         }
         if let Some(acceptor) = self.acceptor {
+            let webhook = api::webhooks::WebhookConfig {
+                app_secret: self.settings.meta.app_secret.clone(),
+                verify_token: self.settings.meta.webhook_verify_token.clone(),
+            };
             let routes = api::routes(
                 self.engine.clone(),
                 self.secrets.clone(),
+                webhook,
                 self.settings.max_body_bytes,
                 self.settings.open_paths.clone(),
             );
@@ -210,6 +215,12 @@ impl Application {
                 run_workers(engine, worker_settings, signal)
                     .await
                     .map_err(std::io::Error::other)
+            });
+            let engine = self.engine.clone();
+            let signal = shutdown.clone();
+            tasks.spawn(async move {
+                crate::whatsapp::webhooks::run_processor(engine, signal).await;
+                Ok(())
             });
             let engine = self.engine.clone();
             let maintenance = MaintenanceSettings {

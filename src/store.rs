@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod runs;
 pub mod schedules;
 pub mod steps;
+pub mod webhooks;
 pub mod workspaces;
 
 pub use sqlx::PgConnection;

@@ -4,6 +4,7 @@
 
 pub mod deps;
 pub mod onboarding;
+pub mod webhooks;
 pub mod workspaces;
 
 pub use deps::WhatsAppDeps;

@@ -90,7 +90,16 @@ pub async fn authenticated_get(
         .first()
         .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
         .ok_or("no port")?;
-    let routes = api::routes(engine.clone(), SecretBox::development(), 1 << 20, vec![]);
+    let routes = api::routes(
+        engine.clone(),
+        SecretBox::development(),
+        api::webhooks::WebhookConfig {
+            app_secret: "bench".into(),
+            verify_token: "bench".into(),
+        },
+        1 << 20,
+        vec![],
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(

@@ -15,3 +15,4 @@ mod runs;
 mod scale;
 mod schedules;
 mod security;
+mod webhooks;

@@ -1,0 +1,239 @@
+//! Meta's webhooks: checking a delivery's signature, and processing stored deliveries —
+//! message statuses (monotone), inbound messages, template status changes (which resume
+//! the template-approval run waiting on them) and account disconnections.
+
+use std::future::Future;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::engine::{Engine, EngineError};
+use crate::store;
+
+/// The event a template-approval run waits for, correlated by Meta's template id.
+pub const TEMPLATE_STATUS_EVENT: &str = "template_status";
+
+/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of exactly `body` under
+/// `app_secret`, compared in constant time.
+pub fn signature_valid(app_secret: &str, body: &[u8], header: Option<&str>) -> bool {
+    let Some(hex_digest) = header.and_then(|value| value.strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(hex_digest.trim()) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// `sha256=<hex>` for `body`, as Meta (and the sandbox) sign deliveries.
+pub fn sign(app_secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Deliveries processed per transaction.
+const BATCH: i64 = 100;
+
+/// A template change to hand to its run once the delivery is committed.
+struct TemplateChange {
+    run_id: uuid::Uuid,
+    template_id: String,
+    payload: Value,
+}
+
+/// Processes stored deliveries until none is left; returns how many.
+pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
+    let mut total = 0;
+    loop {
+        let mut tx = engine.pool().begin().await?;
+        let deliveries = store::webhooks::lock_unprocessed(&mut tx, BATCH).await?;
+        if deliveries.is_empty() {
+            tx.commit().await?;
+            return Ok(total);
+        }
+        let mut changes = Vec::new();
+        for delivery in &deliveries {
+            let error = match serde_json::from_slice::<Value>(&delivery.body) {
+                Ok(payload) => apply(&mut tx, &payload, &mut changes).await?,
+                Err(error) => Some(format!("not JSON: {error}")),
+            };
+            store::webhooks::mark_processed(&mut tx, delivery.id, error.as_deref()).await?;
+        }
+        tx.commit().await?;
+        total += deliveries.len();
+        for change in changes {
+            // A finished run or one no longer waiting keeps the event for nobody: fine.
+            match engine
+                .post_event(
+                    change.run_id,
+                    TEMPLATE_STATUS_EVENT,
+                    &change.template_id,
+                    &change.payload,
+                    "meta",
+                )
+                .await
+            {
+                Ok(_) | Err(EngineError::Conflict(_) | EngineError::RunNotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// Applies one delivery; returns a description of what could not be used, if anything.
+async fn apply(
+    conn: &mut sqlx::PgConnection,
+    payload: &Value,
+    changes: &mut Vec<TemplateChange>,
+) -> Result<Option<String>, EngineError> {
+    let mut unusable = Vec::new();
+    for entry in payload["entry"].as_array().into_iter().flatten() {
+        let waba = entry["id"].as_str();
+        for change in entry["changes"].as_array().into_iter().flatten() {
+            let value = &change["value"];
+            match change["field"].as_str().unwrap_or_default() {
+                "messages" => {
+                    let phone = value["metadata"]["phone_number_id"].as_str();
+                    let workspace = store::webhooks::workspace_of(conn, phone, waba).await?;
+                    for status in value["statuses"].as_array().into_iter().flatten() {
+                        let (Some(id), Some(state)) =
+                            (status["id"].as_str(), status["status"].as_str())
+                        else {
+                            unusable.push("a status without id or status".to_owned());
+                            continue;
+                        };
+                        if !["sent", "delivered", "read", "failed"].contains(&state) {
+                            continue;
+                        }
+                        let code = status["errors"][0]["code"].as_i64();
+                        store::webhooks::advance_status(
+                            conn,
+                            id,
+                            workspace.as_deref(),
+                            state,
+                            code,
+                        )
+                        .await?;
+                    }
+                    for message in value["messages"].as_array().into_iter().flatten() {
+                        let (Some(id), Some(from)) =
+                            (message["id"].as_str(), message["from"].as_str())
+                        else {
+                            unusable.push("a message without id or sender".to_owned());
+                            continue;
+                        };
+                        let kind = message["type"].as_str().unwrap_or("unknown");
+                        store::webhooks::insert_inbound(
+                            conn,
+                            id,
+                            workspace.as_deref(),
+                            from,
+                            kind,
+                            message,
+                        )
+                        .await?;
+                    }
+                }
+                "message_template_status_update" => {
+                    let Some(template_id) = template_id(value) else {
+                        unusable.push("a template update without message_template_id".to_owned());
+                        continue;
+                    };
+                    let event = value["event"].as_str().unwrap_or_default();
+                    let reason = value["reason"].as_str().filter(|r| *r != "NONE");
+                    if let Some(run_id) =
+                        store::webhooks::set_template_status(conn, &template_id, event, reason)
+                            .await?
+                    {
+                        changes.push(TemplateChange {
+                            run_id,
+                            template_id,
+                            payload: json!({ "status": event, "reason": reason, "source": "webhook" }),
+                        });
+                    }
+                }
+                "account_update" => {
+                    let event = value["event"].as_str().unwrap_or_default();
+                    if matches!(
+                        event,
+                        "PARTNER_APP_UNINSTALLED" | "PARTNER_REMOVED" | "DISABLED_UPDATE"
+                    ) && let Some(workspace) =
+                        store::webhooks::workspace_of(conn, None, waba).await?
+                    {
+                        let reason = format!(
+                            "Meta reported {event} for WABA {}",
+                            waba.unwrap_or_default()
+                        );
+                        store::workspaces::set_status(
+                            conn,
+                            &workspace,
+                            "disconnected",
+                            Some(&reason),
+                        )
+                        .await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((!unusable.is_empty()).then(|| unusable.join("; ")))
+}
+
+/// Meta sends the template id as a number in webhooks and as a string in the API.
+fn template_id(value: &Value) -> Option<String> {
+    match &value["message_template_id"] {
+        Value::Number(number) => Some(number.to_string()),
+        Value::String(text) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// How often worker processes look for unprocessed deliveries.
+const PROCESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Processes deliveries until `shutdown` resolves.
+pub async fn run_processor(engine: Engine, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(PROCESS_EVERY) => {}
+        }
+        if let Err(error) = process_pending(&engine).await {
+            tracing::warn!(error = %error, "processing webhook deliveries failed; will retry");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_cover_the_exact_bytes() {
+        let body = br#"{"text":"\u00e9t\u00e9"}"#;
+        let header = sign("secret", body);
+        assert!(signature_valid("secret", body, Some(&header)));
+        assert!(!signature_valid(
+            "secret",
+            "{\"text\":\"été\"}".as_bytes(),
+            Some(&header)
+        ));
+        assert!(!signature_valid("other", body, Some(&header)));
+        assert!(!signature_valid("secret", body, None));
+        assert!(!signature_valid("secret", body, Some("sha256=zz")));
+        assert!(!signature_valid(
+            "secret",
+            body,
+            Some(&header.replace("sha256=", "sha1="))
+        ));
+    }
+}
