@@ -11,6 +11,7 @@ pub mod keys;
 pub mod metrics;
 pub mod problem;
 pub mod runs;
+pub mod templates;
 pub mod views;
 pub mod webhooks;
 pub mod workflows;
@@ -46,6 +47,7 @@ type Apis = (
     approvals::ApprovalsApi,
     workflows::WorkflowsApi,
     workspaces::WorkspacesApi,
+    templates::TemplatesApi,
     keys::KeysApi,
     audit::AuditApi,
     health::HealthApi,
@@ -67,6 +69,9 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
             workspaces::WorkspacesApi {
                 engine: engine.clone(),
                 secrets,
+            },
+            templates::TemplatesApi {
+                engine: engine.clone(),
             },
             keys::KeysApi {
                 engine: engine.clone(),

@@ -91,17 +91,18 @@ impl Application {
         db::ensure_database(&settings.database_url).await?;
         let pool = db::connect(&settings.database_url, settings.database_pool_size).await?;
         db::migrate(&pool).await?;
-        let sandbox = if settings.meta.mode == MetaMode::Sandbox && roles != Roles::Worker {
+        let sandbox_listener = if settings.meta.mode == MetaMode::Sandbox && roles != Roles::Worker
+        {
             Some(bind_sandbox(&settings.meta).await?)
         } else {
             None
         };
         let graph = GraphClient::new(
-            graph_settings(&settings.meta, sandbox.as_ref().map(|s| s.2)),
+            graph_settings(&settings.meta, sandbox_listener.as_ref().map(|s| s.1)),
             Some(pool.clone()),
         );
         let secrets = secret_box(&settings.meta);
-        crate::whatsapp::onboarding::register(
+        crate::whatsapp::register_handlers(
             &mut registry,
             WhatsAppDeps {
                 pool: pool.clone(),
@@ -132,6 +133,17 @@ impl Application {
                 .unwrap_or(settings.listen.port());
             (Some(acceptor), port)
         };
+        let sandbox = sandbox_listener.map(|(acceptor, sandbox_port)| {
+            let sandbox = Sandbox::new(SandboxSettings {
+                app_id: settings.meta.app_id.clone(),
+                app_secret: settings.meta.app_secret.clone(),
+                code_ttl: std::time::Duration::from_secs(30),
+                review_delay: settings.meta.sandbox_review_delay,
+                // Meta delivers to the app's callback: this service's webhook endpoint.
+                callback_url: Some(format!("http://127.0.0.1:{port}/webhooks/whatsapp")),
+            });
+            (Arc::new(sandbox), acceptor, sandbox_port)
+        });
         Ok(Self {
             engine,
             graph,
@@ -275,9 +287,7 @@ fn secret_box(meta: &MetaSettings) -> SecretBox {
 }
 
 /// Binds the sandbox's listener; returns it with the port it got.
-async fn bind_sandbox(
-    meta: &MetaSettings,
-) -> Result<(Arc<Sandbox>, TcpAcceptor, u16), StartupError> {
+async fn bind_sandbox(meta: &MetaSettings) -> Result<(TcpAcceptor, u16), StartupError> {
     let acceptor = TcpListener::bind(meta.sandbox_listen)
         .into_acceptor()
         .await
@@ -290,14 +300,8 @@ async fn bind_sandbox(
         .first()
         .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
         .unwrap_or(meta.sandbox_listen.port());
-    let sandbox = Sandbox::new(SandboxSettings {
-        app_id: meta.app_id.clone(),
-        app_secret: meta.app_secret.clone(),
-        code_ttl: std::time::Duration::from_secs(30),
-        review_delay: crate::sandbox::DEFAULT_REVIEW_DELAY,
-    });
     tracing::info!(address = %meta.sandbox_listen, port, "Meta sandbox listening (BAZAARSTREET_META_MODE=sandbox)");
-    Ok((Arc::new(sandbox), acceptor, port))
+    Ok((acceptor, port))
 }
 
 /// Every handler the product has, for checking definitions without running anything
@@ -307,7 +311,7 @@ pub fn handlers_for_checking(settings: &Settings) -> HandlerRegistry {
     let pool = sqlx::PgPool::connect_lazy(&settings.database_url).unwrap_or_else(|_| {
         sqlx::PgPool::connect_lazy("postgres://localhost/unused").expect("a lazy pool")
     });
-    crate::whatsapp::onboarding::register(
+    crate::whatsapp::register_handlers(
         &mut registry,
         WhatsAppDeps {
             pool,

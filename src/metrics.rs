@@ -112,7 +112,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 21] = [
+const ROUTES: [&str; 22] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -127,6 +127,7 @@ const ROUTES: [&str; 21] = [
     "/v1/workspaces/{id}",
     "/v1/workspaces/{id}/onboarding",
     "/v1/workspaces/{id}/templates",
+    "/v1/workspaces/{id}/templates/{tid}",
     "/webhooks/whatsapp",
     "/v1/audit",
     "/v1/audit/verify",

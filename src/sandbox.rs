@@ -10,6 +10,7 @@
 pub mod control;
 pub mod graph;
 pub mod state;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,12 +44,10 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
 pub async fn serve(
     sandbox: Arc<Sandbox>,
     acceptor: poem::listener::TcpAcceptor,
-    shutdown: impl std::future::Future<Output = ()> + Send,
+    shutdown: impl std::future::Future<Output = ()> + Send + Clone + 'static,
 ) -> std::io::Result<()> {
+    tokio::spawn(webhooks::run_announcer(sandbox.clone(), shutdown.clone()));
     poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(routes(sandbox), shutdown, Some(Duration::from_secs(1)))
         .await
 }
-
-/// Default time a submitted template stays PENDING before its review result.
-pub const DEFAULT_REVIEW_DELAY: Duration = Duration::from_secs(5);

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod runs;
 pub mod schedules;
 pub mod steps;
+pub mod templates;
 pub mod webhooks;
 pub mod workspaces;
 

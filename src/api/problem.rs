@@ -160,6 +160,33 @@ impl ApiError {
         )))
     }
 
+    /// 422 listing every located problem in `errors[]` (and in `detail`).
+    pub fn invalid(kind: &str, title: &str, problems: Vec<crate::engine::InputProblem>) -> Self {
+        let detail = problems
+            .iter()
+            .map(|p| {
+                let at = if p.pointer.is_empty() {
+                    "/"
+                } else {
+                    &p.pointer
+                };
+                format!("{at}: {}", p.message)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, kind, title, detail);
+        problem.errors = Some(
+            problems
+                .into_iter()
+                .map(|p| ProblemItem {
+                    pointer: p.pointer,
+                    message: p.message,
+                })
+                .collect(),
+        );
+        Self::Unprocessable(Json(problem))
+    }
+
     /// An opaque 500; the cause is logged here, once.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");
@@ -223,38 +250,11 @@ impl From<EngineError> for ApiError {
             EngineError::StepNotFound(_) => {
                 ApiError::not_found("step-not-found", error.to_string())
             }
-            EngineError::InvalidInput(problems) => {
-                let mut problem = Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-input",
-                    "Input does not match the workflow's schema",
-                    problems
-                        .iter()
-                        .map(|p| {
-                            format!(
-                                "{}: {}",
-                                if p.pointer.is_empty() {
-                                    "/"
-                                } else {
-                                    &p.pointer
-                                },
-                                p.message
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-                problem.errors = Some(
-                    problems
-                        .into_iter()
-                        .map(|p| ProblemItem {
-                            pointer: p.pointer,
-                            message: p.message,
-                        })
-                        .collect(),
-                );
-                ApiError::Unprocessable(Json(problem))
-            }
+            EngineError::InvalidInput(problems) => ApiError::invalid(
+                "invalid-input",
+                "Input does not match the workflow's schema",
+                problems,
+            ),
             EngineError::Conflict(detail) => ApiError::conflict("conflict", detail),
             EngineError::Refused(refusal) => {
                 let mut problem = Problem::new(

@@ -32,6 +32,9 @@ pub struct MetaSettings {
     pub webhook_verify_token: String,
     /// `BAZAARSTREET_META_SANDBOX_LISTEN`, default `127.0.0.1:8081`.
     pub sandbox_listen: SocketAddr,
+    /// `BAZAARSTREET_META_SANDBOX_REVIEW_DELAY`, default `5s`: how long the sandbox keeps
+    /// a template PENDING.
+    pub sandbox_review_delay: std::time::Duration,
     /// `BAZAARSTREET_SECRET_KEY`: 64 hex characters (AES-256) encrypting stored tokens.
     /// Required in live mode; the sandbox falls back to a development key.
     pub secret_key: Option<String>,
@@ -50,6 +53,7 @@ impl Default for MetaSettings {
             app_secret: "sandbox-app-secret".to_owned(),
             webhook_verify_token: "sandbox-verify-token".to_owned(),
             sandbox_listen: "127.0.0.1:8081".parse().expect("valid default address"),
+            sandbox_review_delay: std::time::Duration::from_secs(5),
             secret_key: None,
         }
     }
@@ -110,6 +114,12 @@ impl MetaSettings {
                     format!("`{listen}` is not an address like 127.0.0.1:8081"),
                 )
             })?;
+        }
+        if let Some(delay) = get("BAZAARSTREET_META_SANDBOX_REVIEW_DELAY") {
+            settings.sandbox_review_delay = crate::engine::duration::parse_duration(&delay)
+                .map_err(|message| {
+                    SettingsError::new("BAZAARSTREET_META_SANDBOX_REVIEW_DELAY", message)
+                })?;
         }
         if let Some(key) = get("BAZAARSTREET_SECRET_KEY") {
             if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -338,6 +338,7 @@ pub async fn create_template(
         components: body["components"].clone(),
         status: String::new(),
         review_at: Instant::now(),
+        announced: false,
     };
     match sandbox.create_template(template) {
         Ok(created) => {

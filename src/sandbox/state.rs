@@ -21,6 +21,8 @@ pub struct SandboxSettings {
     pub code_ttl: Duration,
     /// How long a template stays PENDING.
     pub review_delay: Duration,
+    /// Where webhooks go (the service's `/webhooks/whatsapp`); none: not delivered.
+    pub callback_url: Option<String>,
 }
 
 /// A business that finished Embedded Signup.
@@ -62,6 +64,8 @@ pub struct Template {
     pub status: String,
     /// When the review result is due.
     pub review_at: Instant,
+    /// Whether the review result was announced by webhook (or deliberately dropped).
+    pub announced: bool,
 }
 
 /// An armed fault: the next `remaining` calls of `operation` get it.
@@ -257,6 +261,21 @@ impl Sandbox {
         let mut world = self.world();
         decide_due_reviews(&mut world.templates);
         world.templates.iter().find(|t| t.id == id).cloned()
+    }
+
+    /// Templates whose review result has not been announced yet, marked announced.
+    pub fn take_unannounced_reviews(&self) -> Vec<Template> {
+        let mut world = self.world();
+        decide_due_reviews(&mut world.templates);
+        world
+            .templates
+            .iter_mut()
+            .filter(|t| t.status != "PENDING" && !t.announced)
+            .map(|t| {
+                t.announced = true;
+                t.clone()
+            })
+            .collect()
     }
 
     /// Arms a fault.

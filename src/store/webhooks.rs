@@ -132,8 +132,15 @@ pub async fn set_template_status(
     reason: Option<&str>,
 ) -> sqlx::Result<Option<uuid::Uuid>> {
     let run = sqlx::query_scalar!(
-        "update whatsapp_templates set status = $2, reason = $3, updated_at = now()
-         where meta_template_id = $1 returning run_id",
+        "with changed as (
+             update whatsapp_templates set status = $2, reason = $3, updated_at = now()
+             where meta_template_id = $1 returning id, run_id
+         ),
+         event as (
+             insert into template_events (template_id, status, reason, source)
+             select id, $2, $3, 'webhook' from changed
+         )
+         select run_id from changed",
         meta_template_id,
         status,
         reason

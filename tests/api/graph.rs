@@ -33,6 +33,7 @@ async fn start_sandbox(code_ttl: Duration, review_delay: Duration) -> RunningSan
         app_secret: "sandbox-secret".into(),
         code_ttl,
         review_delay,
+        callback_url: None,
     }));
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
@@ -40,9 +41,10 @@ async fn start_sandbox(code_ttl: Duration, review_delay: Duration) -> RunningSan
         .unwrap();
     let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(sandbox::serve(sandbox, acceptor, async move {
+    let stopped = futures::FutureExt::shared(async move {
         let _ = stopped.await;
-    }));
+    });
+    tokio::spawn(sandbox::serve(sandbox, acceptor, stopped));
     RunningSandbox {
         address: format!("http://127.0.0.1:{port}"),
         stop: Some(stop),

@@ -51,6 +51,7 @@ pub fn test_settings(database_url: &str, workflows: &Path, jobs: &Path) -> Setti
         meta: bazaarstreet::config::MetaSettings {
             // Each test's own sandbox, on a free port.
             sandbox_listen: "127.0.0.1:0".parse().unwrap(),
+            sandbox_review_delay: Duration::from_millis(300),
             ..Default::default()
         },
         ..Settings::default()

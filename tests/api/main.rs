@@ -15,4 +15,5 @@ mod runs;
 mod scale;
 mod schedules;
 mod security;
+mod templates;
 mod webhooks;

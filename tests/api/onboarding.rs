@@ -9,7 +9,7 @@ async fn app() -> TestApp {
     spawn_app(&[("onboarding", onboarding.as_str())]).await
 }
 
-async fn sandbox_post(app: &TestApp, path: &str, body: Value) -> Value {
+pub async fn sandbox_post(app: &TestApp, path: &str, body: Value) -> Value {
     let sandbox = app.sandbox_address.as_ref().expect("a sandbox");
     let response = app
         .client
@@ -28,7 +28,7 @@ async fn sandbox_post(app: &TestApp, path: &str, body: Value) -> Value {
 
 /// Creates a workspace, signs up in the sandbox, starts onboarding; returns
 /// (workspace id, run id, signup answer).
-async fn onboard(app: &TestApp, workspace: &str) -> (String, String, Value) {
+pub async fn onboard(app: &TestApp, workspace: &str) -> (String, String, Value) {
     let (status, created) = app
         .post(
             "/v1/workspaces",
@@ -55,7 +55,7 @@ async fn start(app: &TestApp, workspace: &str, signup: &Value) -> String {
     run["id"].as_str().unwrap().to_owned()
 }
 
-fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
+pub fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
     run["steps"]
         .as_array()
         .unwrap()

@@ -1,0 +1,251 @@
+//! `/v1/workspaces/{id}/templates`: submit message templates for Meta's review and follow
+//! their status and history.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::auth::{self, ApiKey};
+use super::problem::ApiError;
+use crate::engine::Engine;
+use crate::store;
+use crate::store::templates::{TemplateEventRow, TemplateRow};
+use crate::whatsapp::templates::{self, TemplateError, TemplateRequest};
+
+/// A template to submit.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct SubmitTemplateRequest {
+    /// 1 to 512 lowercase letters, digits or `_`.
+    #[oai(validator(max_length = 512))]
+    pub name: String,
+    /// Language code, e.g. `en_US`.
+    #[oai(validator(max_length = 20))]
+    pub language: String,
+    /// MARKETING, UTILITY or AUTHENTICATION.
+    #[oai(validator(max_length = 20))]
+    pub category: String,
+    /// Meta components: exactly one `BODY`; optional `HEADER`, `FOOTER`, `BUTTONS`.
+    #[oai(validator(max_items = 10))]
+    pub components: Vec<Value>,
+    /// Example values for the body's `{{1}}`, `{{2}}`, … in order.
+    #[oai(default, validator(max_items = 100))]
+    pub examples: Vec<String>,
+}
+
+impl Example for SubmitTemplateRequest {
+    fn example() -> Self {
+        Self {
+            name: "appointment_reminder".into(),
+            language: "en_US".into(),
+            category: "UTILITY".into(),
+            components: vec![json!({ "type": "BODY", "text": "Hi {{1}}, see you on {{2}}." })],
+            examples: vec!["Ana".into(), "Friday at 10:00".into()],
+        }
+    }
+}
+
+/// One status a template had.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateEventView {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Status.
+    pub status: String,
+    /// Meta's reason (rejections).
+    pub reason: Option<String>,
+    /// `submission`, `webhook` or `poll`.
+    pub source: String,
+}
+
+impl From<TemplateEventRow> for TemplateEventView {
+    fn from(row: TemplateEventRow) -> Self {
+        Self {
+            at: row.at,
+            status: row.status,
+            reason: row.reason,
+            source: row.source,
+        }
+    }
+}
+
+/// A template with its status.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateView {
+    /// Our id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Language.
+    pub language: String,
+    /// Category.
+    pub category: String,
+    /// DRAFT (not yet submitted), PENDING, APPROVED, REJECTED, PAUSED, DISABLED, …
+    pub status: String,
+    /// Meta's reason for the status (rejections).
+    pub reason: Option<String>,
+    /// Meta's template id, once submitted.
+    pub meta_template_id: Option<String>,
+    /// The approval run.
+    pub run_id: Option<Uuid>,
+    /// Components as submitted.
+    pub components: Value,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Every status it had (single-template reads only).
+    pub history: Option<Vec<TemplateEventView>>,
+}
+
+impl From<TemplateRow> for TemplateView {
+    fn from(row: TemplateRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            language: row.language,
+            category: row.category,
+            status: row.status,
+            reason: row.reason,
+            meta_template_id: row.meta_template_id,
+            run_id: row.run_id,
+            components: row.components,
+            updated_at: row.updated_at,
+            history: None,
+        }
+    }
+}
+
+/// Templates of a workspace.
+#[derive(Debug, Object)]
+pub struct TemplateList {
+    /// By name.
+    pub items: Vec<TemplateView>,
+}
+
+#[derive(ApiResponse)]
+enum SubmitResponse {
+    /// Stored and on its way to Meta; follow it here or at `/v1/runs/{run_id}`.
+    #[oai(status = 201)]
+    Submitted(Json<TemplateView>),
+}
+
+impl From<TemplateError> for ApiError {
+    fn from(error: TemplateError) -> Self {
+        match error {
+            TemplateError::Invalid(problems) => ApiError::invalid(
+                "invalid-template",
+                "The template breaks Meta's rules",
+                problems,
+            ),
+            TemplateError::Exists(_) => ApiError::conflict("template-exists", error.to_string()),
+            TemplateError::Engine(error) => error.into(),
+            TemplateError::Database(error) => error.into(),
+        }
+    }
+}
+
+/// The templates resource.
+pub struct TemplatesApi {
+    /// The engine.
+    pub engine: Engine,
+}
+
+impl TemplatesApi {
+    async fn visible_workspace(&self, auth: &ApiKey, id: &str) -> Result<(), ApiError> {
+        let mut conn = self.engine.pool().acquire().await?;
+        store::workspaces::get(&mut conn, id)
+            .await?
+            .filter(|row| auth.0.sees(Some(&row.id)))
+            .map(|_| ())
+            .ok_or_else(|| {
+                ApiError::not_found("workspace-not-found", format!("workspace `{id}` not found"))
+            })
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Workspaces")]
+impl TemplatesApi {
+    /// Submit a template
+    ///
+    /// Checks the template against Meta's rules first and answers 422 listing every
+    /// problem at once; otherwise stores it and starts its approval workflow.
+    #[oai(
+        path = "/v1/workspaces/:id/templates",
+        method = "post",
+        operation_id = "submit_template"
+    )]
+    async fn submit(
+        &self,
+        auth: ApiKey,
+        id: Path<String>,
+        body: Json<SubmitTemplateRequest>,
+    ) -> Result<SubmitResponse, ApiError> {
+        let caller = auth.require(auth::WORKSPACE_MANAGERS)?;
+        self.visible_workspace(&auth, &id.0).await?;
+        let body = body.0;
+        let request = TemplateRequest {
+            name: body.name,
+            language: body.language,
+            category: body.category,
+            components: body.components,
+            examples: body.examples,
+        };
+        let (mut row, run) = templates::submit(&self.engine, &id.0, &request, &caller.name).await?;
+        row.run_id = Some(run.id);
+        Ok(SubmitResponse::Submitted(Json(row.into())))
+    }
+
+    /// List templates
+    ///
+    /// Every template of the workspace with its current status.
+    #[oai(
+        path = "/v1/workspaces/:id/templates",
+        method = "get",
+        operation_id = "list_templates"
+    )]
+    async fn list(&self, auth: ApiKey, id: Path<String>) -> Result<Json<TemplateList>, ApiError> {
+        self.visible_workspace(&auth, &id.0).await?;
+        let mut conn = self.engine.pool().acquire().await?;
+        let rows = store::templates::list(&mut conn, &id.0).await?;
+        Ok(Json(TemplateList {
+            items: rows.into_iter().map(TemplateView::from).collect(),
+        }))
+    }
+
+    /// Get a template
+    ///
+    /// The template with every status it had (submission, webhooks, polls).
+    #[oai(
+        path = "/v1/workspaces/:id/templates/:tid",
+        method = "get",
+        operation_id = "get_template"
+    )]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        id: Path<String>,
+        tid: Path<i64>,
+    ) -> Result<Json<TemplateView>, ApiError> {
+        self.visible_workspace(&auth, &id.0).await?;
+        let mut conn = self.engine.pool().acquire().await?;
+        let row = store::templates::get(&mut conn, tid.0)
+            .await?
+            .filter(|row| row.workspace_id == id.0)
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "template-not-found",
+                    format!("template {} not found", tid.0),
+                )
+            })?;
+        let events = store::templates::events(&mut conn, row.id).await?;
+        let mut view = TemplateView::from(row);
+        view.history = Some(events.into_iter().map(TemplateEventView::from).collect());
+        Ok(Json(view))
+    }
+}

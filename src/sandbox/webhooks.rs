@@ -1,0 +1,123 @@
+//! The sandbox's webhook deliveries, the way Meta makes them: JSON with every non-ASCII
+//! character escaped, signed with `X-Hub-Signature-256` over exactly those bytes, retried
+//! when not acknowledged. A fault armed for `webhook.template_status` drops a delivery.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::state::{Sandbox, Template};
+use crate::whatsapp::webhooks::sign;
+
+/// How often due template reviews are announced.
+const TICK: Duration = Duration::from_millis(100);
+/// Attempts per delivery (Meta keeps trying for days; the sandbox for a few seconds).
+const ATTEMPTS: u32 = 5;
+
+/// JSON with every non-ASCII character as `\uXXXX` (UTF-16), as Meta sends it.
+pub fn ascii_json(value: &Value) -> String {
+    let mut out = String::new();
+    for ch in value.to_string().chars() {
+        if ch.is_ascii() {
+            out.push(ch);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// The `message_template_status_update` delivery for a decided template.
+pub fn template_status_payload(template: &Template) -> Value {
+    let mut value = json!({
+        "event": template.status,
+        "message_template_id": template.id.parse::<u64>().unwrap_or_default(),
+        "message_template_name": template.name,
+        "message_template_language": template.language,
+        "message_template_category": template.category,
+        "reason": if template.status == "REJECTED" { "INVALID_FORMAT" } else { "NONE" },
+    });
+    if template.status == "REJECTED" {
+        value["rejection_info"] = json!({
+            "reason": "The template's format is not valid.",
+            "recommendation": "Check the placeholders and their examples.",
+        });
+    }
+    json!({ "object": "whatsapp_business_account", "entry": [{
+        "id": template.waba_id, "time": chrono::Utc::now().timestamp(),
+        "changes": [{ "field": "message_template_status_update", "value": value }],
+    }]})
+}
+
+/// Signs and posts one delivery, retrying while it is not acknowledged.
+pub async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    app_secret: &str,
+    payload: &Value,
+) -> bool {
+    let body = ascii_json(payload);
+    let signature = sign(app_secret, body.as_bytes());
+    for attempt in 0..ATTEMPTS {
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", &signature)
+            .body(body.clone())
+            .send()
+            .await;
+        if sent.is_ok_and(|response| response.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+    }
+    false
+}
+
+/// Announces template review results until `shutdown` resolves.
+pub async fn run_announcer(sandbox: Arc<Sandbox>, shutdown: impl Future<Output = ()>) {
+    let client = reqwest::Client::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        let Some(url) = sandbox.settings.callback_url.clone() else {
+            continue;
+        };
+        for template in sandbox.take_unannounced_reviews() {
+            if sandbox.take_fault("webhook.template_status").is_some() {
+                tracing::info!(template = %template.id, "sandbox: dropped a template webhook (fault)");
+                continue;
+            }
+            let payload = template_status_payload(&template);
+            let client = client.clone();
+            let url = url.clone();
+            let secret = sandbox.settings.app_secret.clone();
+            tokio::spawn(async move {
+                if !deliver(&client, &url, &secret, &payload).await {
+                    tracing::warn!(%url, "sandbox: a webhook delivery was never acknowledged");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_ascii_is_escaped_as_utf16() {
+        let text = ascii_json(&json!({ "t": "été 😀" }));
+        assert_eq!(text, r#"{"t":"\u00e9t\u00e9 \ud83d\ude00"}"#);
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["t"], "été 😀");
+    }
+}

@@ -1,0 +1,152 @@
+//! Message templates of a workspace (`whatsapp_templates`) and their status history
+//! (`template_events`).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A template.
+#[derive(Debug, Clone)]
+pub struct TemplateRow {
+    /// Our id.
+    pub id: i64,
+    /// Workspace.
+    pub workspace_id: String,
+    /// Name.
+    pub name: String,
+    /// Language, e.g. `en_US`.
+    pub language: String,
+    /// Category.
+    pub category: String,
+    /// Components as submitted to Meta.
+    pub components: Value,
+    /// Meta's id, once submitted.
+    pub meta_template_id: Option<String>,
+    /// DRAFT (not yet submitted), PENDING, APPROVED, REJECTED, PAUSED, DISABLED, …
+    pub status: String,
+    /// Why (rejections).
+    pub reason: Option<String>,
+    /// The approval run.
+    pub run_id: Option<Uuid>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A status change.
+#[derive(Debug, Clone)]
+pub struct TemplateEventRow {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Status.
+    pub status: String,
+    /// Reason.
+    pub reason: Option<String>,
+    /// `submission`, `webhook` or `poll`.
+    pub source: String,
+}
+
+/// Creates a draft; `None` when the workspace has a template of that name and language.
+pub async fn insert_draft(
+    conn: &mut PgConnection,
+    workspace_id: &str,
+    name: &str,
+    language: &str,
+    category: &str,
+    components: &Value,
+) -> sqlx::Result<Option<TemplateRow>> {
+    sqlx::query_as!(
+        TemplateRow,
+        "insert into whatsapp_templates (workspace_id, name, language, category, components, status)
+         values ($1, $2, $3, $4, $5, 'DRAFT')
+         on conflict (workspace_id, name, language) do nothing
+         returning id, workspace_id, name, language, category, components, meta_template_id,
+                   status, reason, run_id, updated_at",
+        workspace_id,
+        name,
+        language,
+        category,
+        components
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// One template.
+pub async fn get(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<TemplateRow>> {
+    sqlx::query_as!(
+        TemplateRow,
+        "select id, workspace_id, name, language, category, components, meta_template_id,
+                status, reason, run_id, updated_at
+         from whatsapp_templates where id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A workspace's templates by name.
+pub async fn list(conn: &mut PgConnection, workspace_id: &str) -> sqlx::Result<Vec<TemplateRow>> {
+    sqlx::query_as!(
+        TemplateRow,
+        "select id, workspace_id, name, language, category, components, meta_template_id,
+                status, reason, run_id, updated_at
+         from whatsapp_templates where workspace_id = $1 order by name, language",
+        workspace_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Links the approval run.
+pub async fn set_run(conn: &mut PgConnection, id: i64, run_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update whatsapp_templates set run_id = $2 where id = $1",
+        id,
+        run_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records Meta's id and a status, with the event saying where it came from.
+pub async fn record_status(
+    conn: &mut PgConnection,
+    id: i64,
+    meta_template_id: Option<&str>,
+    status: &str,
+    reason: Option<&str>,
+    source: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "with changed as (
+             update whatsapp_templates
+             set meta_template_id = coalesce($2, meta_template_id), status = $3, reason = $4,
+                 updated_at = now()
+             where id = $1 and (status is distinct from $3 or meta_template_id is null)
+             returning id
+         )
+         insert into template_events (template_id, status, reason, source)
+         select id, $3, $4, $5 from changed",
+        id,
+        meta_template_id,
+        status,
+        reason,
+        source
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A template's status history, oldest first.
+pub async fn events(conn: &mut PgConnection, id: i64) -> sqlx::Result<Vec<TemplateEventRow>> {
+    sqlx::query_as!(
+        TemplateEventRow,
+        "select at, status, reason, source from template_events where template_id = $1 order by id",
+        id
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,216 @@
+//! Template approval over HTTP: local validation, review results by webhook, the poll
+//! fallback when a webhook is lost, and no double submission after a crash.
+
+use bazaarstreet::meta::client::CallContext;
+use bazaarstreet::meta::{GraphClient, GraphSettings};
+use bazaarstreet::security::secret_box::SecretBox;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::onboarding::{onboard, sandbox_post, step};
+
+/// A service with both workflows, the poll interval shortened to `poll`.
+async fn app(poll: &str) -> TestApp {
+    let onboarding = std::fs::read_to_string("workflows/onboarding.toml").unwrap();
+    let approval = std::fs::read_to_string("workflows/template_approval.toml")
+        .unwrap()
+        .replace("timeout = \"30s\"", &format!("timeout = \"{poll}\""));
+    spawn_app(&[
+        ("onboarding", onboarding.as_str()),
+        ("template_approval", approval.as_str()),
+    ])
+    .await
+}
+
+async fn connected(app: &TestApp, workspace: &str) {
+    let (_, run, _) = onboard(app, workspace).await;
+    app.wait_for_status(&run, "succeeded").await;
+}
+
+fn template(name: &str) -> Value {
+    json!({
+        "name": name, "language": "en_US", "category": "UTILITY",
+        "components": [{ "type": "BODY", "text": "Hi {{1}}, see you on {{2}}." }],
+        "examples": ["Ana", "Friday at 10:00"],
+    })
+}
+
+async fn submit(app: &TestApp, workspace: &str, body: &Value) -> Value {
+    let (status, created) = app
+        .post(&format!("/v1/workspaces/{workspace}/templates"), body)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+async fn finished(app: &TestApp, workspace: &str, created: &Value) -> (Value, Value) {
+    let run = app
+        .wait_for_status(created["run_id"].as_str().unwrap(), "succeeded")
+        .await;
+    let (_, template) = app
+        .get(&format!(
+            "/v1/workspaces/{workspace}/templates/{}",
+            created["id"]
+        ))
+        .await;
+    (run, template)
+}
+
+fn sources(template: &Value) -> Vec<(String, String)> {
+    template["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["status"].as_str().unwrap().to_owned(),
+                e["source"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_template_is_recorded_from_the_webhook() {
+    let app = app("30s").await;
+    connected(&app, "ws_tpl").await;
+    let created = submit(&app, "ws_tpl", &template("appointment_reminder")).await;
+    let (run, template) = finished(&app, "ws_tpl", &created).await;
+    assert_eq!(template["status"], "APPROVED", "{template}");
+    assert_eq!(
+        sources(&template),
+        [
+            ("PENDING".into(), "submission".into()),
+            ("APPROVED".into(), "webhook".into())
+        ]
+    );
+    assert_eq!(step(&run, "record")["output"]["status"], "APPROVED");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_template_keeps_metas_reason() {
+    let app = app("30s").await;
+    connected(&app, "ws_rej").await;
+    // The sandbox rejects templates named `reject_…`.
+    let created = submit(&app, "ws_rej", &template("reject_promo")).await;
+    let (_, template) = finished(&app, "ws_rej", &created).await;
+    assert_eq!(template["status"], "REJECTED");
+    assert_eq!(template["reason"], "INVALID_FORMAT");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_webhook_is_lost_polling_finishes_the_run() {
+    let app = app("1s").await;
+    connected(&app, "ws_lost").await;
+    sandbox_post(
+        &app,
+        "/sandbox/faults",
+        json!({ "operation": "webhook.template_status" }),
+    )
+    .await;
+    let created = submit(&app, "ws_lost", &template("order_update")).await;
+    let (run, template) = finished(&app, "ws_lost", &created).await;
+    assert_eq!(template["status"], "APPROVED");
+    assert_eq!(sources(&template).last().unwrap().1, "poll", "{template}");
+    assert_eq!(step(&run, "wait_review")["status"], "timed_out", "{run}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_template_gets_every_problem_at_once_and_nothing_is_stored() {
+    let app = app("30s").await;
+    connected(&app, "ws_bad").await;
+    let (status, problem) = app
+        .post(
+            "/v1/workspaces/ws_bad/templates",
+            &json!({
+                "name": "Order Update!", "language": "english", "category": "PROMO",
+                "components": [{ "type": "BODY", "text": "Hi {{2}}" }], "examples": [],
+            }),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://bazaarstreet.dev/problems/invalid-template"
+    );
+    let pointers: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "/name",
+        "/language",
+        "/category",
+        "/components/0/text",
+        "/examples",
+    ] {
+        assert!(
+            pointers.contains(&expected),
+            "{expected} missing: {problem}"
+        );
+    }
+    let (_, list) = app.get("/v1/workspaces/ws_bad/templates").await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["name"] != "Order Update!")
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_submission_whose_answer_was_lost_is_not_submitted_twice() {
+    let app = app("30s").await;
+    connected(&app, "ws_crash").await;
+    // As if an earlier attempt reached Meta and crashed before recording the answer:
+    // the template exists at Meta, our row does not know its id.
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let (sealed, waba): (Vec<u8>, String) =
+        sqlx::query_as("select access_token_sealed, waba_id from workspaces where id = 'ws_crash'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    let token = SecretBox::development().open(&sealed).unwrap();
+    let graph = GraphClient::new(
+        GraphSettings {
+            base_url: app.sandbox_address.clone().unwrap(),
+            version: "v25.0".into(),
+            app_id: "1000000000000001".into(),
+            app_secret: "sandbox-app-secret".into(),
+        },
+        None,
+    );
+    let ctx = CallContext::default();
+    let body = json!({ "name": "visit_followup", "language": "en_US", "category": "UTILITY",
+        "components": [{ "type": "BODY", "text": "Thanks {{1}}!", "example": { "body_text": [["Ana"]] } }] });
+    let first = graph
+        .create_template(&ctx, &token, &waba, &body)
+        .await
+        .unwrap();
+
+    let mut request = template("visit_followup");
+    request["components"] = json!([{ "type": "BODY", "text": "Thanks {{1}}!" }]);
+    request["examples"] = json!(["Ana"]);
+    let created = submit(&app, "ws_crash", &request).await;
+    let (run, template) = finished(&app, "ws_crash", &created).await;
+    assert_eq!(
+        template["meta_template_id"],
+        first.id.as_str(),
+        "adopted, not resubmitted"
+    );
+    assert_eq!(step(&run, "submit")["attempts"], 1, "{run}");
+    let at_meta = graph
+        .list_templates(&ctx, &token, &waba, Some("visit_followup"))
+        .await
+        .unwrap();
+    assert_eq!(at_meta.len(), 1, "Meta has the template once");
+    app.stop().await;
+}
