@@ -4,7 +4,8 @@
 //! (a) raw apalis-postgres drain of no-op jobs (the baseline), (b) 1-step runs/s,
 //! (c) 5-step runs in steps/s, (d) idle start -> first step latency, (e) approval
 //! decision -> next step running, (f) audit-ledger appends under concurrent writers,
-//! (g) authenticated `GET /v1/runs/{id}` latency at a fixed rate. Engine latencies are
+//! (g) authenticated `GET /v1/runs/{id}` latency at a fixed rate, (h) signed webhook
+//! deliveries accepted and persisted per second with their acknowledgement latency. Engine latencies are
 //! measured on the database clock
 //! (`now()` of the committing transactions), so client scheduling does not blur them.
 
@@ -51,9 +52,16 @@ pub struct BenchArgs {
     /// Seconds the GET load lasts.
     #[arg(long, default_value_t = 5)]
     pub get_seconds: u32,
+    /// Concurrent webhook senders.
+    #[arg(long, default_value_t = 50)]
+    pub webhook_senders: usize,
+    /// Webhook deliveries in all.
+    #[arg(long, default_value_t = 20_000)]
+    pub webhook_posts: usize,
 }
 
 mod security;
+mod webhooks;
 
 const BASELINE_QUEUE: &str = "bench.noop";
 
@@ -146,6 +154,19 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
     row(
         &format!("(g) GET /v1/runs/{{id}} at {}/s", args.get_rate),
         &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+        "",
+    );
+    let hooks =
+        webhooks::signed_posts(&engine, args.webhook_senders.max(1), args.webhook_posts).await?;
+    row(
+        &format!(
+            "(h) signed webhooks, {} senders",
+            args.webhook_senders.max(1)
+        ),
+        &format!(
+            "{:.0} posts/s, ack p50 {:.1} ms, p99 {:.1} ms, {} stored",
+            hooks.per_second, hooks.p50, hooks.p99, hooks.stored
+        ),
         "",
     );
     pool.close().await;

@@ -1,0 +1,121 @@
+//! (h): signed webhook deliveries accepted and persisted per second, and the latency of
+//! the acknowledgement, with concurrent senders (as Meta delivers in parallel).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use serde_json::json;
+
+use super::percentiles;
+use crate::api;
+use crate::api::webhooks::WebhookConfig;
+use crate::engine::Engine;
+use crate::security::secret_box::SecretBox;
+use crate::whatsapp::webhooks::sign;
+
+/// What (h) measured.
+pub struct WebhookFigures {
+    /// Deliveries acknowledged per second.
+    pub per_second: f64,
+    /// Acknowledgement latency p50, ms.
+    pub p50: f64,
+    /// Acknowledgement latency p99, ms.
+    pub p99: f64,
+    /// Rows stored (must equal the deliveries sent).
+    pub stored: i64,
+}
+
+const SECRET: &str = "bench-app-secret";
+
+/// Sends `total` distinct signed status deliveries from `senders` concurrent senders.
+pub async fn signed_posts(
+    engine: &Engine,
+    senders: usize,
+    total: usize,
+) -> Result<WebhookFigures, Box<dyn std::error::Error>> {
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+        .ok_or("no port")?;
+    let routes = api::routes(
+        engine.clone(),
+        SecretBox::development(),
+        WebhookConfig {
+            app_secret: SECRET.into(),
+            verify_token: "bench".into(),
+        },
+        1 << 20,
+        vec![],
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+            routes,
+            async move {
+                let _ = stopped.await;
+            },
+            Some(Duration::from_secs(1)),
+        ),
+    );
+    let url = format!("http://127.0.0.1:{port}/webhooks/whatsapp");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(senders * 2)
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..senders {
+        let (client, url, next) = (client.clone(), url.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return Ok::<_, String>(latencies);
+                }
+                let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "bench-waba",
+                    "changes": [{ "field": "messages", "value": {
+                        "metadata": { "phone_number_id": "bench-phone" },
+                        "statuses": [{ "id": format!("wamid.bench.{n}"), "status": "delivered",
+                                       "timestamp": "1750030073", "recipient_id": "16505551234" }] } }] }] })
+                .to_string();
+                let signature = sign(SECRET, body.as_bytes());
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", signature)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("delivery answered {}", response.status()));
+                }
+                response.bytes().await.map_err(|e| e.to_string())?;
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(total);
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done??);
+    }
+    let elapsed = started.elapsed();
+    let _ = stop.send(());
+    let _ = server.await;
+    let stored: i64 = sqlx::query_scalar("select count(*) from webhook_events")
+        .fetch_one(engine.pool())
+        .await?;
+    let (p50, p99) = percentiles(latencies);
+    Ok(WebhookFigures {
+        per_second: total as f64 / elapsed.as_secs_f64(),
+        p50,
+        p99,
+        stored,
+    })
+}
