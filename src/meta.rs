@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod error;
+pub mod limiter;
 
 pub use client::{GraphClient, GraphSettings};
 pub use error::{GraphError, Handling};

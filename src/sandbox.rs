@@ -32,6 +32,7 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
             post(graph::subscribe_app).get(graph::subscribed_apps),
         )
         .at("/:version/:object/register", post(graph::register))
+        .at("/:version/:object/messages", post(graph::send_message))
         .at(
             "/:version/:object/message_templates",
             post(graph::create_template).get(graph::list_templates),

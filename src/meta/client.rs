@@ -162,12 +162,43 @@ pub struct RemoteTemplate {
     pub components: Option<Value>,
 }
 
+/// An accepted message.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SentMessage {
+    /// `wamid.…`: status webhooks carry it.
+    pub id: String,
+    /// `accepted`, or `held_for_quality_assessment` (paced templates).
+    #[serde(default)]
+    pub message_status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SendResponse {
+    messages: Vec<SentMessage>,
+}
+
+/// A template message to send.
+#[derive(Debug, Clone)]
+pub struct TemplateMessage<'a> {
+    /// Recipient phone number (E.164 digits).
+    pub to: &'a str,
+    /// Approved template name.
+    pub template: &'a str,
+    /// Its language, e.g. `en_US`.
+    pub language: &'a str,
+    /// Body parameters for `{{1}}`, `{{2}}`, …
+    pub parameters: &'a [String],
+    /// Echoed in status webhooks (≤ 512 characters), e.g. `reminder:<id>`.
+    pub callback_data: Option<&'a str>,
+}
+
 /// The Graph API client.
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
     settings: GraphSettings,
     recorder: Option<PgPool>,
+    limiter: std::sync::Arc<super::limiter::SendLimiter>,
 }
 
 /// Longest a single Graph call may take.
@@ -184,6 +215,7 @@ impl GraphClient {
             http,
             settings,
             recorder,
+            limiter: Default::default(),
         }
     }
 
@@ -398,6 +430,52 @@ impl GraphClient {
             .request(Method::GET, template_id, Some(token))
             .query(&[("fields", "status,category,name,language")]);
         self.call(context, "template.status", request).await
+    }
+}
+
+impl GraphClient {
+    /// Sends a template message, waiting for its slot under Meta's per-number and
+    /// per-recipient limits. The body is never recorded or logged.
+    pub async fn send_template(
+        &self,
+        context: &CallContext,
+        token: &str,
+        phone_number_id: &str,
+        message: &TemplateMessage<'_>,
+    ) -> Result<SentMessage, CallError> {
+        self.limiter.wait(phone_number_id, message.to).await;
+        let parameters: Vec<Value> = message
+            .parameters
+            .iter()
+            .map(|text| json!({ "type": "text", "text": text }))
+            .collect();
+        let mut body = json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": message.to,
+            "type": "template",
+            "template": {
+                "name": message.template, "language": { "code": message.language },
+                "components": [{ "type": "body", "parameters": parameters }],
+            },
+        });
+        if let Some(data) = message.callback_data {
+            body["biz_opaque_callback_data"] = json!(data);
+        }
+        let request = self
+            .request(
+                Method::POST,
+                &format!("{phone_number_id}/messages"),
+                Some(token),
+            )
+            .json(&body);
+        let answer: SendResponse = self.call(context, "message.send", request).await?;
+        answer
+            .messages
+            .into_iter()
+            .next()
+            .ok_or_else(|| CallError::Unexpected {
+                status: 200,
+                detail: "no message in the answer".to_owned(),
+            })
     }
 }
 

@@ -93,6 +93,12 @@ struct World {
     registrations: HashMap<String, Vec<Instant>>,
     templates: Vec<Template>,
     faults: Vec<Fault>,
+    /// Last send per (phone number, recipient), for the pair limit.
+    last_send: HashMap<(String, String), Instant>,
+    /// Sends per phone number in the last second, for the throughput limit.
+    recent_sends: HashMap<String, Vec<Instant>>,
+    /// Webhook payloads to deliver, with when.
+    outbox: Vec<(Instant, serde_json::Value)>,
 }
 
 /// The sandbox.
@@ -105,6 +111,10 @@ pub struct Sandbox {
 
 /// Register calls allowed per number per moving window.
 pub const REGISTER_LIMIT: usize = 10;
+/// Gap Meta enforces between messages to the same recipient.
+pub const PAIR_GAP: Duration = Duration::from_secs(6);
+/// Messages per second per number before 130429.
+pub const THROUGHPUT_PER_SECOND: usize = 80;
 /// The register window.
 pub const REGISTER_WINDOW: Duration = Duration::from_secs(72 * 3600);
 
@@ -275,6 +285,81 @@ impl Sandbox {
                 t.announced = true;
                 t.clone()
             })
+            .collect()
+    }
+
+    /// Accepts a template message: the template must be approved in that language, the
+    /// recipient not messaged within 6 s (131056), the number under 80 messages/s (130429).
+    pub fn send_message(
+        &self,
+        phone_number_id: &str,
+        waba_id: &str,
+        to: &str,
+        template: &str,
+        language: &str,
+    ) -> Result<String, GraphError> {
+        let mut world = self.world();
+        decide_due_reviews(&mut world.templates);
+        let approved = world.templates.iter().any(|t| {
+            t.waba_id == waba_id
+                && t.name == template
+                && t.language == language
+                && t.status == "APPROVED"
+        });
+        if !approved {
+            let mut error = GraphError::new(
+                132001,
+                "(#132001) Template name does not exist in the translation",
+            );
+            error.error_data = Some(Box::new(serde_json::json!({
+                "messaging_product": "whatsapp",
+                "details": format!("template name ({template}) does not exist in {language}"),
+            })));
+            return Err(error);
+        }
+        let now = Instant::now();
+        let pair = (phone_number_id.to_owned(), to.to_owned());
+        if world
+            .last_send
+            .get(&pair)
+            .is_some_and(|at| now.duration_since(*at) < PAIR_GAP)
+        {
+            return Err(GraphError::new(
+                131056,
+                "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+            ));
+        }
+        let recent = world
+            .recent_sends
+            .entry(phone_number_id.to_owned())
+            .or_default();
+        recent.retain(|at| now.duration_since(*at) < Duration::from_secs(1));
+        if recent.len() >= THROUGHPUT_PER_SECOND {
+            return Err(GraphError::new(130429, "(#130429) Rate limit hit"));
+        }
+        recent.push(now);
+        world.last_send.insert(pair, now);
+        Ok(format!(
+            "wamid.HBgL{}",
+            hex::encode(rand::rng().random::<[u8; 12]>()).to_ascii_uppercase()
+        ))
+    }
+
+    /// Queues a webhook payload for delivery after `delay`.
+    pub fn queue_delivery(&self, delay: Duration, payload: serde_json::Value) {
+        self.world().outbox.push((Instant::now() + delay, payload));
+    }
+
+    /// Webhook payloads that are due, in the order they fell due.
+    pub fn take_due_deliveries(&self) -> Vec<serde_json::Value> {
+        let now = Instant::now();
+        let mut world = self.world();
+        world.outbox.sort_by_key(|(at, _)| *at);
+        let due = world.outbox.iter().take_while(|(at, _)| *at <= now).count();
+        world
+            .outbox
+            .drain(..due)
+            .map(|(_, payload)| payload)
             .collect()
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::state::{Sandbox, Template};
+use super::state::{Business, Sandbox, Template};
 use crate::whatsapp::webhooks::sign;
 
 /// How often due template reviews are announced.
@@ -79,7 +79,69 @@ pub async fn deliver(
     false
 }
 
-/// Announces template review results until `shutdown` resolves.
+/// A `messages` delivery carrying status updates for one message.
+fn statuses_payload(
+    business: &Business,
+    wamid: &str,
+    to: &str,
+    callback: Option<&str>,
+    states: &[&str],
+) -> Value {
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let statuses: Vec<Value> = states
+        .iter()
+        .map(|state| {
+            let mut status =
+                json!({ "id": wamid, "status": state, "timestamp": timestamp, "recipient_id": to });
+            if let Some(data) = callback {
+                status["biz_opaque_callback_data"] = json!(data);
+            }
+            status
+        })
+        .collect();
+    json!({ "object": "whatsapp_business_account", "entry": [{ "id": business.waba_id, "changes": [{
+    "field": "messages",
+    "value": {
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": business.display_phone_number, "phone_number_id": business.phone_number_id },
+        "statuses": statuses,
+    }}]}]})
+}
+
+/// Queues the status webhooks of an accepted message, shaped by any armed status fault.
+pub fn queue_statuses(
+    sandbox: &Sandbox,
+    business: &Business,
+    wamid: &str,
+    to: &str,
+    callback: Option<&str>,
+) {
+    let skip_delivered = sandbox
+        .take_fault("webhook.status.skip_delivered")
+        .is_some();
+    let duplicate = sandbox.take_fault("webhook.status.duplicate").is_some();
+    let reorder = sandbox.take_fault("webhook.status.reorder").is_some();
+    let first: &[&str] = if skip_delivered {
+        &["sent"]
+    } else {
+        &["sent", "delivered"]
+    };
+    let first = statuses_payload(business, wamid, to, callback, first);
+    let read = statuses_payload(business, wamid, to, callback, &["read"]);
+    let (early, late) = if reorder {
+        (read, first)
+    } else {
+        (first, read)
+    };
+    sandbox.queue_delivery(Duration::from_millis(50), early.clone());
+    sandbox.queue_delivery(Duration::from_millis(150), late);
+    if duplicate {
+        sandbox.queue_delivery(Duration::from_millis(250), early);
+    }
+}
+
+/// Delivers queued webhooks and announces template review results until `shutdown`
+/// resolves.
 pub async fn run_announcer(sandbox: Arc<Sandbox>, shutdown: impl Future<Output = ()>) {
     let client = reqwest::Client::new();
     tokio::pin!(shutdown);
@@ -91,6 +153,18 @@ pub async fn run_announcer(sandbox: Arc<Sandbox>, shutdown: impl Future<Output =
         let Some(url) = sandbox.settings.callback_url.clone() else {
             continue;
         };
+        for payload in sandbox.take_due_deliveries() {
+            let (client, url, secret) = (
+                client.clone(),
+                url.clone(),
+                sandbox.settings.app_secret.clone(),
+            );
+            tokio::spawn(async move {
+                if !deliver(&client, &url, &secret, &payload).await {
+                    tracing::warn!(%url, "sandbox: a webhook delivery was never acknowledged");
+                }
+            });
+        }
         for template in sandbox.take_unannounced_reviews() {
             if sandbox.take_fault("webhook.template_status").is_some() {
                 tracing::info!(template = %template.id, "sandbox: dropped a template webhook (fault)");

@@ -7,6 +7,7 @@ mod errors;
 mod graph;
 mod helpers;
 mod maintenance;
+mod messages;
 mod metrics;
 mod onboarding;
 mod openapi;
