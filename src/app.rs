@@ -141,6 +141,7 @@ impl Application {
                 review_delay: settings.meta.sandbox_review_delay,
                 // Meta delivers to the app's callback: this service's webhook endpoint.
                 callback_url: Some(format!("http://127.0.0.1:{port}/webhooks/whatsapp")),
+                verify_token: settings.meta.webhook_verify_token.clone(),
             });
             (Arc::new(sandbox), acceptor, sandbox_port)
         });

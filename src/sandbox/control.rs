@@ -77,3 +77,82 @@ pub async fn arm_fault(
         Json(json!({ "armed": request.operation, "times": request.times.unwrap_or(1) })),
     )
 }
+
+/// A later status for a template.
+#[derive(Debug, Deserialize)]
+pub struct TemplateStatusRequest {
+    /// Meta's template id.
+    pub template_id: String,
+    /// PAUSED, DISABLED, REINSTATED, APPROVED, FLAGGED, …
+    pub status: String,
+}
+
+/// `POST /sandbox/template-status`: sets a template's status as Meta's quality checks
+/// would, and delivers the `message_template_status_update` webhook.
+#[handler]
+pub async fn template_status(
+    sandbox: Data<&Arc<Sandbox>>,
+    Json(request): Json<TemplateStatusRequest>,
+) -> (StatusCode, Json<Value>) {
+    match sandbox.set_template_status(&request.template_id, &request.status.to_ascii_uppercase()) {
+        Some(template) => (
+            StatusCode::OK,
+            Json(json!({ "id": template.id, "status": template.status })),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such template" })),
+        ),
+    }
+}
+
+/// An inbound message to deliver.
+#[derive(Debug, Deserialize)]
+pub struct InboundRequest {
+    /// The business phone number id receiving it.
+    pub phone_number_id: String,
+    /// The customer's number.
+    pub from: String,
+    /// Text of the message; with `button_payload`, the text of the tapped button.
+    pub text: String,
+    /// Makes it a quick-reply button tap with this payload.
+    pub button_payload: Option<String>,
+}
+
+/// `POST /sandbox/inbound`: a customer writes (or taps a template's quick-reply button);
+/// delivered as a `messages` webhook.
+#[handler]
+pub async fn inbound(
+    sandbox: Data<&Arc<Sandbox>>,
+    Json(request): Json<InboundRequest>,
+) -> (StatusCode, Json<Value>) {
+    let Some(business) = sandbox.business_of_phone(&request.phone_number_id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such phone number" })),
+        );
+    };
+    let id = format!(
+        "wamid.IN{}",
+        hex::encode(rand::random::<[u8; 12]>()).to_ascii_uppercase()
+    );
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let message = match &request.button_payload {
+        Some(payload) => {
+            json!({ "from": request.from, "id": id, "timestamp": timestamp, "type": "button",
+            "button": { "payload": payload, "text": request.text } })
+        }
+        None => json!({ "from": request.from, "id": id, "timestamp": timestamp, "type": "text",
+            "text": { "body": request.text } }),
+    };
+    let payload = json!({ "object": "whatsapp_business_account", "entry": [{ "id": business.waba_id, "changes": [{
+    "field": "messages",
+    "value": {
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": business.display_phone_number, "phone_number_id": business.phone_number_id },
+        "contacts": [{ "profile": { "name": "Sandbox Customer" }, "wa_id": request.from }],
+        "messages": [message],
+    }}]}]});
+    sandbox.queue_delivery(Duration::ZERO, payload);
+    (StatusCode::ACCEPTED, Json(json!({ "id": id })))
+}

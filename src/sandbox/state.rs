@@ -23,6 +23,8 @@ pub struct SandboxSettings {
     pub review_delay: Duration,
     /// Where webhooks go (the service's `/webhooks/whatsapp`); none: not delivered.
     pub callback_url: Option<String>,
+    /// The verify token the callback must echo the handshake for.
+    pub verify_token: String,
 }
 
 /// A business that finished Embedded Signup.
@@ -361,6 +363,16 @@ impl Sandbox {
             .drain(..due)
             .map(|(_, payload)| payload)
             .collect()
+    }
+
+    /// Sets a template's status, as Meta's later quality checks do (PAUSED, DISABLED,
+    /// REINSTATED, …), and queues its status webhook. `None` when there is no such template.
+    pub fn set_template_status(&self, id: &str, status: &str) -> Option<Template> {
+        let mut world = self.world();
+        let template = world.templates.iter_mut().find(|t| t.id == id)?;
+        template.status = status.to_owned();
+        template.announced = false;
+        Some(template.clone())
     }
 
     /// Arms a fault.

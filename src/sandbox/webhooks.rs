@@ -42,6 +42,10 @@ pub fn template_status_payload(template: &Template) -> Value {
         "message_template_category": template.category,
         "reason": if template.status == "REJECTED" { "INVALID_FORMAT" } else { "NONE" },
     });
+    if template.status == "PAUSED" {
+        value["other_info"] =
+            json!({ "title": "FIRST_PAUSE", "description": "Quality is low: paused for 3 hours." });
+    }
     if template.status == "REJECTED" {
         value["rejection_info"] = json!({
             "reason": "The template's format is not valid.",
@@ -140,10 +144,33 @@ pub fn queue_statuses(
     }
 }
 
-/// Delivers queued webhooks and announces template review results until `shutdown`
-/// resolves.
+/// Meta's handshake before it delivers anything: `GET` with `hub.mode=subscribe`, the
+/// verify token and a challenge the callback must echo.
+async fn verified(client: &reqwest::Client, url: &str, verify_token: &str) -> bool {
+    let challenge = rand::random::<u32>().to_string();
+    let answer = client
+        .get(url)
+        .query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", verify_token),
+            ("hub.challenge", challenge.as_str()),
+        ])
+        .send()
+        .await;
+    match answer {
+        Ok(response) if response.status().is_success() => response
+            .text()
+            .await
+            .is_ok_and(|text| text.trim() == challenge),
+        _ => false,
+    }
+}
+
+/// Delivers queued webhooks and announces template status changes until `shutdown`
+/// resolves, once the callback has passed the verification handshake.
 pub async fn run_announcer(sandbox: Arc<Sandbox>, shutdown: impl Future<Output = ()>) {
     let client = reqwest::Client::new();
+    let mut callback_verified = false;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -153,6 +180,13 @@ pub async fn run_announcer(sandbox: Arc<Sandbox>, shutdown: impl Future<Output =
         let Some(url) = sandbox.settings.callback_url.clone() else {
             continue;
         };
+        if !callback_verified {
+            callback_verified = verified(&client, &url, &sandbox.settings.verify_token).await;
+            if !callback_verified {
+                continue;
+            }
+            tracing::info!(%url, "sandbox: webhook callback verified");
+        }
         for payload in sandbox.take_due_deliveries() {
             let (client, url, secret) = (
                 client.clone(),

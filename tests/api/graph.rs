@@ -34,6 +34,7 @@ async fn start_sandbox(code_ttl: Duration, review_delay: Duration) -> RunningSan
         code_ttl,
         review_delay,
         callback_url: None,
+        verify_token: "unused".into(),
     }));
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()

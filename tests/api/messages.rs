@@ -152,3 +152,40 @@ async fn meta_refuses_unapproved_templates_and_a_second_message_within_six_secon
     assert!(matches!(error.handling(), Handling::RateLimited(_)));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customers_button_reply_is_stored_for_the_reminders() {
+    let (app, _, phone, _) = ready_workspace("ws_reply").await;
+    let answer = sandbox_post(
+        &app,
+        "/sandbox/inbound",
+        json!({ "phone_number_id": phone, "from": "4915112345678", "text": "Confirm", "button_payload": "confirm:42" }),
+    )
+    .await;
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "select workspace_id, message_type, payload->'button'->>'payload' from inbound_messages where message_id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        if let Some(row) = row {
+            assert_eq!(
+                row,
+                ("ws_reply".into(), "button".into(), "confirm:42".into())
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reply never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}

@@ -214,3 +214,42 @@ async fn a_submission_whose_answer_was_lost_is_not_submitted_twice() {
     assert_eq!(at_meta.len(), 1, "Meta has the template once");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn later_pauses_and_disabling_are_recorded_on_the_template() {
+    let app = app("30s").await;
+    connected(&app, "ws_pause").await;
+    let created = submit(&app, "ws_pause", &template("weekly_offer")).await;
+    let (_, approved) = finished(&app, "ws_pause", &created).await;
+    let meta_id = approved["meta_template_id"].as_str().unwrap();
+    for status in ["PAUSED", "DISABLED"] {
+        sandbox_post(
+            &app,
+            "/sandbox/template-status",
+            json!({ "template_id": meta_id, "status": status }),
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+        loop {
+            let (_, now) = app
+                .get(&format!(
+                    "/v1/workspaces/ws_pause/templates/{}",
+                    created["id"]
+                ))
+                .await;
+            if now["status"] == status {
+                assert_eq!(
+                    sources(&now).last().unwrap(),
+                    &(status.to_owned(), "webhook".to_owned())
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never {status}: {now}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    app.stop().await;
+}
