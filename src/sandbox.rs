@@ -37,7 +37,9 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
         .at("/:version/:object/messages", post(graph::send_message))
         .at(
             "/:version/:object/message_templates",
-            post(graph::create_template).get(graph::list_templates),
+            post(graph::create_template)
+                .get(graph::list_templates)
+                .delete(graph::delete_templates),
         )
         .at("/:version/:object", get(graph::get_object))
         .data(sandbox)

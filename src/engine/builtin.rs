@@ -3,7 +3,8 @@
 //! - `builtin.noop`: output = its input (the step's `params`, or the run input without them).
 //! - `builtin.fail`: fails; `params.fatal` (default false) picks fatal or retryable,
 //!   `params.fail_attempts` (default: every attempt) lets later attempts succeed,
-//!   `params.message` sets the error text.
+//!   `params.message` sets the error text, `params.rate_limited_for` (e.g. `"2s"`) makes it
+//!   a rate-limit error retried no sooner than that.
 //! - `builtin.sleep`: sleeps `params.duration` (e.g. `"5s"`), then behaves like noop.
 
 use serde_json::Value;
@@ -53,8 +54,13 @@ fn fail(call: &HandlerCall) -> Result<HandlerOutput, HandlerError> {
         .and_then(Value::as_bool)
         .unwrap_or(false)
     {
-        Err(HandlerError::Fatal(message))
-    } else {
-        Err(HandlerError::Retryable(message))
+        return Err(HandlerError::Fatal(message));
+    }
+    match params.get("rate_limited_for").and_then(Value::as_str) {
+        Some(text) => {
+            let wait = parse_duration(text).map_err(HandlerError::Fatal)?;
+            Err(HandlerError::RateLimited(message, wait))
+        }
+        None => Err(HandlerError::Retryable(message)),
     }
 }

@@ -214,10 +214,12 @@ impl Engine {
                 let target = step.target_for(&output.outcome);
                 transition.follow(&mut tx, target, None).await?;
             }
-            Err(HandlerError::Retryable(error))
-                if (number as u32) < attempt.spec.retry.max_attempts =>
+            Err(failure)
+                if failure.is_retryable() && (number as u32) < attempt.spec.retry.max_attempts =>
             {
-                let delay = jittered(&attempt.spec.retry, number as u32);
+                let error = failure.to_string();
+                let delay =
+                    jittered(&attempt.spec.retry, number as u32).max(failure.minimum_wait());
                 let wake_at =
                     transition.now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 row.status = "retrying".to_owned();
@@ -302,9 +304,11 @@ fn attempt_result(result: &Result<HandlerOutput, HandlerError>) -> AttemptResult
             outcome: None,
             output: None,
             error: Some(match error {
-                HandlerError::Retryable(text) | HandlerError::Fatal(text) => text,
+                HandlerError::Retryable(text)
+                | HandlerError::Fatal(text)
+                | HandlerError::RateLimited(text, _) => text,
             }),
-            retryable: Some(matches!(error, HandlerError::Retryable(_))),
+            retryable: Some(error.is_retryable()),
         },
     }
 }

@@ -56,6 +56,25 @@ pub enum HandlerError {
     /// Trying again cannot help: the step fails at once.
     #[error("{0}")]
     Fatal(String),
+    /// Someone asked us to slow down (e.g. Meta's rate limits): retried like `Retryable`,
+    /// but no sooner than the wait.
+    #[error("{0}")]
+    RateLimited(String, std::time::Duration),
+}
+
+impl HandlerError {
+    /// The least time before the next attempt, beyond the step's own backoff.
+    pub fn minimum_wait(&self) -> std::time::Duration {
+        match self {
+            HandlerError::RateLimited(_, wait) => *wait,
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
+    /// Whether another attempt may help.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, HandlerError::Fatal(_))
+    }
 }
 
 /// The future a handler returns.

@@ -356,6 +356,37 @@ fn template_json(template: &Template) -> Value {
     })
 }
 
+/// `DELETE /{v}/{waba}/message_templates?name=…[&hsm_id=…]`
+#[handler]
+pub async fn delete_templates(
+    sandbox: Data<&Arc<Sandbox>>,
+    request: &Request,
+    Path((version, waba)): Path<(String, String)>,
+    Query(params): Params,
+) -> Response {
+    let granted = match authorized(&sandbox, "template.delete", &version, request, &params).await {
+        Ok(granted) => granted,
+        Err(response) => return response,
+    };
+    if granted != waba {
+        return unknown_object(&waba);
+    }
+    let Some(name) = params.get("name") else {
+        return error_response(
+            GraphError::new(100, "(#100) The parameter name is required"),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    match sandbox.delete_templates(&waba, name, params.get("hsm_id").map(String::as_str)) {
+        Ok(0) => error_response(
+            GraphError::new(100, format!("(#100) Message template \"{name}\" not found")),
+            StatusCode::BAD_REQUEST,
+        ),
+        Ok(_) => ok(json!({ "success": true })),
+        Err(error) => error_response(error, StatusCode::BAD_REQUEST),
+    }
+}
+
 /// `GET /{v}/{waba}/message_templates[?name]`
 #[handler]
 pub async fn list_templates(

@@ -365,6 +365,32 @@ impl Sandbox {
             .collect()
     }
 
+    /// Deletes a WABA's templates named `name` (only the one with `id` when given). DISABLED
+    /// templates cannot be deleted; `Ok(0)` when nothing matched.
+    pub fn delete_templates(
+        &self,
+        waba_id: &str,
+        name: &str,
+        id: Option<&str>,
+    ) -> Result<usize, GraphError> {
+        let mut world = self.world();
+        let matches =
+            |t: &Template| t.waba_id == waba_id && t.name == name && id.is_none_or(|id| t.id == id);
+        if world
+            .templates
+            .iter()
+            .any(|t| matches(t) && t.status == "DISABLED")
+        {
+            return Err(GraphError::new(
+                100,
+                "(#100) A disabled template cannot be deleted",
+            ));
+        }
+        let before = world.templates.len();
+        world.templates.retain(|t| !matches(t));
+        Ok(before - world.templates.len())
+    }
+
     /// Sets a template's status, as Meta's later quality checks do (PAUSED, DISABLED,
     /// REINSTATED, …), and queues its status webhook. `None` when there is no such template.
     pub fn set_template_status(&self, id: &str, status: &str) -> Option<Template> {

@@ -307,3 +307,65 @@ async fn every_call_is_recorded_without_secrets() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn templates_can_be_deleted_except_disabled_ones() {
+    let sandbox = start_sandbox(Duration::from_secs(30), Duration::from_millis(50)).await;
+    let graph = client(&sandbox, None);
+    let ctx = CallContext::default();
+    let signed_up = signup(&sandbox).await;
+    let waba = signed_up["waba_id"].as_str().unwrap().to_owned();
+    let token = graph
+        .exchange_code(&ctx, signed_up["code"].as_str().unwrap())
+        .await
+        .unwrap()
+        .access_token;
+    let body = json!({ "name": "old_offer", "language": "en_US", "category": "MARKETING", "components": [] });
+    let created = graph
+        .create_template(&ctx, &token, &waba, &body)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let delete = |query: String| {
+        let (http, token, url) = (
+            http.clone(),
+            token.clone(),
+            format!("{}/v25.0/{waba}/message_templates?{query}", sandbox.address),
+        );
+        async move {
+            http.delete(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // Disabled by Meta: refused.
+    reqwest::Client::new()
+        .post(format!("{}/sandbox/template-status", sandbox.address))
+        .json(&json!({ "template_id": created.id, "status": "DISABLED" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete("name=old_offer".into()).await["error"]["code"], 100);
+    reqwest::Client::new()
+        .post(format!("{}/sandbox/template-status", sandbox.address))
+        .json(&json!({ "template_id": created.id, "status": "APPROVED" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        delete(format!("name=old_offer&hsm_id={}", created.id)).await["success"],
+        true
+    );
+    assert!(
+        graph
+            .list_templates(&ctx, &token, &waba, Some("old_offer"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -168,3 +168,27 @@ async fn an_expired_token_mid_run_marks_the_workspace_needs_reauth() {
     assert_eq!(ws["status"], "needs_reauth", "{ws}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_code_fails_the_run_at_once_saying_to_repeat_embedded_signup() {
+    let app = app().await;
+    // Meta's answer for a code older than its 30 seconds (the sandbox's own expiry is
+    // tested against the client in graph.rs).
+    sandbox_post(
+        &app,
+        "/sandbox/faults",
+        json!({ "operation": "oauth.exchange_code", "code": 100, "message": "This authorization code has expired." }),
+    )
+    .await;
+    let (workspace, run_id, _) = onboard(&app, "ws_late").await;
+    let run = app.wait_for_status(&run_id, "failed").await;
+    assert_eq!(step(&run, "exchange_code")["attempts"], 1);
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("has expired") && error.contains("repeat Embedded Signup"),
+        "{error}"
+    );
+    let (_, ws) = app.get(&format!("/v1/workspaces/{workspace}")).await;
+    assert_eq!(ws["status"], "onboarding", "nothing was connected: {ws}");
+    app.stop().await;
+}

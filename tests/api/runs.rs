@@ -447,3 +447,28 @@ async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_attempt_is_retried_no_sooner_than_asked() {
+    let workflow = r#"
+name = "throttled"
+version = 1
+[[steps]]
+id = "call"
+kind = "task"
+handler = "builtin.fail"
+params = { fail_attempts = 1, message = "slow down", rate_limited_for = "2s" }
+retry = { max_attempts = 3, backoff = "exponential", initial = "100ms", max = "200ms" }
+"#;
+    let app = spawn_app(&[("throttled", workflow)]).await;
+    let id = app.start("throttled", json!({})).await;
+    let run = app.wait_for_status(&id, "succeeded").await;
+    let log = run["steps"][0]["attempt_log"].as_array().unwrap();
+    let at = |i: usize, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(log[i][field].as_str().unwrap()).unwrap()
+    };
+    // The step's own backoff would retry after 50–100 ms; the rate limit asked for 2 s.
+    assert!(at(1, "started_at") - at(0, "finished_at") >= chrono::Duration::milliseconds(2000));
+    assert_eq!(log[0]["retryable"], true);
+    app.stop().await;
+}
