@@ -5,12 +5,14 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::json;
 
 use super::ApiTags;
 use super::auth::{self, ApiKey};
 use super::problem::ApiError;
 use super::views::RunView;
 use crate::engine::Engine;
+use crate::security::audit::{self, AuditEntry};
 use crate::security::secret_box::SecretBox;
 use crate::store;
 use crate::store::workspaces::WorkspaceRow;
@@ -221,6 +223,38 @@ impl WorkspacesApi {
         operation_id = "get_workspace"
     )]
     async fn get(&self, auth: ApiKey, id: Path<String>) -> Result<Json<WorkspaceView>, ApiError> {
+        Ok(Json(self.visible(&auth, &id.0).await?.into()))
+    }
+
+    /// Close a workspace
+    ///
+    /// Marks it `closed` and deletes its Meta access token; its runs, templates and audit
+    /// trail stay. Closing a closed workspace answers 409.
+    #[oai(
+        path = "/v1/workspaces/:id",
+        method = "delete",
+        operation_id = "close_workspace"
+    )]
+    async fn close(&self, auth: ApiKey, id: Path<String>) -> Result<Json<WorkspaceView>, ApiError> {
+        let caller = auth.require(auth::KEY_ADMINS)?;
+        self.visible(&auth, &id.0).await?;
+        let mut tx = self.engine.pool().begin().await?;
+        let reason = format!("closed by {}", caller.name);
+        if !store::workspaces::close(&mut tx, &id.0, &reason).await? {
+            return Err(ApiError::conflict(
+                "workspace-closed",
+                format!("workspace `{}` is already closed", id.0),
+            ));
+        }
+        let entry = AuditEntry::now(
+            &caller.name,
+            "workspace.closed",
+            format!("workspace:{}", id.0),
+            Some(&id.0),
+            json!({}),
+        );
+        audit::append(&mut tx, &[entry]).await?;
+        tx.commit().await?;
         Ok(Json(self.visible(&auth, &id.0).await?.into()))
     }
 

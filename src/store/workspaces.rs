@@ -224,3 +224,17 @@ pub async fn upsert_template(
     .await?;
     Ok(())
 }
+
+/// Closes a workspace: status `closed`, its token wiped. `false` when it was closed already.
+pub async fn close(conn: &mut PgConnection, id: &str, reason: &str) -> sqlx::Result<bool> {
+    let closed = sqlx::query!(
+        "update workspaces set status = 'closed', status_reason = $2, access_token_sealed = null,
+                updated_at = now()
+         where id = $1 and status <> 'closed'",
+        id,
+        reason
+    )
+    .execute(conn)
+    .await?;
+    Ok(closed.rows_affected() == 1)
+}

@@ -192,3 +192,42 @@ async fn an_expired_code_fails_the_run_at_once_saying_to_repeat_embedded_signup(
     assert_eq!(ws["status"], "onboarding", "nothing was connected: {ws}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_a_workspace_wipes_its_token_and_is_audited() {
+    let app = app().await;
+    let (workspace, run, _) = onboard(&app, "ws_close").await;
+    app.wait_for_status(&run, "succeeded").await;
+    let (status, closed) = app
+        .delete_as(
+            &format!("/v1/workspaces/{workspace}"),
+            crate::helpers::TESTER,
+        )
+        .await;
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(
+        app.delete_as(
+            &format!("/v1/workspaces/{workspace}"),
+            crate::helpers::TESTER
+        )
+        .await
+        .0,
+        409
+    );
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let sealed: Option<Vec<u8>> =
+        sqlx::query_scalar("select access_token_sealed from workspaces where id = $1")
+            .bind(&workspace)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert!(sealed.is_none(), "the token is gone");
+    let (_, audit) = app.get("/v1/audit?action=workspace.closed").await;
+    assert_eq!(
+        audit["items"][0]["subject"],
+        format!("workspace:{workspace}")
+    );
+    app.stop().await;
+}
