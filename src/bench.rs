@@ -61,6 +61,7 @@ pub struct BenchArgs {
 }
 
 mod security;
+mod server;
 mod webhooks;
 
 const BASELINE_QUEUE: &str = "bench.noop";

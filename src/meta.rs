@@ -5,6 +5,7 @@
 pub mod client;
 pub mod error;
 pub mod limiter;
+pub mod wire;
 
 pub use client::{GraphClient, GraphSettings};
 pub use error::{GraphError, Handling};

@@ -3,17 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::json;
 use sqlx::PgPool;
 
 use super::percentiles;
-use crate::api;
+use super::server::RunningApi;
 use crate::engine::Engine;
 use crate::security::Role;
 use crate::security::audit::{self, AuditEntry};
 use crate::security::keys::{self, KeyRequest};
-use crate::security::secret_box::SecretBox;
 
 /// What (f) measured.
 pub struct AppendFigures {
@@ -84,36 +82,11 @@ pub async fn authenticated_get(
         workspace_id: None,
     };
     let (_, token) = keys::create(engine.pool(), &request, "bench").await?;
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
-    let port = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
-        .ok_or("no port")?;
-    let routes = api::routes(
-        engine.clone(),
-        SecretBox::development(),
-        api::webhooks::WebhookConfig {
-            app_secret: "bench".into(),
-            verify_token: "bench".into(),
-        },
-        1 << 20,
-        vec![],
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-            routes,
-            async move {
-                let _ = stopped.await;
-            },
-            Some(Duration::from_secs(1)),
-        ),
-    );
+    let api = RunningApi::start(engine, "bench").await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let url = format!("http://127.0.0.1:{port}/v1/runs/{run_id}");
+    let url = format!("{}/v1/runs/{run_id}", api.address);
     // Warm the connection pool and the server.
     for _ in 0..50 {
         client
@@ -149,7 +122,6 @@ pub async fn authenticated_get(
     while let Some(done) = requests.join_next().await {
         latencies.push(done?.map_err(|error| error.to_string())?);
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    api.stop().await;
     Ok(percentiles(latencies))
 }

@@ -3,16 +3,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::json;
 
 use super::percentiles;
-use crate::api;
-use crate::api::webhooks::WebhookConfig;
+use super::server::RunningApi;
 use crate::engine::Engine;
-use crate::security::secret_box::SecretBox;
 use crate::whatsapp::webhooks::sign;
 
 /// What (h) measured.
@@ -35,33 +32,8 @@ pub async fn signed_posts(
     senders: usize,
     total: usize,
 ) -> Result<WebhookFigures, Box<dyn std::error::Error>> {
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
-    let port = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
-        .ok_or("no port")?;
-    let routes = api::routes(
-        engine.clone(),
-        SecretBox::development(),
-        WebhookConfig {
-            app_secret: SECRET.into(),
-            verify_token: "bench".into(),
-        },
-        1 << 20,
-        vec![],
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-            routes,
-            async move {
-                let _ = stopped.await;
-            },
-            Some(Duration::from_secs(1)),
-        ),
-    );
-    let url = format!("http://127.0.0.1:{port}/webhooks/whatsapp");
+    let api = RunningApi::start(engine, SECRET).await?;
+    let url = format!("{}/webhooks/whatsapp", api.address);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(senders * 2)
         .build()?;
@@ -106,8 +78,7 @@ pub async fn signed_posts(
         latencies.extend(done??);
     }
     let elapsed = started.elapsed();
-    let _ = stop.send(());
-    let _ = server.await;
+    api.stop().await;
     let stored: i64 = sqlx::query_scalar("select count(*) from webhook_events")
         .fetch_one(engine.pool())
         .await?;

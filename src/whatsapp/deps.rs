@@ -89,3 +89,22 @@ impl WhatsAppDeps {
 pub fn input_str<'a>(call: &'a HandlerCall, key: &str) -> Option<&'a str> {
     call.context["input"].get(key).and_then(Value::as_str)
 }
+
+/// Registers handler functions `async fn(&WhatsAppDeps, HandlerCall) -> Result<…>` by name,
+/// each sharing one copy of the dependencies.
+macro_rules! register_all {
+    ($registry:expr, $deps:expr, { $($name:literal => $function:path),* $(,)? }) => {{
+        let deps = std::sync::Arc::new($deps);
+        $(
+            let shared = deps.clone();
+            $registry.register(
+                $name,
+                move |call: $crate::engine::handlers::HandlerCall| -> $crate::engine::handlers::HandlerFuture {
+                    let deps = shared.clone();
+                    Box::pin(async move { $function(&deps, call).await })
+                },
+            );
+        )*
+    }};
+}
+pub(crate) use register_all;

@@ -2,15 +2,11 @@
 //! idempotent: a repeated attempt finds its work done (a token already stored, the app
 //! already subscribed — Meta answers success again) and moves on.
 
-use std::sync::Arc;
-
 use serde_json::json;
 use uuid::Uuid;
 
-use super::deps::{WhatsAppDeps, db_error, input_str};
-use crate::engine::handlers::{
-    HandlerCall, HandlerError, HandlerFuture, HandlerOutput, HandlerRegistry,
-};
+use super::deps::{WhatsAppDeps, db_error, input_str, register_all};
+use crate::engine::handlers::{HandlerCall, HandlerError, HandlerOutput, HandlerRegistry};
 use crate::meta::client::CallError;
 use crate::store;
 
@@ -20,25 +16,17 @@ const REQUIRED_SCOPES: [&str; 2] = [
     "whatsapp_business_messaging",
 ];
 
-/// Registers `whatsapp.*` and `workspace.activate`.
+/// Registers `whatsapp.*` onboarding handlers and `workspace.activate`.
 pub fn register(registry: &mut HandlerRegistry, deps: WhatsAppDeps) {
-    let deps = Arc::new(deps);
-    macro_rules! handler {
-        ($name:literal, $function:ident) => {{
-            let deps = deps.clone();
-            registry.register($name, move |call: HandlerCall| -> HandlerFuture {
-                let deps = deps.clone();
-                Box::pin(async move { $function(&deps, call).await })
-            });
-        }};
-    }
-    handler!("whatsapp.exchange_code", exchange_code);
-    handler!("whatsapp.find_waba", find_waba);
-    handler!("whatsapp.fetch_phone_numbers", fetch_phone_numbers);
-    handler!("whatsapp.subscribe_app", subscribe_app);
-    handler!("whatsapp.register_phone", register_phone);
-    handler!("whatsapp.import_templates", import_templates);
-    handler!("workspace.activate", activate);
+    register_all!(registry, deps, {
+        "whatsapp.exchange_code" => exchange_code,
+        "whatsapp.find_waba" => find_waba,
+        "whatsapp.fetch_phone_numbers" => fetch_phone_numbers,
+        "whatsapp.subscribe_app" => subscribe_app,
+        "whatsapp.register_phone" => register_phone,
+        "whatsapp.import_templates" => import_templates,
+        "workspace.activate" => activate,
+    });
 }
 
 type Outcome = Result<HandlerOutput, HandlerError>;

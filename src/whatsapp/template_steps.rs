@@ -2,14 +2,10 @@
 //! even when a crash lost the answer to the first submission), poll its status as the
 //! fallback to the webhook, and record the result.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
-use super::deps::{WhatsAppDeps, db_error};
-use crate::engine::handlers::{
-    HandlerCall, HandlerError, HandlerFuture, HandlerOutput, HandlerRegistry,
-};
+use super::deps::{WhatsAppDeps, db_error, register_all};
+use crate::engine::handlers::{HandlerCall, HandlerError, HandlerOutput, HandlerRegistry};
 use crate::meta::client::RemoteTemplate;
 use crate::store;
 use crate::store::templates::TemplateRow;
@@ -17,19 +13,11 @@ use crate::store::templates::TemplateRow;
 /// Registers `whatsapp.submit_template`, `whatsapp.poll_template`,
 /// `whatsapp.record_template`.
 pub fn register(registry: &mut HandlerRegistry, deps: WhatsAppDeps) {
-    let deps = Arc::new(deps);
-    macro_rules! handler {
-        ($name:literal, $function:ident) => {{
-            let deps = deps.clone();
-            registry.register($name, move |call: HandlerCall| -> HandlerFuture {
-                let deps = deps.clone();
-                Box::pin(async move { $function(&deps, call).await })
-            });
-        }};
-    }
-    handler!("whatsapp.submit_template", submit);
-    handler!("whatsapp.poll_template", poll);
-    handler!("whatsapp.record_template", record);
+    register_all!(registry, deps, {
+        "whatsapp.submit_template" => submit,
+        "whatsapp.poll_template" => poll,
+        "whatsapp.record_template" => record,
+    });
 }
 
 type Outcome = Result<HandlerOutput, HandlerError>;
