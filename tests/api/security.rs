@@ -630,3 +630,41 @@ async fn every_role_gets_exactly_the_operations_of_the_matrix() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scoped_key_sees_only_its_own_workspace() {
+    let app = spawn_app(&[]).await;
+    for id in ["ws_one", "ws_two"] {
+        assert_eq!(
+            app.post("/v1/workspaces", &json!({ "name": id, "id": id }))
+                .await
+                .0,
+            201
+        );
+    }
+    app.create_key("one-crm", Role::Integrator, Some("ws_one"))
+        .await;
+    let (_, listed) = app.get_as("/v1/workspaces", "one-crm").await;
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ws_one"]);
+    let (status, body) = app.get_as("/v1/workspaces/ws_two", "one-crm").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = app
+        .post_as(
+            "/v1/workspaces/ws_two/onboarding",
+            &json!({ "code": "AQx", "pin": "123456" }),
+            "one-crm",
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .post_as("/v1/workspaces", &json!({ "name": "mine" }), "one-crm")
+        .await;
+    assert_eq!(status, 403, "a confined key cannot create workspaces");
+    app.stop().await;
+}
