@@ -96,16 +96,35 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Stores the sealed business token.
-pub async fn set_token(conn: &mut PgConnection, id: &str, sealed: &[u8]) -> sqlx::Result<()> {
+/// Stores the sealed business token an onboarding obtained.
+pub async fn set_token(
+    conn: &mut PgConnection,
+    id: &str,
+    sealed: &[u8],
+    onboarding_id: Uuid,
+) -> sqlx::Result<()> {
     sqlx::query!(
-        "update workspaces set access_token_sealed = $2, updated_at = now() where id = $1",
+        "update workspaces set access_token_sealed = $2, token_onboarding_id = $3,
+                updated_at = now()
+         where id = $1",
         id,
-        sealed
+        sealed,
+        onboarding_id
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The onboarding that stored the workspace's current token.
+pub async fn token_onboarding(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<Uuid>> {
+    let row = sqlx::query!(
+        "select token_onboarding_id from workspaces where id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|row| row.token_onboarding_id))
 }
 
 /// The sealed business token, if the workspace has one.

@@ -31,14 +31,19 @@ pub fn register(registry: &mut HandlerRegistry, deps: WhatsAppDeps) {
 
 type Outcome = Result<HandlerOutput, HandlerError>;
 
+/// This run's onboarding (`input.onboarding_id`).
+fn onboarding_id(call: &HandlerCall) -> Result<Uuid, HandlerError> {
+    input_str(call, "onboarding_id")
+        .and_then(|text| Uuid::parse_str(text).ok())
+        .ok_or_else(|| HandlerError::Fatal("the run input has no `onboarding_id`".into()))
+}
+
 /// The sealed code and PIN of this onboarding, opened.
 async fn onboarding_secrets(
     deps: &WhatsAppDeps,
     call: &HandlerCall,
 ) -> Result<(String, String), HandlerError> {
-    let id = input_str(call, "onboarding_id")
-        .and_then(|text| Uuid::parse_str(text).ok())
-        .ok_or_else(|| HandlerError::Fatal("the run input has no `onboarding_id`".into()))?;
+    let id = onboarding_id(call)?;
     let mut conn = deps.pool.acquire().await.map_err(db_error)?;
     let (code, pin) = store::workspaces::onboarding_secrets(&mut conn, id)
         .await
@@ -54,14 +59,14 @@ async fn onboarding_secrets(
 
 async fn exchange_code(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     let workspace = WhatsAppDeps::workspace_id(&call)?;
+    let onboarding = onboarding_id(&call)?;
     let mut conn = deps.pool.acquire().await.map_err(db_error)?;
-    if store::workspaces::token(&mut conn, &workspace)
+    let stored_by = store::workspaces::token_onboarding(&mut conn, &workspace)
         .await
-        .map_err(db_error)?
-        .is_some()
-        && call.attempt > 1
-    {
-        // An earlier attempt stored the token and crashed before recording it.
+        .map_err(db_error)?;
+    if stored_by == Some(onboarding) {
+        // An earlier attempt of this onboarding exchanged the code (a code works once) and
+        // stopped before its result was recorded.
         return Ok(HandlerOutput::ok(json!({ "token_stored": true })));
     }
     drop(conn);
@@ -80,7 +85,7 @@ async fn exchange_code(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     };
     let sealed = deps.secrets.seal(&token.access_token);
     let mut conn = deps.pool.acquire().await.map_err(db_error)?;
-    store::workspaces::set_token(&mut conn, &workspace, &sealed)
+    store::workspaces::set_token(&mut conn, &workspace, &sealed, onboarding)
         .await
         .map_err(db_error)?;
     Ok(HandlerOutput::ok(json!({ "token_stored": true })))

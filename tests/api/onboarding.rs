@@ -231,3 +231,28 @@ async fn closing_a_workspace_wipes_its_token_and_is_audited() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnecting_exchanges_the_new_code_even_after_a_failed_first_attempt() {
+    let app = app().await;
+    let (workspace, first, _) = onboard(&app, "ws_again").await;
+    app.wait_for_status(&first, "succeeded").await;
+    // Reconnect with a new Embedded Signup; the first exchange attempt fails transiently,
+    // so the retry finds the previous connection's token stored and must not take it.
+    sandbox_post(
+        &app,
+        "/sandbox/faults",
+        json!({ "operation": "oauth.exchange_code", "code": 2, "is_transient": true }),
+    )
+    .await;
+    let signup = sandbox_post(&app, "/sandbox/embedded-signup", json!({})).await;
+    let second = start(&app, &workspace, &signup).await;
+    let run = app.wait_for_status(&second, "succeeded").await;
+    assert_eq!(step(&run, "exchange_code")["attempts"], 2);
+    let (_, ws) = app.get(&format!("/v1/workspaces/{workspace}")).await;
+    assert_eq!(
+        ws["waba_id"], signup["waba_id"],
+        "connected to the new WABA: {ws}"
+    );
+    app.stop().await;
+}
