@@ -12,7 +12,6 @@ use sqlx::PgConnection;
 use super::EngineError;
 use super::context::{correlation_text, lookup};
 use super::definition::{Definition, StepKind, Target, TimerSpec, outcome};
-use crate::security::audit::{self, AuditEntry};
 use crate::store;
 use crate::store::history::NewHistory;
 use crate::store::jobs::{PendingJob, StepJob};
@@ -285,31 +284,11 @@ impl<'a> Transition<'a> {
         }
     }
 
-    /// Writes the run row, its history, its jobs and one audit ledger entry per history
-    /// entry in the caller's transaction. The ledger goes last: appenders queue on the
-    /// ledger head's lock until commit, so it is held for as short a time as possible.
+    /// Writes the run row, its history, its jobs and one audit-ledger entry per history
+    /// entry in the caller's transaction.
     pub async fn commit_changes(self, conn: &mut PgConnection) -> Result<RunRow, EngineError> {
         store::jobs::push(conn, &self.jobs).await?;
-        store::runs::save(conn, &self.run, &self.history).await?;
-        let subject = format!("run:{}", self.run.id);
-        let entries: Vec<AuditEntry> = self
-            .history
-            .iter()
-            .map(|entry| {
-                AuditEntry::now(
-                    entry.actor.as_deref().unwrap_or(ENGINE_ACTOR),
-                    format!("run.{}", entry.kind),
-                    subject.clone(),
-                    self.run.workspace_id.as_deref(),
-                    json!({
-                        "workflow": self.run.workflow,
-                        "step_id": entry.step_id,
-                        "details": entry.data,
-                    }),
-                )
-            })
-            .collect();
-        audit::append(conn, &entries).await?;
+        store::runs::save(conn, &self.run, &self.history, ENGINE_ACTOR).await?;
         Ok(self.run)
     }
 }

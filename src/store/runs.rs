@@ -119,12 +119,15 @@ pub async fn by_idempotency_key(
         .await
 }
 
-/// Writes back the fields the engine changes and appends the history entries that
-/// describe the change, in one statement.
+/// Writes back the fields the engine changes, appends the history entries that describe
+/// the change, and one audit-ledger entry per history entry (`run.<kind>`, subject
+/// `run:<id>`, actor the history's or `engine_actor`; chained later by the chainer), in
+/// one statement.
 pub async fn save(
     conn: &mut PgConnection,
     run: &RunRow,
     history: &[NewHistory],
+    engine_actor: &str,
 ) -> sqlx::Result<()> {
     let kinds: Vec<String> = history.iter().map(|e| e.kind.to_owned()).collect();
     let steps: Vec<Option<String>> = history.iter().map(|e| e.step_id.clone()).collect();
@@ -136,12 +139,24 @@ pub async fn save(
                     generation = $6, error = $7, cancel_reason = $8, finished_at = $9,
                     updated_at = now()
              where id = $1
+             returning workflow, workspace_id
+         ),
+         entry as (
+             select kind, step_id, actor, data, n
+             from unnest($10::text[], $11::text[], $12::text[], $13::jsonb[])
+                  with ordinality as entry(kind, step_id, actor, data, n)
+         ),
+         history as (
+             insert into run_history (run_id, kind, step_id, actor, data)
+             select $1, kind, step_id, actor, data from entry order by n
          )
-         insert into run_history (run_id, kind, step_id, actor, data)
-         select $1, kind, step_id, actor, data
-         from unnest($10::text[], $11::text[], $12::text[], $13::jsonb[])
-              with ordinality as entry(kind, step_id, actor, data, n)
-         order by n",
+         insert into audit_ledger (at, actor, action, subject, workspace_id, data)
+         select now(), coalesce(entry.actor, $14), 'run.' || entry.kind, 'run:' || $1::text,
+                saved.workspace_id,
+                jsonb_build_object('workflow', saved.workflow, 'step_id', entry.step_id,
+                                   'details', entry.data)
+         from entry, saved
+         order by entry.n",
         run.id,
         run.status,
         run.context,
@@ -154,7 +169,8 @@ pub async fn save(
         &kinds,
         &steps as &[Option<String>],
         &actors as &[Option<String>],
-        &data
+        &data,
+        engine_actor
     )
     .execute(conn)
     .await?;
