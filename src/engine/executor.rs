@@ -180,14 +180,15 @@ impl Engine {
         let result = self.call_handler(&attempt).await;
         METRICS.observe_step(&attempt.workflow, &job.step_id, started.elapsed());
         let mut tx = self.pool.begin().await?;
-        let Some(run) = store::runs::lock(&mut tx, job.run_id).await? else {
+        let Some((run, row)) =
+            store::runs::lock_with_step(&mut tx, job.run_id, attempt.seq).await?
+        else {
             return Ok(());
         };
         let number = attempt.call.attempt;
         let current = !run.is_finished()
             && run.generation == job.generation
             && run.current_seq == attempt.seq;
-        let row = store::steps::get(&mut tx, run.id, attempt.seq).await?;
         let ended = attempt_result(&result);
         let Some(mut row) =
             row.filter(|row| current && row.attempts == number && row.status == "running")

@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::history::NewHistory;
+use super::steps::StepRow;
 
 /// A run row.
 #[derive(Debug, Clone)]
@@ -211,4 +212,86 @@ pub async fn list(conn: &mut PgConnection, filter: &RunFilter) -> sqlx::Result<V
     )
     .fetch_all(conn)
     .await
+}
+
+/// A run locked until the transaction ends, with one of its step visits, in one round
+/// trip (the step is `None` when the run has no visit `seq`).
+pub async fn lock_with_step(
+    conn: &mut PgConnection,
+    id: Uuid,
+    seq: i32,
+) -> sqlx::Result<Option<(RunRow, Option<StepRow>)>> {
+    let row = sqlx::query!(
+        r#"select r.id, r.workflow, r.workflow_version, r.workspace_id, r.status, r.input,
+                  r.context, r.current_step, r.current_seq, r.generation, r.idempotency_key,
+                  r.initiator, r.error, r.cancel_reason, r.created_at, r.updated_at,
+                  r.finished_at,
+                  s.seq as "s_seq?", s.step_id as "s_step_id?", s.kind as "s_kind?",
+                  s.status as "s_status?", s.attempts as "s_attempts?",
+                  s.outcome as "s_outcome?", s.output as "s_output?", s.error as "s_error?",
+                  s.wake_at as "s_wake_at?", s.created_at as "s_created_at?",
+                  s.started_at as "s_started_at?", s.finished_at as "s_finished_at?"
+           from runs r
+           left join run_steps s on s.run_id = r.id and s.seq = $2
+           where r.id = $1
+           for update of r"#,
+        id,
+        seq
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|row| {
+        let step = match (
+            row.s_seq,
+            row.s_step_id,
+            row.s_kind,
+            row.s_status,
+            row.s_attempts,
+            row.s_created_at,
+        ) {
+            (
+                Some(seq),
+                Some(step_id),
+                Some(kind),
+                Some(status),
+                Some(attempts),
+                Some(created_at),
+            ) => Some(StepRow {
+                run_id: row.id,
+                seq,
+                step_id,
+                kind,
+                status,
+                attempts,
+                outcome: row.s_outcome,
+                output: row.s_output,
+                error: row.s_error,
+                wake_at: row.s_wake_at,
+                created_at,
+                started_at: row.s_started_at,
+                finished_at: row.s_finished_at,
+            }),
+            _ => None,
+        };
+        let run = RunRow {
+            id: row.id,
+            workflow: row.workflow,
+            workflow_version: row.workflow_version,
+            workspace_id: row.workspace_id,
+            status: row.status,
+            input: row.input,
+            context: row.context,
+            current_step: row.current_step,
+            current_seq: row.current_seq,
+            generation: row.generation,
+            idempotency_key: row.idempotency_key,
+            initiator: row.initiator,
+            error: row.error,
+            cancel_reason: row.cancel_reason,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            finished_at: row.finished_at,
+        };
+        (run, step)
+    }))
 }
