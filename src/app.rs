@@ -119,18 +119,7 @@ impl Application {
         let (acceptor, port) = if roles == Roles::Worker {
             (None, 0)
         } else {
-            let acceptor = TcpListener::bind(settings.listen)
-                .into_acceptor()
-                .await
-                .map_err(|source| StartupError::Listen {
-                    address: settings.listen.to_string(),
-                    source,
-                })?;
-            let port = acceptor
-                .local_addr()
-                .first()
-                .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
-                .unwrap_or(settings.listen.port());
+            let (acceptor, port) = bind(settings.listen).await?;
             (Some(acceptor), port)
         };
         let sandbox = sandbox_listener.map(|(acceptor, sandbox_port)| {
@@ -287,20 +276,26 @@ fn secret_box(meta: &MetaSettings) -> SecretBox {
     }
 }
 
-/// Binds the sandbox's listener; returns it with the port it got.
-async fn bind_sandbox(meta: &MetaSettings) -> Result<(TcpAcceptor, u16), StartupError> {
-    let acceptor = TcpListener::bind(meta.sandbox_listen)
+/// Binds a listener; returns it with the port it got (the real one for port 0).
+async fn bind(address: std::net::SocketAddr) -> Result<(TcpAcceptor, u16), StartupError> {
+    let acceptor = TcpListener::bind(address)
         .into_acceptor()
         .await
         .map_err(|source| StartupError::Listen {
-            address: meta.sandbox_listen.to_string(),
+            address: address.to_string(),
             source,
         })?;
     let port = acceptor
         .local_addr()
         .first()
         .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
-        .unwrap_or(meta.sandbox_listen.port());
+        .unwrap_or(address.port());
+    Ok((acceptor, port))
+}
+
+/// Binds the sandbox's listener; returns it with the port it got.
+async fn bind_sandbox(meta: &MetaSettings) -> Result<(TcpAcceptor, u16), StartupError> {
+    let (acceptor, port) = bind(meta.sandbox_listen).await?;
     tracing::info!(address = %meta.sandbox_listen, port, "Meta sandbox listening (BAZAARSTREET_META_MODE=sandbox)");
     Ok((acceptor, port))
 }

@@ -118,6 +118,40 @@ async fn authorized(
         .ok_or_else(invalid_token)
 }
 
+/// [`authorized`] for a call on `waba`: the token must grant that very WABA.
+async fn authorized_waba(
+    sandbox: &Sandbox,
+    operation: &str,
+    version: &str,
+    request: &Request,
+    params: &HashMap<String, String>,
+    waba: &str,
+) -> Result<(), Response> {
+    let granted = authorized(sandbox, operation, version, request, params).await?;
+    if granted == waba && sandbox.business(waba).is_some() {
+        Ok(())
+    } else {
+        Err(unknown_object(waba))
+    }
+}
+
+/// [`authorized`] for a call on a phone number: the business owning it, if the token
+/// grants its WABA.
+async fn authorized_phone(
+    sandbox: &Sandbox,
+    operation: &str,
+    version: &str,
+    request: &Request,
+    params: &HashMap<String, String>,
+    phone: &str,
+) -> Result<super::state::Business, Response> {
+    let granted = authorized(sandbox, operation, version, request, params).await?;
+    sandbox
+        .business_of_phone(phone)
+        .filter(|business| business.waba_id == granted)
+        .ok_or_else(|| unknown_object(phone))
+}
+
 /// `GET /{v}/oauth/access_token?client_id&client_secret&code`
 #[handler]
 pub async fn exchange_code(
@@ -194,12 +228,19 @@ pub async fn phone_numbers(
     Path((version, waba)): Path<(String, String)>,
     Query(params): Params,
 ) -> Response {
-    let granted = match authorized(&sandbox, "waba.phone_numbers", &version, request, &params).await
+    if let Err(response) = authorized_waba(
+        &sandbox,
+        "waba.phone_numbers",
+        &version,
+        request,
+        &params,
+        &waba,
+    )
+    .await
     {
-        Ok(granted) => granted,
-        Err(response) => return response,
-    };
-    match sandbox.business(&waba).filter(|_| granted == waba) {
+        return response;
+    }
+    match sandbox.business(&waba) {
         None => unknown_object(&waba),
         Some(business) => ok(json!({
             "data": [{
@@ -221,13 +262,17 @@ pub async fn subscribe_app(
     Path((version, waba)): Path<(String, String)>,
     Query(params): Params,
 ) -> Response {
-    let granted = match authorized(&sandbox, "waba.subscribe_app", &version, request, &params).await
+    if let Err(response) = authorized_waba(
+        &sandbox,
+        "waba.subscribe_app",
+        &version,
+        request,
+        &params,
+        &waba,
+    )
+    .await
     {
-        Ok(granted) => granted,
-        Err(response) => return response,
-    };
-    if granted != waba || sandbox.business(&waba).is_none() {
-        return unknown_object(&waba);
+        return response;
     }
     sandbox.subscribe(&waba);
     ok(json!({ "success": true }))
@@ -241,13 +286,17 @@ pub async fn subscribed_apps(
     Path((version, waba)): Path<(String, String)>,
     Query(params): Params,
 ) -> Response {
-    let granted =
-        match authorized(&sandbox, "waba.subscribed_apps", &version, request, &params).await {
-            Ok(granted) => granted,
-            Err(response) => return response,
-        };
-    if granted != waba {
-        return unknown_object(&waba);
+    if let Err(response) = authorized_waba(
+        &sandbox,
+        "waba.subscribed_apps",
+        &version,
+        request,
+        &params,
+        &waba,
+    )
+    .await
+    {
+        return response;
     }
     let data = if sandbox.is_subscribed(&waba) {
         json!([{ "whatsapp_business_api_data": { "id": sandbox.settings.app_id, "name": "Bazaarstreet", "link": "https://bazaarstreet.dev" } }])
@@ -266,15 +315,18 @@ pub async fn register(
     Query(params): Params,
     body: Option<Json<Value>>,
 ) -> Response {
-    let granted = match authorized(&sandbox, "phone.register", &version, request, &params).await {
-        Ok(granted) => granted,
+    let business = match authorized_phone(
+        &sandbox,
+        "phone.register",
+        &version,
+        request,
+        &params,
+        &phone,
+    )
+    .await
+    {
+        Ok(business) => business,
         Err(response) => return response,
-    };
-    let Some(business) = sandbox
-        .business_of_phone(&phone)
-        .filter(|b| b.waba_id == granted)
-    else {
-        return unknown_object(&phone);
     };
     let pin = body
         .as_ref()
@@ -301,12 +353,17 @@ pub async fn create_template(
     Query(params): Params,
     body: Option<Json<Value>>,
 ) -> Response {
-    let granted = match authorized(&sandbox, "template.create", &version, request, &params).await {
-        Ok(granted) => granted,
-        Err(response) => return response,
-    };
-    if granted != waba {
-        return unknown_object(&waba);
+    if let Err(response) = authorized_waba(
+        &sandbox,
+        "template.create",
+        &version,
+        request,
+        &params,
+        &waba,
+    )
+    .await
+    {
+        return response;
     }
     let body = body.map(|Json(body)| body).unwrap_or_default();
     let name = body["name"].as_str().unwrap_or_default().to_owned();
@@ -364,12 +421,17 @@ pub async fn delete_templates(
     Path((version, waba)): Path<(String, String)>,
     Query(params): Params,
 ) -> Response {
-    let granted = match authorized(&sandbox, "template.delete", &version, request, &params).await {
-        Ok(granted) => granted,
-        Err(response) => return response,
-    };
-    if granted != waba {
-        return unknown_object(&waba);
+    if let Err(response) = authorized_waba(
+        &sandbox,
+        "template.delete",
+        &version,
+        request,
+        &params,
+        &waba,
+    )
+    .await
+    {
+        return response;
     }
     let Some(name) = params.get("name") else {
         return error_response(
@@ -395,12 +457,10 @@ pub async fn list_templates(
     Path((version, waba)): Path<(String, String)>,
     Query(params): Params,
 ) -> Response {
-    let granted = match authorized(&sandbox, "template.list", &version, request, &params).await {
-        Ok(granted) => granted,
-        Err(response) => return response,
-    };
-    if granted != waba {
-        return unknown_object(&waba);
+    if let Err(response) =
+        authorized_waba(&sandbox, "template.list", &version, request, &params, &waba).await
+    {
+        return response;
     }
     let data: Vec<Value> = sandbox
         .templates(&waba)
@@ -441,15 +501,18 @@ pub async fn send_message(
     Query(params): Params,
     body: Option<Json<Value>>,
 ) -> Response {
-    let granted = match authorized(&sandbox, "message.send", &version, request, &params).await {
-        Ok(granted) => granted,
+    let business = match authorized_phone(
+        &sandbox,
+        "message.send",
+        &version,
+        request,
+        &params,
+        &phone,
+    )
+    .await
+    {
+        Ok(business) => business,
         Err(response) => return response,
-    };
-    let Some(business) = sandbox
-        .business_of_phone(&phone)
-        .filter(|b| b.waba_id == granted)
-    else {
-        return unknown_object(&phone);
     };
     let body = body.map(|Json(body)| body).unwrap_or_default();
     let to = body["to"]
