@@ -86,6 +86,17 @@ async fn arm(sandbox: &RunningSandbox, fault: Value) {
     assert_eq!(status, 201);
 }
 
+/// Signs a business up and exchanges its code: (signup answer, business token).
+async fn connected(sandbox: &RunningSandbox, graph: &GraphClient) -> (Value, String) {
+    let signed_up = signup(sandbox).await;
+    let token = graph
+        .exchange_code(&CallContext::default(), signed_up["code"].as_str().unwrap())
+        .await
+        .unwrap()
+        .access_token;
+    (signed_up, token)
+}
+
 fn graph_code(error: &CallError) -> i64 {
     error
         .code()
@@ -160,12 +171,7 @@ async fn the_eleventh_register_in_72_hours_is_133016() {
     let sandbox = start_sandbox(Duration::from_secs(30), Duration::from_secs(5)).await;
     let graph = client(&sandbox, None);
     let ctx = CallContext::default();
-    let signed_up = signup(&sandbox).await;
-    let token = graph
-        .exchange_code(&ctx, signed_up["code"].as_str().unwrap())
-        .await
-        .unwrap()
-        .access_token;
+    let (signed_up, token) = connected(&sandbox, &graph).await;
     let phone = signed_up["phone_number_id"].as_str().unwrap();
     for _ in 0..10 {
         graph
@@ -186,13 +192,8 @@ async fn faults_and_bad_tokens_are_classified_by_code() {
     let sandbox = start_sandbox(Duration::from_secs(30), Duration::from_secs(5)).await;
     let graph = client(&sandbox, None);
     let ctx = CallContext::default();
-    let signed_up = signup(&sandbox).await;
+    let (signed_up, token) = connected(&sandbox, &graph).await;
     let waba = signed_up["waba_id"].as_str().unwrap();
-    let token = graph
-        .exchange_code(&ctx, signed_up["code"].as_str().unwrap())
-        .await
-        .unwrap()
-        .access_token;
 
     arm(&sandbox, json!({ "operation": "waba.phone_numbers", "code": 2, "is_transient": true, "http_status": 503 })).await;
     let transient = graph.phone_numbers(&ctx, &token, waba).await.unwrap_err();
@@ -224,13 +225,8 @@ async fn templates_go_through_review() {
     let sandbox = start_sandbox(Duration::from_secs(30), Duration::from_millis(200)).await;
     let graph = client(&sandbox, None);
     let ctx = CallContext::default();
-    let signed_up = signup(&sandbox).await;
+    let (signed_up, token) = connected(&sandbox, &graph).await;
     let waba = signed_up["waba_id"].as_str().unwrap();
-    let token = graph
-        .exchange_code(&ctx, signed_up["code"].as_str().unwrap())
-        .await
-        .unwrap()
-        .access_token;
     let template = |name: &str| {
         json!({ "name": name, "language": "en_US", "category": "UTILITY",
                 "components": [{ "type": "BODY", "text": "Hello {{1}}", "example": { "body_text": [["Ana"]] } }] })
@@ -313,13 +309,8 @@ async fn templates_can_be_deleted_except_disabled_ones() {
     let sandbox = start_sandbox(Duration::from_secs(30), Duration::from_millis(50)).await;
     let graph = client(&sandbox, None);
     let ctx = CallContext::default();
-    let signed_up = signup(&sandbox).await;
+    let (signed_up, token) = connected(&sandbox, &graph).await;
     let waba = signed_up["waba_id"].as_str().unwrap().to_owned();
-    let token = graph
-        .exchange_code(&ctx, signed_up["code"].as_str().unwrap())
-        .await
-        .unwrap()
-        .access_token;
     let body = json!({ "name": "old_offer", "language": "en_US", "category": "MARKETING", "components": [] });
     let created = graph
         .create_template(&ctx, &token, &waba, &body)
