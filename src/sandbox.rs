@@ -9,7 +9,9 @@
 
 pub mod control;
 pub mod graph;
+pub mod messages;
 pub mod state;
+pub mod templates;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -34,14 +36,14 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
             post(graph::subscribe_app).get(graph::subscribed_apps),
         )
         .at("/:version/:object/register", post(graph::register))
-        .at("/:version/:object/messages", post(graph::send_message))
+        .at("/:version/:object/messages", post(messages::send_message))
         .at(
             "/:version/:object/message_templates",
-            post(graph::create_template)
-                .get(graph::list_templates)
-                .delete(graph::delete_templates),
+            post(templates::create_template)
+                .get(templates::list_templates)
+                .delete(templates::delete_templates),
         )
-        .at("/:version/:object", get(graph::get_object))
+        .at("/:version/:object", get(templates::get_object))
         .data(sandbox)
 }
 

@@ -1,21 +1,22 @@
-//! The sandbox's Graph endpoints, answering in Meta's shapes and with Meta's errors.
+//! The sandbox's Graph endpoints for onboarding (token, WABA, phone number), and the
+//! helpers every Graph endpoint shares: Meta's error shape, version, faults, tokens.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use poem::http::StatusCode;
 use poem::web::{Data, Json, Path, Query};
 use poem::{Request, Response, handler};
 use serde_json::{Value, json};
 
-use super::state::{Sandbox, Template};
+use super::state::Sandbox;
 use crate::meta::GraphError;
 
-type Params = Query<HashMap<String, String>>;
+/// Query parameters of a Graph call.
+pub(super) type Params = Query<HashMap<String, String>>;
 
 /// A Graph error answer, with the headers Meta sends.
-fn error_response(error: GraphError, status: StatusCode) -> Response {
+pub(super) fn error_response(error: GraphError, status: StatusCode) -> Response {
     let trace = hex::encode(rand::random::<[u8; 8]>());
     let mut error = error;
     error.fbtrace_id.get_or_insert(trace.clone());
@@ -33,7 +34,7 @@ fn error_response(error: GraphError, status: StatusCode) -> Response {
         .body(json!({ "error": error }).to_string())
 }
 
-fn ok(body: Value) -> Response {
+pub(super) fn ok(body: Value) -> Response {
     Response::builder()
         .content_type("application/json")
         .header("x-fb-trace-id", hex::encode(rand::random::<[u8; 8]>()))
@@ -86,7 +87,7 @@ fn invalid_token() -> Response {
     error_response(error, StatusCode::UNAUTHORIZED)
 }
 
-fn unknown_object(id: &str) -> Response {
+pub(super) fn unknown_object(id: &str) -> Response {
     let mut error = GraphError::new(
         100,
         format!(
@@ -100,7 +101,7 @@ fn unknown_object(id: &str) -> Response {
 }
 
 /// Checks the version, faults and the token; yields the WABA the token grants.
-async fn authorized(
+pub(super) async fn authorized(
     sandbox: &Sandbox,
     operation: &str,
     version: &str,
@@ -119,7 +120,7 @@ async fn authorized(
 }
 
 /// [`authorized`] for a call on `waba`: the token must grant that very WABA.
-async fn authorized_waba(
+pub(super) async fn authorized_waba(
     sandbox: &Sandbox,
     operation: &str,
     version: &str,
@@ -137,7 +138,7 @@ async fn authorized_waba(
 
 /// [`authorized`] for a call on a phone number: the business owning it, if the token
 /// grants its WABA.
-async fn authorized_phone(
+pub(super) async fn authorized_phone(
     sandbox: &Sandbox,
     operation: &str,
     version: &str,
@@ -341,213 +342,5 @@ pub async fn register(
     match sandbox.register(&business.phone_number_id) {
         Ok(()) => ok(json!({ "success": true })),
         Err(error) => error_response(error, StatusCode::BAD_REQUEST),
-    }
-}
-
-/// `POST /{v}/{waba}/message_templates`
-#[handler]
-pub async fn create_template(
-    sandbox: Data<&Arc<Sandbox>>,
-    request: &Request,
-    Path((version, waba)): Path<(String, String)>,
-    Query(params): Params,
-    body: Option<Json<Value>>,
-) -> Response {
-    if let Err(response) = authorized_waba(
-        &sandbox,
-        "template.create",
-        &version,
-        request,
-        &params,
-        &waba,
-    )
-    .await
-    {
-        return response;
-    }
-    let body = body.map(|Json(body)| body).unwrap_or_default();
-    let name = body["name"].as_str().unwrap_or_default().to_owned();
-    let valid_name = !name.is_empty()
-        && name.len() <= 512
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    let category = body["category"]
-        .as_str()
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    let language = body["language"].as_str().unwrap_or_default().to_owned();
-    if !valid_name
-        || language.is_empty()
-        || !["MARKETING", "UTILITY", "AUTHENTICATION"].contains(&category.as_str())
-    {
-        return error_response(
-            GraphError::new(100, "(#100) Invalid parameter"),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let template = Template {
-        id: String::new(),
-        waba_id: waba,
-        name,
-        language,
-        category,
-        components: body["components"].clone(),
-        status: String::new(),
-        review_at: Instant::now(),
-        announced: false,
-    };
-    match sandbox.create_template(template) {
-        Ok(created) => {
-            ok(json!({ "id": created.id, "status": created.status, "category": created.category }))
-        }
-        Err(error) => error_response(error, StatusCode::BAD_REQUEST),
-    }
-}
-
-fn template_json(template: &Template) -> Value {
-    json!({
-        "id": template.id, "name": template.name, "language": template.language,
-        "status": template.status, "category": template.category,
-        "components": template.components, "parameter_format": "positional",
-    })
-}
-
-/// `DELETE /{v}/{waba}/message_templates?name=…[&hsm_id=…]`
-#[handler]
-pub async fn delete_templates(
-    sandbox: Data<&Arc<Sandbox>>,
-    request: &Request,
-    Path((version, waba)): Path<(String, String)>,
-    Query(params): Params,
-) -> Response {
-    if let Err(response) = authorized_waba(
-        &sandbox,
-        "template.delete",
-        &version,
-        request,
-        &params,
-        &waba,
-    )
-    .await
-    {
-        return response;
-    }
-    let Some(name) = params.get("name") else {
-        return error_response(
-            GraphError::new(100, "(#100) The parameter name is required"),
-            StatusCode::BAD_REQUEST,
-        );
-    };
-    match sandbox.delete_templates(&waba, name, params.get("hsm_id").map(String::as_str)) {
-        Ok(0) => error_response(
-            GraphError::new(100, format!("(#100) Message template \"{name}\" not found")),
-            StatusCode::BAD_REQUEST,
-        ),
-        Ok(_) => ok(json!({ "success": true })),
-        Err(error) => error_response(error, StatusCode::BAD_REQUEST),
-    }
-}
-
-/// `GET /{v}/{waba}/message_templates[?name]`
-#[handler]
-pub async fn list_templates(
-    sandbox: Data<&Arc<Sandbox>>,
-    request: &Request,
-    Path((version, waba)): Path<(String, String)>,
-    Query(params): Params,
-) -> Response {
-    if let Err(response) =
-        authorized_waba(&sandbox, "template.list", &version, request, &params, &waba).await
-    {
-        return response;
-    }
-    let data: Vec<Value> = sandbox
-        .templates(&waba)
-        .iter()
-        .filter(|t| params.get("name").is_none_or(|name| &t.name == name))
-        .map(template_json)
-        .collect();
-    ok(json!({ "data": data, "paging": { "cursors": { "before": "MAZDZD", "after": "MjQZD" } } }))
-}
-
-/// `GET /{v}/{id}`: a template (the only object the product reads by id).
-#[handler]
-pub async fn get_object(
-    sandbox: Data<&Arc<Sandbox>>,
-    request: &Request,
-    Path((version, id)): Path<(String, String)>,
-    Query(params): Params,
-) -> Response {
-    let granted = match authorized(&sandbox, "template.status", &version, request, &params).await {
-        Ok(granted) => granted,
-        Err(response) => return response,
-    };
-    match sandbox.template(&id).filter(|t| t.waba_id == granted) {
-        Some(template) => ok(template_json(&template)),
-        None => unknown_object(&id),
-    }
-}
-
-/// `POST /{v}/{phone}/messages`: template messages. Accepted messages get status webhooks
-/// (`sent` and `delivered` batched in one delivery, then `read`); faults
-/// `webhook.status.skip_delivered`, `webhook.status.duplicate` and
-/// `webhook.status.reorder` make them arrive the way Meta sometimes sends them.
-#[handler]
-pub async fn send_message(
-    sandbox: Data<&Arc<Sandbox>>,
-    request: &Request,
-    Path((version, phone)): Path<(String, String)>,
-    Query(params): Params,
-    body: Option<Json<Value>>,
-) -> Response {
-    let business = match authorized_phone(
-        &sandbox,
-        "message.send",
-        &version,
-        request,
-        &params,
-        &phone,
-    )
-    .await
-    {
-        Ok(business) => business,
-        Err(response) => return response,
-    };
-    let body = body.map(|Json(body)| body).unwrap_or_default();
-    let to = body["to"]
-        .as_str()
-        .unwrap_or_default()
-        .trim_start_matches('+')
-        .to_owned();
-    let name = body["template"]["name"].as_str().unwrap_or_default();
-    let language = body["template"]["language"]["code"]
-        .as_str()
-        .unwrap_or_default();
-    if body["messaging_product"] != "whatsapp" || to.is_empty() || body["type"] != "template" {
-        return error_response(
-            GraphError::new(
-                100,
-                "(#100) Invalid parameter: messaging_product, to and a template are required",
-            ),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    match sandbox.send_message(&phone, &business.waba_id, &to, name, language) {
-        Err(error) => error_response(error, StatusCode::BAD_REQUEST),
-        Ok(wamid) => {
-            super::webhooks::queue_statuses(
-                &sandbox,
-                &business,
-                &wamid,
-                &to,
-                body["biz_opaque_callback_data"].as_str(),
-            );
-            ok(json!({
-                "messaging_product": "whatsapp",
-                "contacts": [{ "input": body["to"], "wa_id": to }],
-                "messages": [{ "id": wamid, "message_status": "accepted" }],
-            }))
-        }
     }
 }

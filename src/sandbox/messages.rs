@@ -1,0 +1,76 @@
+//! The sandbox's `messages` endpoint: template sends under Meta's limits, followed by
+//! status webhooks.
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::{Data, Json, Path, Query};
+use poem::{Request, Response, handler};
+use serde_json::{Value, json};
+
+use super::graph::{Params, authorized_phone, error_response, ok};
+use super::state::Sandbox;
+use crate::meta::GraphError;
+
+/// `POST /{v}/{phone}/messages`: template messages. Accepted messages get status webhooks
+/// (`sent` and `delivered` batched in one delivery, then `read`); faults
+/// `webhook.status.skip_delivered`, `webhook.status.duplicate` and
+/// `webhook.status.reorder` make them arrive the way Meta sometimes sends them.
+#[handler]
+pub async fn send_message(
+    sandbox: Data<&Arc<Sandbox>>,
+    request: &Request,
+    Path((version, phone)): Path<(String, String)>,
+    Query(params): Params,
+    body: Option<Json<Value>>,
+) -> Response {
+    let business = match authorized_phone(
+        &sandbox,
+        "message.send",
+        &version,
+        request,
+        &params,
+        &phone,
+    )
+    .await
+    {
+        Ok(business) => business,
+        Err(response) => return response,
+    };
+    let body = body.map(|Json(body)| body).unwrap_or_default();
+    let to = body["to"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches('+')
+        .to_owned();
+    let name = body["template"]["name"].as_str().unwrap_or_default();
+    let language = body["template"]["language"]["code"]
+        .as_str()
+        .unwrap_or_default();
+    if body["messaging_product"] != "whatsapp" || to.is_empty() || body["type"] != "template" {
+        return error_response(
+            GraphError::new(
+                100,
+                "(#100) Invalid parameter: messaging_product, to and a template are required",
+            ),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    match sandbox.send_message(&phone, &business.waba_id, &to, name, language) {
+        Err(error) => error_response(error, StatusCode::BAD_REQUEST),
+        Ok(wamid) => {
+            super::webhooks::queue_statuses(
+                &sandbox,
+                &business,
+                &wamid,
+                &to,
+                body["biz_opaque_callback_data"].as_str(),
+            );
+            ok(json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{ "input": body["to"], "wa_id": to }],
+                "messages": [{ "id": wamid, "message_status": "accepted" }],
+            }))
+        }
+    }
+}
