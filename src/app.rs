@@ -210,6 +210,7 @@ impl Application {
                 shutdown_grace: grace,
                 heartbeat: self.settings.worker_heartbeat,
                 name_prefix: worker_name_prefix(),
+                batch_writers: self.settings.worker_batch_writers,
             };
             let engine = self.engine.clone();
             let signal = shutdown.clone().boxed();

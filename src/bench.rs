@@ -40,6 +40,9 @@ pub struct BenchArgs {
     /// Steps executed at once by the engine's workers.
     #[arg(long, default_value_t = 100)]
     pub concurrency: usize,
+    /// Group-commit writers for claims, and as many for completions.
+    #[arg(long, default_value_t = 2)]
+    pub batch_writers: usize,
     /// Concurrent audit-ledger writers.
     #[arg(long, default_value_t = 8)]
     pub audit_writers: usize,
@@ -121,7 +124,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
         &format!("{:.2}", five / baseline),
     );
 
-    let workers = start_workers(&engine, args.concurrency);
+    let workers = start_workers(&engine, &args);
     let (p50, p99) = start_latency(&engine, args.samples).await?;
     row(
         "(d) idle start -> first step running",
@@ -257,7 +260,7 @@ async fn drain_runs(
         .await?;
     start_many(engine, workflow, runs).await?;
     let started = Instant::now();
-    let workers = start_workers(engine, args.concurrency);
+    let workers = start_workers(engine, args);
     wait_until(
         engine.pool(),
         "select count(*) from runs where status = 'succeeded'",
@@ -424,10 +427,10 @@ impl RunningWorkers {
     }
 }
 
-fn start_workers(engine: &Engine, concurrency: usize) -> RunningWorkers {
+fn start_workers(engine: &Engine, args: &BenchArgs) -> RunningWorkers {
     let (stop, rx) = oneshot::channel::<()>();
     let settings = WorkerSettings {
-        concurrency,
+        concurrency: args.concurrency,
         shutdown_grace: Duration::from_secs(5),
         heartbeat: Duration::from_secs(5),
         name_prefix: format!(
@@ -435,6 +438,7 @@ fn start_workers(engine: &Engine, concurrency: usize) -> RunningWorkers {
             std::process::id(),
             uuid::Uuid::now_v7().simple()
         ),
+        batch_writers: args.batch_writers,
     };
     let engine = engine.clone();
     let handle = tokio::spawn(async move {

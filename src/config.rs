@@ -27,6 +27,8 @@ pub struct Settings {
     pub jobs_dir: PathBuf,
     /// Steps one process executes at once.
     pub worker_concurrency: usize,
+    /// Concurrent group-commit writers for step claims, and as many for completions.
+    pub worker_batch_writers: usize,
     /// Worker heartbeat; a worker silent for three heartbeats has its jobs rescued.
     pub worker_heartbeat: Duration,
     /// How long in-flight steps may finish after SIGINT/SIGTERM.
@@ -72,6 +74,7 @@ impl Default for Settings {
             workflows_dir: "./workflows".into(),
             jobs_dir: "./jobs".into(),
             worker_concurrency: 50,
+            worker_batch_writers: 2,
             worker_heartbeat: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
@@ -114,6 +117,9 @@ impl Settings {
         }
         if let Some(value) = get("BAZAARSTREET_WORKER_CONCURRENCY") {
             settings.worker_concurrency = number("BAZAARSTREET_WORKER_CONCURRENCY", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_WORKER_BATCH_WRITERS") {
+            settings.worker_batch_writers = number("BAZAARSTREET_WORKER_BATCH_WRITERS", &value)?;
         }
         if let Some(value) = get("BAZAARSTREET_WORKER_HEARTBEAT") {
             settings.worker_heartbeat = duration("BAZAARSTREET_WORKER_HEARTBEAT", &value)?;

@@ -5,20 +5,24 @@
 //! - [`catalog`]: definitions loaded from `workflows/` and pinned versions from the database.
 //! - [`handlers`], [`builtin`]: task handlers by name.
 //! - [`transition`]: moving a locked run between steps in one transaction.
+//! - [`changes`]: the rows a batch of transitions writes, one statement per table.
 //! - [`commands`]: start, cancel, decide, post an event.
 //! - [`executor`]: what a step job does when a worker picks it up.
+//! - [`group_commit`]: claims and completions of many steps written by one transaction.
 //! - [`worker`]: the apalis workers and their monitor.
 //! - [`schedule`]: recurring runs from `jobs/*.toml`.
 //! - [`queries`]: read models for the API.
 
 pub mod builtin;
 pub mod catalog;
+pub mod changes;
 pub mod commands;
 pub mod context;
 pub mod definition;
 pub mod duration;
 pub mod executor;
 pub mod graph;
+pub mod group_commit;
 pub mod handlers;
 pub mod maintenance;
 pub mod policy;
@@ -97,6 +101,9 @@ pub enum EngineError {
     /// The job queue failed.
     #[error("job queue error: {0}")]
     Queue(#[from] apalis_postgres::Error),
+    /// The process is shutting down and its batch writers have stopped.
+    #[error("the engine's batch writers have stopped")]
+    Stopped,
 }
 
 impl From<PinnedError> for EngineError {

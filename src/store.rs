@@ -1,6 +1,7 @@
 //! SQL, and only SQL: every function takes a `&mut PgConnection` so callers compose
 //! transactions. Queries are checked at compile time against the committed `.sqlx/` cache.
 
+pub mod attempts;
 pub mod audit;
 pub mod definitions;
 pub mod events;

@@ -6,9 +6,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::engine::queries::RunDetail;
+use crate::store::attempts::AttemptRow;
 use crate::store::history::HistoryRow;
 use crate::store::runs::RunRow;
-use crate::store::steps::{AttemptRow, StepRow};
+use crate::store::steps::StepRow;
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

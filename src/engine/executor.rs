@@ -3,11 +3,15 @@
 //!
 //! A task attempt takes two transactions: one records that the attempt started (so an
 //! attempt cut short by a crash is still on record), the other records how it ended and
-//! enqueues what follows. No lock is held while the handler runs. The common claim (a due
-//! task step, current generation) is a single statement; every other case takes the
+//! enqueues what follows. No lock is held while the handler runs. Both go through the
+//! process's [`StepWriters`]: the common claim (a due task step, current generation) of
+//! every job a worker holds is one statement, and the completions that pile up while one
+//! batch commits are written by the next, in one transaction. Every other case takes the
 //! general path, which locks the run and looks at the step first.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,73 +20,106 @@ use rand::Rng;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use sqlx::PgConnection;
+
+use super::changes::ChangeSet;
 use super::definition::{RetryPolicy, Step, StepKind, TaskSpec, outcome};
+use super::group_commit::{GroupCommit, RunRequest};
 use super::handlers::{HandlerCall, HandlerError, HandlerOutput};
 use super::transition::Transition;
 use super::{Engine, EngineError};
 use crate::metrics::METRICS;
 use crate::store;
+use crate::store::attempts::{ClaimRequest, ClaimedTask, FinishedAttempt};
 use crate::store::jobs::StepJob;
-use crate::store::steps::{AttemptResult, StepRow};
+use crate::store::runs::RunRow;
+use crate::store::steps::StepRow;
 
 /// Early wake-ups shorter than this are slept off in place instead of re-enqueued.
 const SLEEP_OFF_EARLY_WAKEUP: Duration = Duration::from_millis(1_500);
 
 impl Engine {
     /// Handles one step job. Stale jobs (wrong generation, finished run) do nothing.
-    pub async fn execute(&self, job: &StepJob, worker: &str) -> Result<(), EngineError> {
-        if let Some(attempt) = self.claim_due_task(job, worker).await? {
-            return self.run_attempt(job, attempt).await;
+    pub async fn execute(
+        &self,
+        writers: &StepWriters,
+        job: &StepJob,
+        worker: &str,
+    ) -> Result<(), EngineError> {
+        let request = ClaimRequest {
+            run_id: job.run_id,
+            step_id: job.step_id.clone(),
+            generation: job.generation,
+            worker: worker.to_owned(),
+        };
+        if let Some(attempt) = writers.claims.submit(request).await?? {
+            return self.run_attempt(writers, job, attempt).await;
         }
         loop {
             match self.claim(job, worker).await? {
                 Claim::Nothing => return Ok(()),
                 Claim::Early(wait) => tokio::time::sleep(wait).await,
-                Claim::Attempt(attempt) => return self.run_attempt(job, *attempt).await,
+                Claim::Attempt(attempt) => return self.run_attempt(writers, job, *attempt).await,
             }
         }
     }
 
-    /// The fast claim: one statement starts the attempt of a due task step.
-    async fn claim_due_task(
+    /// The fast claim of a batch of jobs: one statement starts the attempts of the due
+    /// task steps among them; the others are answered `None` and take the general path.
+    async fn claim_batch(
         &self,
-        job: &StepJob,
-        worker: &str,
-    ) -> Result<Option<Attempt>, EngineError> {
+        requests: Vec<Arc<ClaimRequest>>,
+    ) -> Result<Vec<Result<Option<Attempt>, EngineError>>, EngineError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(claimed) = store::steps::claim_due_task(
-            &mut conn,
-            job.run_id,
-            &job.step_id,
-            job.generation,
-            worker,
-        )
-        .await?
-        else {
-            return Ok(None);
-        };
+        let wanted: Vec<ClaimRequest> = requests.iter().map(|r| (**r).clone()).collect();
+        let mut claimed: HashMap<Uuid, ClaimedTask> =
+            store::attempts::claim_due_tasks(&mut conn, &wanted)
+                .await?
+                .into_iter()
+                .map(|task| (task.run_id, task))
+                .collect();
+        let mut answers = Vec::with_capacity(requests.len());
+        for request in &requests {
+            let answer = match claimed.remove(&request.run_id) {
+                None => Ok(None),
+                Some(task) => self
+                    .claimed_attempt(&mut conn, &request.step_id, task)
+                    .await
+                    .map(Some),
+            };
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// The attempt a fast claim started, with the step's spec from the pinned definition.
+    async fn claimed_attempt(
+        &self,
+        conn: &mut PgConnection,
+        step_id: &str,
+        task: ClaimedTask,
+    ) -> Result<Attempt, EngineError> {
         let definition = self
             .catalog
-            .pinned(&mut conn, &claimed.workflow, claimed.workflow_version)
+            .pinned(conn, &task.workflow, task.workflow_version)
             .await?;
         let step = definition
-            .step(&job.step_id)
-            .ok_or_else(|| EngineError::Definition(format!("step `{}` vanished", job.step_id)))?;
+            .step(step_id)
+            .ok_or_else(|| EngineError::Definition(format!("step `{step_id}` vanished")))?;
         let StepKind::Task(spec) = &step.kind else {
             return Err(EngineError::Definition(format!(
-                "step `{}` is no longer a task",
-                job.step_id
+                "step `{step_id}` is no longer a task"
             )));
         };
-        Ok(Some(Attempt::new(
-            &claimed.workflow,
-            job.run_id,
+        Ok(Attempt::new(
+            &task.workflow,
+            task.run_id,
             step,
             spec,
-            claimed.seq,
-            claimed.attempt,
-            claimed.context,
-        )))
+            task.seq,
+            task.attempt,
+            task.context,
+        ))
     }
 
     /// The general claim: decide what the job means now, and record an attempt start.
@@ -126,14 +163,14 @@ impl Engine {
                 if row.status == "running" {
                     // Only a redelivered job finds its step running: the worker that
                     // started the previous attempt died without finishing it.
-                    store::steps::abandon_running_attempts(&mut tx, run.id, row.seq).await?;
+                    store::attempts::abandon_running(&mut tx, run.id, row.seq).await?;
                 }
                 row.attempts += 1;
                 row.status = "running".to_owned();
                 row.wake_at = None;
                 row.started_at.get_or_insert(now);
                 store::steps::save(&mut tx, &row).await?;
-                store::steps::start_attempt(&mut tx, run.id, row.seq, row.attempts, worker).await?;
+                store::attempts::start(&mut tx, run.id, row.seq, row.attempts, worker).await?;
                 tx.commit().await?;
                 Ok(Claim::Attempt(Box::new(Attempt::new(
                     &run.workflow,
@@ -174,59 +211,99 @@ impl Engine {
         }
     }
 
-    /// Calls the handler, then records the result in the second transaction.
-    async fn run_attempt(&self, job: &StepJob, attempt: Attempt) -> Result<(), EngineError> {
+    /// Calls the handler, then records the result through the completion writers.
+    async fn run_attempt(
+        &self,
+        writers: &StepWriters,
+        job: &StepJob,
+        attempt: Attempt,
+    ) -> Result<(), EngineError> {
         let started = std::time::Instant::now();
         let result = self.call_handler(&attempt).await;
         METRICS.observe_step(&attempt.workflow, &job.step_id, started.elapsed());
-        let mut tx = self.pool.begin().await?;
-        let Some((run, row)) =
-            store::runs::lock_with_step(&mut tx, job.run_id, attempt.seq).await?
-        else {
-            return Ok(());
+        let completion = Completion {
+            job: job.clone(),
+            seq: attempt.seq,
+            attempt: attempt.call.attempt,
+            retry: attempt.spec.retry,
+            result,
         };
-        let number = attempt.call.attempt;
+        writers.completions.submit(completion).await
+    }
+
+    /// Records a batch of ended attempts and what follows from each, in one transaction.
+    async fn complete_batch(
+        &self,
+        completions: Vec<Arc<Completion>>,
+    ) -> Result<Vec<()>, EngineError> {
+        let mut tx = self.pool.begin().await?;
+        let wanted: Vec<(Uuid, i32)> = completions
+            .iter()
+            .map(|done| (done.job.run_id, done.seq))
+            .collect();
+        let mut locked: HashMap<Uuid, (RunRow, Option<StepRow>)> =
+            store::runs::lock_with_steps(&mut tx, &wanted)
+                .await?
+                .into_iter()
+                .map(|(run, row)| (run.id, (run, row)))
+                .collect();
+        let mut changes = ChangeSet::default();
+        for done in &completions {
+            if let Some((run, row)) = locked.remove(&done.job.run_id) {
+                self.complete(&mut tx, done, run, row, &mut changes).await?;
+            }
+        }
+        changes.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(vec![(); completions.len()])
+    }
+
+    /// Adds to `changes` what one ended attempt means for its locked run.
+    async fn complete(
+        &self,
+        conn: &mut PgConnection,
+        done: &Completion,
+        run: RunRow,
+        row: Option<StepRow>,
+        changes: &mut ChangeSet,
+    ) -> Result<(), EngineError> {
+        let number = done.attempt;
         let current = !run.is_finished()
-            && run.generation == job.generation
-            && run.current_seq == attempt.seq;
-        let ended = attempt_result(&result);
+            && run.generation == done.job.generation
+            && run.current_seq == done.seq;
+        changes.finished_attempts.push(finished_attempt(done));
         let Some(mut row) =
             row.filter(|row| current && row.attempts == number && row.status == "running")
         else {
             // The run moved on (cancelled) or another worker took the step over: keep the
             // attempt on record, change nothing else.
-            store::steps::finish_stray_attempt(&mut tx, run.id, attempt.seq, number, &ended)
-                .await?;
-            tx.commit().await?;
             return Ok(());
         };
         let definition = self
             .catalog
-            .pinned(&mut tx, &run.workflow, run.workflow_version)
+            .pinned(conn, &run.workflow, run.workflow_version)
             .await?;
+        let step_id = &done.job.step_id;
         let step = definition
-            .step(&job.step_id)
-            .ok_or_else(|| EngineError::Definition(format!("step `{}` vanished", job.step_id)))?;
+            .step(step_id)
+            .ok_or_else(|| EngineError::Definition(format!("step `{step_id}` vanished")))?;
         let mut transition = Transition::new(&definition, run, None);
-        match &result {
+        match &done.result {
             Ok(output) => {
                 transition.complete_row(&mut row, &output.outcome, &output.output);
-                store::steps::finish_attempt(&mut tx, &row, number, &ended).await?;
+                changes.saved_steps.push(row);
                 let target = step.target_for(&output.outcome);
-                transition.follow(&mut tx, target, None).await?;
+                transition.follow(conn, target, None).await?;
             }
-            Err(failure)
-                if failure.is_retryable() && (number as u32) < attempt.spec.retry.max_attempts =>
-            {
+            Err(failure) if failure.is_retryable() && (number as u32) < done.retry.max_attempts => {
                 let error = failure.to_string();
-                let delay =
-                    jittered(&attempt.spec.retry, number as u32).max(failure.minimum_wait());
+                let delay = jittered(&done.retry, number as u32).max(failure.minimum_wait());
                 let wake_at =
                     transition.now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 row.status = "retrying".to_owned();
                 row.error = Some(error.clone());
                 row.wake_at = Some(wake_at);
-                store::steps::finish_attempt(&mut tx, &row, number, &ended).await?;
+                changes.saved_steps.push(row);
                 transition.bump_generation();
                 transition.enqueue_current(Some(wake_at));
                 transition.record(
@@ -237,15 +314,14 @@ impl Engine {
             }
             Err(error) => {
                 fail_step(&mut transition, &mut row, step, error);
-                store::steps::finish_attempt(&mut tx, &row, number, &ended).await?;
+                changes.saved_steps.push(row);
                 let failure = format!("step `{}` failed: {error}", step.id);
                 transition
-                    .follow(&mut tx, step.target_for(outcome::FAILED), Some(failure))
+                    .follow(conn, step.target_for(outcome::FAILED), Some(failure))
                     .await?;
             }
         }
-        transition.commit_changes(&mut tx).await?;
-        tx.commit().await?;
+        transition.into_changes(changes);
         Ok(())
     }
 
@@ -291,26 +367,36 @@ fn fail_step(
 }
 
 /// How an attempt ended, in the shape the attempt table stores.
-fn attempt_result(result: &Result<HandlerOutput, HandlerError>) -> AttemptResult<'_> {
-    match result {
-        Ok(output) => AttemptResult {
-            status: "succeeded",
-            outcome: Some(&output.outcome),
-            output: Some(&output.output),
-            error: None,
-            retryable: None,
-        },
-        Err(error) => AttemptResult {
-            status: "failed",
-            outcome: None,
-            output: None,
-            error: Some(match error {
+fn finished_attempt(done: &Completion) -> FinishedAttempt {
+    let (status, outcome, output, error, retryable) = match &done.result {
+        Ok(output) => (
+            "succeeded",
+            Some(output.outcome.clone()),
+            Some(output.output.clone()),
+            None,
+            None,
+        ),
+        Err(error) => (
+            "failed",
+            None,
+            None,
+            Some(match error {
                 HandlerError::Retryable(text)
                 | HandlerError::Fatal(text)
-                | HandlerError::RateLimited(text, _) => text,
+                | HandlerError::RateLimited(text, _) => text.clone(),
             }),
-            retryable: Some(error.is_retryable()),
-        },
+            Some(error.is_retryable()),
+        ),
+    };
+    FinishedAttempt {
+        run_id: done.job.run_id,
+        seq: done.seq,
+        attempt: done.attempt,
+        status,
+        outcome,
+        output,
+        error,
+        retryable,
     }
 }
 
@@ -365,6 +451,64 @@ impl Attempt {
                 context,
                 params: spec.params.clone(),
             },
+        }
+    }
+}
+
+/// An attempt that ended, waiting to be recorded.
+struct Completion {
+    job: StepJob,
+    seq: i32,
+    attempt: i32,
+    retry: RetryPolicy,
+    result: Result<HandlerOutput, HandlerError>,
+}
+
+impl RunRequest for Completion {
+    fn run_id(&self) -> Uuid {
+        self.job.run_id
+    }
+}
+
+impl RunRequest for ClaimRequest {
+    fn run_id(&self) -> Uuid {
+        self.run_id
+    }
+}
+
+/// The group-commit writers of one worker process: fast claims and completions, each
+/// batch in one statement or transaction.
+#[derive(Clone)]
+pub struct StepWriters {
+    claims: GroupCommit<ClaimRequest, Result<Option<Attempt>, EngineError>>,
+    completions: GroupCommit<Completion, ()>,
+}
+
+impl StepWriters {
+    /// Starts `writers` claim writers and as many completion writers for `engine`, each
+    /// writing at most `max_batch` requests at a time.
+    pub fn spawn(engine: &Engine, writers: usize, max_batch: usize) -> Self {
+        let claiming = engine.clone();
+        let claims = GroupCommit::spawn(
+            writers,
+            max_batch,
+            Arc::new(move |requests| {
+                let engine = claiming.clone();
+                Box::pin(async move { engine.claim_batch(requests).await })
+            }),
+        );
+        let completing = engine.clone();
+        let completions = GroupCommit::spawn(
+            writers,
+            max_batch,
+            Arc::new(move |requests| {
+                let engine = completing.clone();
+                Box::pin(async move { engine.complete_batch(requests).await })
+            }),
+        );
+        Self {
+            claims,
+            completions,
         }
     }
 }

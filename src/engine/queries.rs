@@ -7,9 +7,10 @@ use super::definition::StepKind;
 use super::{Engine, EngineError, policy};
 use crate::security::Caller;
 use crate::store;
+use crate::store::attempts::AttemptRow;
 use crate::store::history::HistoryRow;
 use crate::store::runs::{RunFilter, RunRow};
-use crate::store::steps::{AttemptRow, StepRow};
+use crate::store::steps::StepRow;
 
 /// A run with everything that happened in it.
 #[derive(Debug, Clone)]
@@ -32,7 +33,7 @@ impl Engine {
             .await?
             .ok_or(EngineError::RunNotFound(id))?;
         let steps = store::steps::list(&mut conn, id).await?;
-        let attempts = store::steps::list_attempts(&mut conn, id).await?;
+        let attempts = store::attempts::list(&mut conn, id).await?;
         let history = store::history::list(&mut conn, id).await?;
         Ok(RunDetail {
             run,

@@ -1,15 +1,17 @@
 //! Moving a locked run from one step to the next inside one transaction.
 //!
 //! A [`Transition`] holds the run row (locked `for update` by the caller), applies
-//! state changes to it, and collects the history entries and jobs those changes imply;
-//! [`Transition::commit_changes`] writes run, history and jobs in the caller's
-//! transaction, so a state change, its history and the next job exist together or not at all.
+//! state changes to it, and collects the step visits, history entries and jobs those
+//! changes imply; [`Transition::commit_changes`] writes them in the caller's transaction
+//! (or [`Transition::into_changes`] adds them to a batch's [`ChangeSet`]), so a state
+//! change, its history and the next job exist together or not at all.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use super::EngineError;
+use super::changes::ChangeSet;
 use super::context::{correlation_text, lookup};
 use super::definition::{Definition, StepKind, Target, TimerSpec, outcome};
 use crate::store;
@@ -31,6 +33,7 @@ pub struct Transition<'a> {
     pub actor: Option<String>,
     history: Vec<NewHistory>,
     jobs: Vec<PendingJob>,
+    new_steps: Vec<StepRow>,
     now: DateTime<Utc>,
 }
 
@@ -43,6 +46,7 @@ impl<'a> Transition<'a> {
             actor,
             history: Vec::new(),
             jobs: Vec::new(),
+            new_steps: Vec::new(),
             now: Utc::now(),
         }
     }
@@ -233,7 +237,7 @@ impl<'a> Transition<'a> {
                 }
             },
         };
-        store::steps::insert(conn, &row).await?;
+        self.new_steps.push(row);
         Ok(entered)
     }
 
@@ -284,12 +288,21 @@ impl<'a> Transition<'a> {
         }
     }
 
-    /// Writes the run row, its history, its jobs and one audit-ledger entry per history
-    /// entry in the caller's transaction.
+    /// Writes the run row, the step visits entered, its history, its jobs and one
+    /// audit-ledger entry per history entry in the caller's transaction.
     pub async fn commit_changes(self, conn: &mut PgConnection) -> Result<RunRow, EngineError> {
-        store::jobs::push(conn, &self.jobs).await?;
-        store::runs::save(conn, &self.run, &self.history, ENGINE_ACTOR).await?;
-        Ok(self.run)
+        let mut changes = ChangeSet::default();
+        let run = self.into_changes(&mut changes);
+        changes.write(conn).await?;
+        Ok(run)
+    }
+
+    /// Adds what this transition writes to a batch's changes; answers the run as changed.
+    pub fn into_changes(self, changes: &mut ChangeSet) -> RunRow {
+        changes.new_steps.extend(self.new_steps);
+        changes.jobs.extend(self.jobs);
+        changes.runs.push((self.run.clone(), self.history));
+        self.run
     }
 }
 

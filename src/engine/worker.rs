@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use tracing::Instrument;
 
 use super::Engine;
+use super::executor::StepWriters;
 use crate::store::jobs::{STEP_QUEUE, StepJob};
 
 /// How a process's workers behave.
@@ -26,7 +27,12 @@ pub struct WorkerSettings {
     pub heartbeat: Duration,
     /// Name prefix; the process id and restart count are appended.
     pub name_prefix: String,
+    /// Concurrent batch writers for claims, and as many for completions.
+    pub batch_writers: usize,
 }
+
+/// Most claims or completions one batch writes.
+const MAX_BATCH: usize = 256;
 
 /// Heartbeats a worker may miss before its jobs are re-enqueued.
 const MISSED_HEARTBEATS: usize = 3;
@@ -40,6 +46,7 @@ pub async fn run_workers(
 ) -> Result<(), MonitorError> {
     let factory_engine = engine.clone();
     let factory_settings = settings.clone();
+    let writers = StepWriters::spawn(&engine, settings.batch_writers, MAX_BATCH);
     Monitor::new()
         .register(move |restarts| {
             let settings = &factory_settings;
@@ -55,6 +62,7 @@ pub async fn run_workers(
             WorkerBuilder::new(format!("{}-{restarts}", settings.name_prefix))
                 .backend(backend)
                 .data(factory_engine.clone())
+                .data(writers.clone())
                 .concurrency(settings.concurrency.max(1))
                 .build(execute_step_job)
         })
@@ -78,10 +86,11 @@ pub async fn run_workers(
 async fn execute_step_job(
     job: StepJob,
     engine: Data<Engine>,
+    writers: Data<StepWriters>,
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("step", run.id = %job.run_id, step.id = %job.step_id);
-    engine.execute(&job, worker.name()).instrument(span).await.map_err(|error| {
+    engine.execute(&writers, &job, worker.name()).instrument(span).await.map_err(|error| {
         tracing::warn!(run.id = %job.run_id, step.id = %job.step_id, error = %error, "step job failed; apalis will run it again");
         Box::new(error) as BoxDynError
     })

@@ -130,43 +130,81 @@ pub async fn save(
     history: &[NewHistory],
     engine_actor: &str,
 ) -> sqlx::Result<()> {
-    let kinds: Vec<String> = history.iter().map(|e| e.kind.to_owned()).collect();
-    let steps: Vec<Option<String>> = history.iter().map(|e| e.step_id.clone()).collect();
-    let actors: Vec<Option<String>> = history.iter().map(|e| e.actor.clone()).collect();
-    let data: Vec<Value> = history.iter().map(|e| e.data.clone()).collect();
+    save_many(conn, &[(run, history)], engine_actor).await
+}
+
+/// [`save`] for many runs at once, in one statement.
+pub async fn save_many(
+    conn: &mut PgConnection,
+    changes: &[(&RunRow, &[NewHistory])],
+    engine_actor: &str,
+) -> sqlx::Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let runs = || changes.iter().map(|(run, _)| *run);
+    let ids: Vec<Uuid> = runs().map(|r| r.id).collect();
+    let statuses: Vec<String> = runs().map(|r| r.status.clone()).collect();
+    let contexts: Vec<Value> = runs().map(|r| r.context.clone()).collect();
+    let current_steps: Vec<Option<String>> = runs().map(|r| r.current_step.clone()).collect();
+    let current_seqs: Vec<i32> = runs().map(|r| r.current_seq).collect();
+    let generations: Vec<i64> = runs().map(|r| r.generation).collect();
+    let errors: Vec<Option<String>> = runs().map(|r| r.error.clone()).collect();
+    let cancel_reasons: Vec<Option<String>> = runs().map(|r| r.cancel_reason.clone()).collect();
+    let finished_ats: Vec<Option<DateTime<Utc>>> = runs().map(|r| r.finished_at).collect();
+    let entries = || {
+        changes
+            .iter()
+            .flat_map(|(run, history)| history.iter().map(move |entry| (run.id, entry)))
+    };
+    let entry_runs: Vec<Uuid> = entries().map(|(id, _)| id).collect();
+    let kinds: Vec<String> = entries().map(|(_, e)| e.kind.to_owned()).collect();
+    let steps: Vec<Option<String>> = entries().map(|(_, e)| e.step_id.clone()).collect();
+    let actors: Vec<Option<String>> = entries().map(|(_, e)| e.actor.clone()).collect();
+    let data: Vec<Value> = entries().map(|(_, e)| e.data.clone()).collect();
     sqlx::query!(
-        "with saved as (
-             update runs set status = $2, context = $3, current_step = $4, current_seq = $5,
-                    generation = $6, error = $7, cancel_reason = $8, finished_at = $9,
-                    updated_at = now()
-             where id = $1
-             returning workflow, workspace_id
+        "with changed as (
+             select * from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::int4[],
+                                  $6::int8[], $7::text[], $8::text[], $9::timestamptz[])
+                 as c(id, status, context, current_step, current_seq, generation, error,
+                      cancel_reason, finished_at)
+         ),
+         saved as (
+             update runs r
+             set status = c.status, context = c.context, current_step = c.current_step,
+                 current_seq = c.current_seq, generation = c.generation, error = c.error,
+                 cancel_reason = c.cancel_reason, finished_at = c.finished_at,
+                 updated_at = now()
+             from changed c
+             where r.id = c.id
+             returning r.id, r.workflow, r.workspace_id
          ),
          entry as (
-             select kind, step_id, actor, data, n
-             from unnest($10::text[], $11::text[], $12::text[], $13::jsonb[])
-                  with ordinality as entry(kind, step_id, actor, data, n)
+             select run_id, kind, step_id, actor, data, n
+             from unnest($10::uuid[], $11::text[], $12::text[], $13::text[], $14::jsonb[])
+                  with ordinality as entry(run_id, kind, step_id, actor, data, n)
          ),
          history as (
              insert into run_history (run_id, kind, step_id, actor, data)
-             select $1, kind, step_id, actor, data from entry order by n
+             select run_id, kind, step_id, actor, data from entry order by n
          )
          insert into audit_ledger (at, actor, action, subject, workspace_id, data)
-         select now(), coalesce(entry.actor, $14), 'run.' || entry.kind, 'run:' || $1::text,
-                saved.workspace_id,
+         select now(), coalesce(entry.actor, $15), 'run.' || entry.kind,
+                'run:' || entry.run_id::text, saved.workspace_id,
                 jsonb_build_object('workflow', saved.workflow, 'step_id', entry.step_id,
                                    'details', entry.data)
-         from entry, saved
+         from entry join saved on saved.id = entry.run_id
          order by entry.n",
-        run.id,
-        run.status,
-        run.context,
-        run.current_step,
-        run.current_seq,
-        run.generation,
-        run.error,
-        run.cancel_reason,
-        run.finished_at,
+        &ids,
+        &statuses,
+        &contexts,
+        &current_steps as &[Option<String>],
+        &current_seqs,
+        &generations,
+        &errors as &[Option<String>],
+        &cancel_reasons as &[Option<String>],
+        &finished_ats as &[Option<DateTime<Utc>>],
+        &entry_runs,
         &kinds,
         &steps as &[Option<String>],
         &actors as &[Option<String>],
@@ -214,14 +252,16 @@ pub async fn list(conn: &mut PgConnection, filter: &RunFilter) -> sqlx::Result<V
     .await
 }
 
-/// A run locked until the transaction ends, with one of its step visits, in one round
-/// trip (the step is `None` when the run has no visit `seq`).
-pub async fn lock_with_step(
+/// Runs locked until the transaction ends (in id order, so concurrent batches cannot
+/// deadlock), each with one of its step visits, in one round trip: `(run id, seq)` pairs
+/// in, the runs found out (the step is `None` when the run has no visit `seq`).
+pub async fn lock_with_steps(
     conn: &mut PgConnection,
-    id: Uuid,
-    seq: i32,
-) -> sqlx::Result<Option<(RunRow, Option<StepRow>)>> {
-    let row = sqlx::query!(
+    wanted: &[(Uuid, i32)],
+) -> sqlx::Result<Vec<(RunRow, Option<StepRow>)>> {
+    let ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
+    let seqs: Vec<i32> = wanted.iter().map(|(_, seq)| *seq).collect();
+    let rows = sqlx::query!(
         r#"select r.id, r.workflow, r.workflow_version, r.workspace_id, r.status, r.input,
                   r.context, r.current_step, r.current_seq, r.generation, r.idempotency_key,
                   r.initiator, r.error, r.cancel_reason, r.created_at, r.updated_at,
@@ -231,67 +271,71 @@ pub async fn lock_with_step(
                   s.outcome as "s_outcome?", s.output as "s_output?", s.error as "s_error?",
                   s.wake_at as "s_wake_at?", s.created_at as "s_created_at?",
                   s.started_at as "s_started_at?", s.finished_at as "s_finished_at?"
-           from runs r
-           left join run_steps s on s.run_id = r.id and s.seq = $2
-           where r.id = $1
+           from unnest($1::uuid[], $2::int4[]) as wanted(id, seq)
+           join runs r on r.id = wanted.id
+           left join run_steps s on s.run_id = r.id and s.seq = wanted.seq
+           order by r.id
            for update of r"#,
-        id,
-        seq
+        &ids,
+        &seqs
     )
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(row.map(|row| {
-        let step = match (
-            row.s_seq,
-            row.s_step_id,
-            row.s_kind,
-            row.s_status,
-            row.s_attempts,
-            row.s_created_at,
-        ) {
-            (
-                Some(seq),
-                Some(step_id),
-                Some(kind),
-                Some(status),
-                Some(attempts),
-                Some(created_at),
-            ) => Some(StepRow {
-                run_id: row.id,
-                seq,
-                step_id,
-                kind,
-                status,
-                attempts,
-                outcome: row.s_outcome,
-                output: row.s_output,
-                error: row.s_error,
-                wake_at: row.s_wake_at,
-                created_at,
-                started_at: row.s_started_at,
-                finished_at: row.s_finished_at,
-            }),
-            _ => None,
-        };
-        let run = RunRow {
-            id: row.id,
-            workflow: row.workflow,
-            workflow_version: row.workflow_version,
-            workspace_id: row.workspace_id,
-            status: row.status,
-            input: row.input,
-            context: row.context,
-            current_step: row.current_step,
-            current_seq: row.current_seq,
-            generation: row.generation,
-            idempotency_key: row.idempotency_key,
-            initiator: row.initiator,
-            error: row.error,
-            cancel_reason: row.cancel_reason,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            finished_at: row.finished_at,
-        };
-        (run, step)
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let step = match (
+                row.s_seq,
+                row.s_step_id,
+                row.s_kind,
+                row.s_status,
+                row.s_attempts,
+                row.s_created_at,
+            ) {
+                (
+                    Some(seq),
+                    Some(step_id),
+                    Some(kind),
+                    Some(status),
+                    Some(attempts),
+                    Some(created_at),
+                ) => Some(StepRow {
+                    run_id: row.id,
+                    seq,
+                    step_id,
+                    kind,
+                    status,
+                    attempts,
+                    outcome: row.s_outcome,
+                    output: row.s_output,
+                    error: row.s_error,
+                    wake_at: row.s_wake_at,
+                    created_at,
+                    started_at: row.s_started_at,
+                    finished_at: row.s_finished_at,
+                }),
+                _ => None,
+            };
+            let run = RunRow {
+                id: row.id,
+                workflow: row.workflow,
+                workflow_version: row.workflow_version,
+                workspace_id: row.workspace_id,
+                status: row.status,
+                input: row.input,
+                context: row.context,
+                current_step: row.current_step,
+                current_seq: row.current_seq,
+                generation: row.generation,
+                idempotency_key: row.idempotency_key,
+                initiator: row.initiator,
+                error: row.error,
+                cancel_reason: row.cancel_reason,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                finished_at: row.finished_at,
+            };
+            (run, step)
+        })
+        .collect())
 }

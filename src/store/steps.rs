@@ -1,4 +1,5 @@
-//! Step visits (`run_steps`), their attempts (`step_attempts`) and approval decisions.
+//! Step visits (`run_steps`) and approval decisions (`step_decisions`); attempts are in
+//! [`super::attempts`].
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -36,47 +37,97 @@ pub struct StepRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// One attempt of a task step.
-#[derive(Debug, Clone)]
-pub struct AttemptRow {
-    /// Visit number.
-    pub seq: i32,
-    /// 1-based attempt.
-    pub attempt: i32,
-    /// Worker that ran it.
-    pub worker: String,
-    /// running, succeeded, failed, abandoned.
-    pub status: String,
-    /// Outcome.
-    pub outcome: Option<String>,
-    /// Error text.
-    pub error: Option<String>,
-    /// Whether the error was retryable.
-    pub retryable: Option<bool>,
-    /// Started.
-    pub started_at: DateTime<Utc>,
-    /// Finished.
-    pub finished_at: Option<DateTime<Utc>>,
+/// The columns of step visits, one array per column, for statements over many rows.
+struct StepColumns {
+    run_ids: Vec<Uuid>,
+    seqs: Vec<i32>,
+    step_ids: Vec<String>,
+    kinds: Vec<String>,
+    statuses: Vec<String>,
+    attempts: Vec<i32>,
+    outcomes: Vec<Option<String>>,
+    outputs: Vec<Option<Value>>,
+    errors: Vec<Option<String>>,
+    wake_ats: Vec<Option<DateTime<Utc>>>,
+    started_ats: Vec<Option<DateTime<Utc>>>,
+    finished_ats: Vec<Option<DateTime<Utc>>>,
 }
 
-/// Records entry into a step.
-pub async fn insert(conn: &mut PgConnection, step: &StepRow) -> sqlx::Result<()> {
+impl StepColumns {
+    fn of(steps: &[StepRow]) -> Self {
+        Self {
+            run_ids: steps.iter().map(|s| s.run_id).collect(),
+            seqs: steps.iter().map(|s| s.seq).collect(),
+            step_ids: steps.iter().map(|s| s.step_id.clone()).collect(),
+            kinds: steps.iter().map(|s| s.kind.clone()).collect(),
+            statuses: steps.iter().map(|s| s.status.clone()).collect(),
+            attempts: steps.iter().map(|s| s.attempts).collect(),
+            outcomes: steps.iter().map(|s| s.outcome.clone()).collect(),
+            outputs: steps.iter().map(|s| s.output.clone()).collect(),
+            errors: steps.iter().map(|s| s.error.clone()).collect(),
+            wake_ats: steps.iter().map(|s| s.wake_at).collect(),
+            started_ats: steps.iter().map(|s| s.started_at).collect(),
+            finished_ats: steps.iter().map(|s| s.finished_at).collect(),
+        }
+    }
+}
+
+/// Records entry into steps, in one statement.
+pub async fn insert_many(conn: &mut PgConnection, steps: &[StepRow]) -> sqlx::Result<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let c = StepColumns::of(steps);
     sqlx::query!(
         "insert into run_steps (run_id, seq, step_id, kind, status, attempts, outcome, output,
                                 error, wake_at, started_at, finished_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        step.run_id,
-        step.seq,
-        step.step_id,
-        step.kind,
-        step.status,
-        step.attempts,
-        step.outcome,
-        step.output,
-        step.error,
-        step.wake_at,
-        step.started_at,
-        step.finished_at
+         select * from unnest($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::text[],
+                              $6::int4[], $7::text[], $8::jsonb[], $9::text[],
+                              $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])",
+        &c.run_ids,
+        &c.seqs,
+        &c.step_ids,
+        &c.kinds,
+        &c.statuses,
+        &c.attempts,
+        &c.outcomes as &[Option<String>],
+        &c.outputs as &[Option<Value>],
+        &c.errors as &[Option<String>],
+        &c.wake_ats as &[Option<DateTime<Utc>>],
+        &c.started_ats as &[Option<DateTime<Utc>>],
+        &c.finished_ats as &[Option<DateTime<Utc>>]
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes back the mutable fields of step visits, in one statement.
+pub async fn save_many(conn: &mut PgConnection, steps: &[StepRow]) -> sqlx::Result<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let c = StepColumns::of(steps);
+    sqlx::query!(
+        "update run_steps s
+         set status = u.status, attempts = u.attempts, outcome = u.outcome, output = u.output,
+             error = u.error, wake_at = u.wake_at, started_at = u.started_at,
+             finished_at = u.finished_at
+         from unnest($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::text[], $6::jsonb[],
+                     $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+              as u(run_id, seq, status, attempts, outcome, output, error, wake_at, started_at,
+                   finished_at)
+         where s.run_id = u.run_id and s.seq = u.seq",
+        &c.run_ids,
+        &c.seqs,
+        &c.statuses,
+        &c.attempts,
+        &c.outcomes as &[Option<String>],
+        &c.outputs as &[Option<Value>],
+        &c.errors as &[Option<String>],
+        &c.wake_ats as &[Option<DateTime<Utc>>],
+        &c.started_ats as &[Option<DateTime<Utc>>],
+        &c.finished_ats as &[Option<DateTime<Utc>>]
     )
     .execute(conn)
     .await?;
@@ -85,24 +136,7 @@ pub async fn insert(conn: &mut PgConnection, step: &StepRow) -> sqlx::Result<()>
 
 /// Writes back a step visit's mutable fields.
 pub async fn save(conn: &mut PgConnection, step: &StepRow) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update run_steps set status = $3, attempts = $4, outcome = $5, output = $6, error = $7,
-                wake_at = $8, started_at = $9, finished_at = $10
-         where run_id = $1 and seq = $2",
-        step.run_id,
-        step.seq,
-        step.status,
-        step.attempts,
-        step.outcome,
-        step.output,
-        step.error,
-        step.wake_at,
-        step.started_at,
-        step.finished_at
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    save_many(conn, std::slice::from_ref(step)).await
 }
 
 /// One visit.
@@ -126,199 +160,6 @@ pub async fn list(conn: &mut PgConnection, run_id: Uuid) -> sqlx::Result<Vec<Ste
         "select run_id, seq, step_id, kind, status, attempts, outcome, output, error, wake_at,
                 created_at, started_at, finished_at
          from run_steps where run_id = $1 order by seq",
-        run_id
-    )
-    .fetch_all(conn)
-    .await
-}
-
-/// Records the start of an attempt.
-pub async fn start_attempt(
-    conn: &mut PgConnection,
-    run_id: Uuid,
-    seq: i32,
-    attempt: i32,
-    worker: &str,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into step_attempts (run_id, seq, attempt, worker, status)
-         values ($1, $2, $3, $4, 'running')",
-        run_id,
-        seq,
-        attempt,
-        worker
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// A task attempt claimed by [`claim_due_task`].
-#[derive(Debug, Clone)]
-pub struct ClaimedTask {
-    /// Workflow of the run.
-    pub workflow: String,
-    /// Definition version the run is pinned to.
-    pub workflow_version: i32,
-    /// Visit number of the step.
-    pub seq: i32,
-    /// The attempt just started (1-based).
-    pub attempt: i32,
-    /// The run context the handler sees.
-    pub context: Value,
-}
-
-/// The common case of a step job in one statement: the run is at `step_id` with
-/// `generation`, and that task step waits for its next attempt and is due. Locks the run,
-/// marks the step running and records the attempt start, atomically.
-///
-/// Returns `None` when the job means anything else (stale, early, a timer or a deadline,
-/// a redelivery after a crash); the caller then takes the general path.
-pub async fn claim_due_task(
-    conn: &mut PgConnection,
-    run_id: Uuid,
-    step_id: &str,
-    generation: i64,
-    worker: &str,
-) -> sqlx::Result<Option<ClaimedTask>> {
-    sqlx::query_as!(
-        ClaimedTask,
-        r#"with run as (
-               select id, workflow, workflow_version, current_seq, context from runs
-               where id = $1 and current_step = $2 and generation = $3 and status = 'running'
-               for update
-           ),
-           step as (
-               update run_steps s
-               set status = 'running', attempts = s.attempts + 1, wake_at = null,
-                   started_at = coalesce(s.started_at, now())
-               from run
-               where s.run_id = run.id and s.seq = run.current_seq and s.kind = 'task'
-                 and s.status in ('pending', 'retrying')
-                 and (s.wake_at is null or s.wake_at <= now())
-               returning s.seq, s.attempts
-           ),
-           started as (
-               insert into step_attempts (run_id, seq, attempt, worker, status)
-               select $1, seq, attempts, $4, 'running' from step
-           )
-           select run.workflow as "workflow!", run.workflow_version as "workflow_version!",
-                  step.seq as "seq!", step.attempts as "attempt!", run.context as "context!"
-           from step, run"#,
-        run_id,
-        step_id,
-        generation,
-        worker
-    )
-    .fetch_optional(conn)
-    .await
-}
-
-/// Marks attempts that were started but never finished (their worker died) as abandoned.
-pub async fn abandon_running_attempts(
-    conn: &mut PgConnection,
-    run_id: Uuid,
-    seq: i32,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update step_attempts
-         set status = 'abandoned', finished_at = now(),
-             error = 'the worker running this attempt stopped before finishing it'
-         where run_id = $1 and seq = $2 and status = 'running'",
-        run_id,
-        seq
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// How an attempt ended.
-#[derive(Debug, Clone)]
-pub struct AttemptResult<'a> {
-    /// succeeded or failed.
-    pub status: &'a str,
-    /// Outcome of a success.
-    pub outcome: Option<&'a str>,
-    /// Output of a success.
-    pub output: Option<&'a Value>,
-    /// Error of a failure.
-    pub error: Option<&'a str>,
-    /// Whether the failure was retryable.
-    pub retryable: Option<bool>,
-}
-
-/// Records how an attempt ended together with the step visit's new state, in one statement.
-pub async fn finish_attempt(
-    conn: &mut PgConnection,
-    step: &StepRow,
-    attempt: i32,
-    result: &AttemptResult<'_>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "with attempt as (
-             update step_attempts
-             set status = $4, outcome = $5, output = $6, error = $7, retryable = $8,
-                 finished_at = now()
-             where run_id = $1 and seq = $2 and attempt = $3
-         )
-         update run_steps set status = $9, attempts = $10, outcome = $11, output = $12,
-                error = $13, wake_at = $14, started_at = $15, finished_at = $16
-         where run_id = $1 and seq = $2",
-        step.run_id,
-        step.seq,
-        attempt,
-        result.status,
-        result.outcome,
-        result.output,
-        result.error,
-        result.retryable,
-        step.status,
-        step.attempts,
-        step.outcome,
-        step.output,
-        step.error,
-        step.wake_at,
-        step.started_at,
-        step.finished_at
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Records how an attempt ended when its step visit has moved on without it.
-pub async fn finish_stray_attempt(
-    conn: &mut PgConnection,
-    run_id: Uuid,
-    seq: i32,
-    attempt: i32,
-    result: &AttemptResult<'_>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update step_attempts
-         set status = $4, outcome = $5, output = $6, error = $7, retryable = $8, finished_at = now()
-         where run_id = $1 and seq = $2 and attempt = $3",
-        run_id,
-        seq,
-        attempt,
-        result.status,
-        result.outcome,
-        result.output,
-        result.error,
-        result.retryable
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Every attempt of a run, in order.
-pub async fn list_attempts(conn: &mut PgConnection, run_id: Uuid) -> sqlx::Result<Vec<AttemptRow>> {
-    sqlx::query_as!(
-        AttemptRow,
-        "select seq, attempt, worker, status, outcome, error, retryable, started_at, finished_at
-         from step_attempts where run_id = $1 order by seq, attempt",
         run_id
     )
     .fetch_all(conn)

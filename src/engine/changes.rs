@@ -1,0 +1,44 @@
+//! What a batch of run changes writes, gathered first and then written with one statement
+//! per table, in the order foreign keys need.
+
+use super::EngineError;
+use super::transition::ENGINE_ACTOR;
+use crate::store;
+use crate::store::attempts::FinishedAttempt;
+use crate::store::history::NewHistory;
+use crate::store::jobs::PendingJob;
+use crate::store::runs::RunRow;
+use crate::store::steps::StepRow;
+use sqlx::PgConnection;
+
+/// Rows to write for one or many runs.
+#[derive(Default)]
+pub struct ChangeSet {
+    /// Attempts that ended.
+    pub finished_attempts: Vec<FinishedAttempt>,
+    /// Step visits whose state changed.
+    pub saved_steps: Vec<StepRow>,
+    /// Step visits entered.
+    pub new_steps: Vec<StepRow>,
+    /// Step jobs to enqueue.
+    pub jobs: Vec<PendingJob>,
+    /// Runs with the history entries describing their change.
+    pub runs: Vec<(RunRow, Vec<NewHistory>)>,
+}
+
+impl ChangeSet {
+    /// Writes everything in the caller's transaction.
+    pub async fn write(&self, conn: &mut PgConnection) -> Result<(), EngineError> {
+        store::attempts::finish_many(conn, &self.finished_attempts).await?;
+        store::steps::save_many(conn, &self.saved_steps).await?;
+        store::steps::insert_many(conn, &self.new_steps).await?;
+        store::jobs::push(conn, &self.jobs).await?;
+        let runs: Vec<(&RunRow, &[NewHistory])> = self
+            .runs
+            .iter()
+            .map(|(run, history)| (run, history.as_slice()))
+            .collect();
+        store::runs::save_many(conn, &runs, ENGINE_ACTOR).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! Attempts of task steps (`step_attempts`): claiming due steps, recording how attempts
+//! ended, and reading them back. The claim and the finish take many attempts at once so
+//! the engine's group commit writes a whole batch with one statement each.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// One attempt of a task step.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    /// Visit number.
+    pub seq: i32,
+    /// 1-based attempt.
+    pub attempt: i32,
+    /// Worker that ran it.
+    pub worker: String,
+    /// running, succeeded, failed, abandoned.
+    pub status: String,
+    /// Outcome.
+    pub outcome: Option<String>,
+    /// Error text.
+    pub error: Option<String>,
+    /// Whether the error was retryable.
+    pub retryable: Option<bool>,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// Finished.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Records the start of an attempt.
+pub async fn start(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    seq: i32,
+    attempt: i32,
+    worker: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into step_attempts (run_id, seq, attempt, worker, status)
+         values ($1, $2, $3, $4, 'running')",
+        run_id,
+        seq,
+        attempt,
+        worker
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A step job to claim: the run should be at `step_id` with `generation`.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// Run.
+    pub run_id: Uuid,
+    /// Step the job is for.
+    pub step_id: String,
+    /// Generation the job was enqueued with.
+    pub generation: i64,
+    /// Worker that will run the attempt.
+    pub worker: String,
+}
+
+/// A task attempt claimed by [`claim_due_tasks`].
+#[derive(Debug, Clone)]
+pub struct ClaimedTask {
+    /// Run.
+    pub run_id: Uuid,
+    /// Workflow of the run.
+    pub workflow: String,
+    /// Definition version the run is pinned to.
+    pub workflow_version: i32,
+    /// Visit number of the step.
+    pub seq: i32,
+    /// The attempt just started (1-based).
+    pub attempt: i32,
+    /// The run context the handler sees.
+    pub context: Value,
+}
+
+/// The common case of step jobs, many in one statement: the run is at the job's step and
+/// generation, and that task step waits for its next attempt and is due. Locks those runs
+/// (in id order), marks their steps running and records the attempt starts, atomically.
+///
+/// Answers the claimed ones; a job left out means anything else (stale, early, a timer or
+/// a deadline, a redelivery after a crash) and takes the general path. The requests must
+/// name distinct runs.
+pub async fn claim_due_tasks(
+    conn: &mut PgConnection,
+    requests: &[ClaimRequest],
+) -> sqlx::Result<Vec<ClaimedTask>> {
+    let run_ids: Vec<Uuid> = requests.iter().map(|r| r.run_id).collect();
+    let step_ids: Vec<String> = requests.iter().map(|r| r.step_id.clone()).collect();
+    let generations: Vec<i64> = requests.iter().map(|r| r.generation).collect();
+    let workers: Vec<String> = requests.iter().map(|r| r.worker.clone()).collect();
+    sqlx::query_as!(
+        ClaimedTask,
+        r#"with job as (
+               select * from unnest($1::uuid[], $2::text[], $3::int8[], $4::text[])
+                   as job(run_id, step_id, generation, worker)
+           ),
+           run as (
+               select r.id, r.workflow, r.workflow_version, r.current_seq, r.context, job.worker
+               from runs r
+               join job on job.run_id = r.id and job.step_id = r.current_step
+                       and job.generation = r.generation
+               where r.status = 'running'
+               order by r.id
+               for update of r
+           ),
+           step as (
+               update run_steps s
+               set status = 'running', attempts = s.attempts + 1, wake_at = null,
+                   started_at = coalesce(s.started_at, now())
+               from run
+               where s.run_id = run.id and s.seq = run.current_seq and s.kind = 'task'
+                 and s.status in ('pending', 'retrying')
+                 and (s.wake_at is null or s.wake_at <= now())
+               returning s.run_id, s.seq, s.attempts
+           ),
+           started as (
+               insert into step_attempts (run_id, seq, attempt, worker, status)
+               select step.run_id, step.seq, step.attempts, run.worker, 'running'
+               from step join run on run.id = step.run_id
+           )
+           select run.id as "run_id!", run.workflow as "workflow!",
+                  run.workflow_version as "workflow_version!", step.seq as "seq!",
+                  step.attempts as "attempt!", run.context as "context!"
+           from step join run on run.id = step.run_id"#,
+        &run_ids,
+        &step_ids,
+        &generations,
+        &workers
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks attempts that were started but never finished (their worker died) as abandoned.
+pub async fn abandon_running(conn: &mut PgConnection, run_id: Uuid, seq: i32) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update step_attempts
+         set status = 'abandoned', finished_at = now(),
+             error = 'the worker running this attempt stopped before finishing it'
+         where run_id = $1 and seq = $2 and status = 'running'",
+        run_id,
+        seq
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone)]
+pub struct FinishedAttempt {
+    /// Run.
+    pub run_id: Uuid,
+    /// Visit number.
+    pub seq: i32,
+    /// 1-based attempt.
+    pub attempt: i32,
+    /// succeeded or failed.
+    pub status: &'static str,
+    /// Outcome of a success.
+    pub outcome: Option<String>,
+    /// Output of a success.
+    pub output: Option<Value>,
+    /// Error of a failure.
+    pub error: Option<String>,
+    /// Whether the failure was retryable.
+    pub retryable: Option<bool>,
+}
+
+/// Records how attempts ended, in one statement.
+pub async fn finish_many(conn: &mut PgConnection, ended: &[FinishedAttempt]) -> sqlx::Result<()> {
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let run_ids: Vec<Uuid> = ended.iter().map(|a| a.run_id).collect();
+    let seqs: Vec<i32> = ended.iter().map(|a| a.seq).collect();
+    let attempts: Vec<i32> = ended.iter().map(|a| a.attempt).collect();
+    let statuses: Vec<String> = ended.iter().map(|a| a.status.to_owned()).collect();
+    let outcomes: Vec<Option<String>> = ended.iter().map(|a| a.outcome.clone()).collect();
+    let outputs: Vec<Option<Value>> = ended.iter().map(|a| a.output.clone()).collect();
+    let errors: Vec<Option<String>> = ended.iter().map(|a| a.error.clone()).collect();
+    let retryables: Vec<Option<bool>> = ended.iter().map(|a| a.retryable).collect();
+    sqlx::query!(
+        "update step_attempts a
+         set status = u.status, outcome = u.outcome, output = u.output, error = u.error,
+             retryable = u.retryable, finished_at = now()
+         from unnest($1::uuid[], $2::int4[], $3::int4[], $4::text[], $5::text[], $6::jsonb[],
+                     $7::text[], $8::bool[])
+              as u(run_id, seq, attempt, status, outcome, output, error, retryable)
+         where a.run_id = u.run_id and a.seq = u.seq and a.attempt = u.attempt",
+        &run_ids,
+        &seqs,
+        &attempts,
+        &statuses,
+        &outcomes as &[Option<String>],
+        &outputs as &[Option<Value>],
+        &errors as &[Option<String>],
+        &retryables as &[Option<bool>]
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every attempt of a run, in order.
+pub async fn list(conn: &mut PgConnection, run_id: Uuid) -> sqlx::Result<Vec<AttemptRow>> {
+    sqlx::query_as!(
+        AttemptRow,
+        "select seq, attempt, worker, status, outcome, error, retryable, started_at, finished_at
+         from step_attempts where run_id = $1 order by seq, attempt",
+        run_id
+    )
+    .fetch_all(conn)
+    .await
+}
