@@ -415,15 +415,20 @@ async fn wait_until(
     }
 }
 
+/// Step workers with the audit chainer beside them, as `serve` runs them.
 struct RunningWorkers {
     stop: oneshot::Sender<()>,
     handle: tokio::task::JoinHandle<()>,
+    stop_chainer: oneshot::Sender<()>,
+    chainer: tokio::task::JoinHandle<()>,
 }
 
 impl RunningWorkers {
     async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.handle.await;
+        let _ = self.stop_chainer.send(());
+        let _ = self.chainer.await;
     }
 }
 
@@ -441,6 +446,7 @@ fn start_workers(engine: &Engine, args: &BenchArgs) -> RunningWorkers {
         batch_writers: args.batch_writers,
     };
     let engine = engine.clone();
+    let pool = engine.pool().clone();
     let handle = tokio::spawn(async move {
         let shutdown = Box::pin(async move {
             let _ = rx.await;
@@ -449,5 +455,14 @@ fn start_workers(engine: &Engine, args: &BenchArgs) -> RunningWorkers {
             tracing::error!(error = %error, "bench workers stopped");
         }
     });
-    RunningWorkers { stop, handle }
+    let (stop_chainer, chainer_stopped) = oneshot::channel::<()>();
+    let chainer = tokio::spawn(crate::security::audit::run_chainer(pool, async move {
+        let _ = chainer_stopped.await;
+    }));
+    RunningWorkers {
+        stop,
+        handle,
+        stop_chainer,
+        chainer,
+    }
 }

@@ -241,15 +241,21 @@ impl Engine {
             .iter()
             .map(|done| (done.job.run_id, done.seq))
             .collect();
-        let mut locked: HashMap<Uuid, (RunRow, Option<StepRow>)> =
-            store::runs::lock_with_steps(&mut tx, &wanted)
-                .await?
-                .into_iter()
-                .map(|(run, row)| (run.id, (run, row)))
-                .collect();
+        let run_ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
+        let mut runs: HashMap<Uuid, RunRow> = store::runs::lock_many(&mut tx, &run_ids)
+            .await?
+            .into_iter()
+            .map(|run| (run.id, run))
+            .collect();
+        let mut rows: HashMap<Uuid, StepRow> = store::steps::get_many(&mut tx, &wanted)
+            .await?
+            .into_iter()
+            .map(|row| (row.run_id, row))
+            .collect();
         let mut changes = ChangeSet::default();
         for done in &completions {
-            if let Some((run, row)) = locked.remove(&done.job.run_id) {
+            if let Some(run) = runs.remove(&done.job.run_id) {
+                let row = rows.remove(&done.job.run_id);
                 self.complete(&mut tx, done, run, row, &mut changes).await?;
             }
         }

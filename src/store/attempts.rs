@@ -107,7 +107,7 @@ pub async fn claim_due_tasks(
                from runs r
                join job on job.run_id = r.id and job.step_id = r.current_step
                        and job.generation = r.generation
-               where r.status = 'running'
+               where r.id = any($1) and r.status = 'running'
                order by r.id
                for update of r
            ),
@@ -116,7 +116,8 @@ pub async fn claim_due_tasks(
                set status = 'running', attempts = s.attempts + 1, wake_at = null,
                    started_at = coalesce(s.started_at, now())
                from run
-               where s.run_id = run.id and s.seq = run.current_seq and s.kind = 'task'
+               where s.run_id = any($1) and s.run_id = run.id and s.seq = run.current_seq
+                 and s.kind = 'task'
                  and s.status in ('pending', 'retrying')
                  and (s.wake_at is null or s.wake_at <= now())
                returning s.run_id, s.seq, s.attempts
@@ -195,7 +196,8 @@ pub async fn finish_many(conn: &mut PgConnection, ended: &[FinishedAttempt]) -> 
          from unnest($1::uuid[], $2::int4[], $3::int4[], $4::text[], $5::text[], $6::jsonb[],
                      $7::text[], $8::bool[])
               as u(run_id, seq, attempt, status, outcome, output, error, retryable)
-         where a.run_id = u.run_id and a.seq = u.seq and a.attempt = u.attempt",
+         where a.run_id = any($1) and a.run_id = u.run_id and a.seq = u.seq
+           and a.attempt = u.attempt",
         &run_ids,
         &seqs,
         &attempts,

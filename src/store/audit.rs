@@ -136,7 +136,7 @@ pub async fn chain(
              update audit_ledger l set seq = x.seq, prev_hash = x.prev_hash, hash = x.hash
              from unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])
                   as x(id, seq, prev_hash, hash)
-             where l.id = x.id and l.seq is null
+             where l.id = any($1) and l.id = x.id and l.seq is null
          )
          update audit_head set seq = $5, hash = $6",
         &ids,

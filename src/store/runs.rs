@@ -1,12 +1,11 @@
 //! The `runs` table: one row per workflow run, locked `for update` while it changes.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::history::NewHistory;
-use super::steps::StepRow;
 
 /// A run row.
 #[derive(Debug, Clone)]
@@ -120,20 +119,14 @@ pub async fn by_idempotency_key(
         .await
 }
 
-/// Writes back the fields the engine changes, appends the history entries that describe
-/// the change, and one audit-ledger entry per history entry (`run.<kind>`, subject
-/// `run:<id>`, actor the history's or `engine_actor`; chained later by the chainer), in
-/// one statement.
-pub async fn save(
-    conn: &mut PgConnection,
-    run: &RunRow,
-    history: &[NewHistory],
-    engine_actor: &str,
-) -> sqlx::Result<()> {
-    save_many(conn, &[(run, history)], engine_actor).await
-}
-
-/// [`save`] for many runs at once, in one statement.
+/// Writes back the fields the engine changes for each run, appends the history entries
+/// that describe the change, and one audit-ledger entry per run changed (chained later by
+/// the chainer), all in one statement. The audit entry is the change: its action is
+/// `run.<kind>` of the first history entry (what caused it: `run.run_started`,
+/// `run.step_succeeded`, `run.decision_recorded`, …), its actor that entry's or
+/// `engine_actor`, its subject `run:<id>`, and its data the workflow, that entry's step
+/// and details, and under `then` what followed in the same change (the next step entered,
+/// the run finished).
 pub async fn save_many(
     conn: &mut PgConnection,
     changes: &[(&RunRow, &[NewHistory])],
@@ -162,6 +155,26 @@ pub async fn save_many(
     let steps: Vec<Option<String>> = entries().map(|(_, e)| e.step_id.clone()).collect();
     let actors: Vec<Option<String>> = entries().map(|(_, e)| e.actor.clone()).collect();
     let data: Vec<Value> = entries().map(|(_, e)| e.data.clone()).collect();
+    let audited: Vec<(Uuid, &NewHistory, &[NewHistory])> = changes
+        .iter()
+        .filter_map(|(run, history)| {
+            let (first, later) = history.split_first()?;
+            Some((run.id, first, later))
+        })
+        .collect();
+    let audit_runs: Vec<Uuid> = audited.iter().map(|(id, _, _)| *id).collect();
+    let audit_actions: Vec<String> = audited
+        .iter()
+        .map(|(_, first, _)| format!("run.{}", first.kind))
+        .collect();
+    let audit_actors: Vec<String> = audited
+        .iter()
+        .map(|(_, first, _)| first.actor.as_deref().unwrap_or(engine_actor).to_owned())
+        .collect();
+    let audit_data: Vec<Value> = audited
+        .iter()
+        .map(|(_, first, later)| audit_data(first, later))
+        .collect();
     sqlx::query!(
         "with changed as (
              select * from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::int4[],
@@ -176,7 +189,7 @@ pub async fn save_many(
                  cancel_reason = c.cancel_reason, finished_at = c.finished_at,
                  updated_at = now()
              from changed c
-             where r.id = c.id
+             where r.id = any($1) and r.id = c.id
              returning r.id, r.workflow, r.workspace_id
          ),
          entry as (
@@ -189,12 +202,13 @@ pub async fn save_many(
              select run_id, kind, step_id, actor, data from entry order by n
          )
          insert into audit_ledger (at, actor, action, subject, workspace_id, data)
-         select now(), coalesce(entry.actor, $15), 'run.' || entry.kind,
-                'run:' || entry.run_id::text, saved.workspace_id,
-                jsonb_build_object('workflow', saved.workflow, 'step_id', entry.step_id,
-                                   'details', entry.data)
-         from entry join saved on saved.id = entry.run_id
-         order by entry.n",
+         select now(), audit.actor, audit.action, 'run:' || audit.run_id::text,
+                saved.workspace_id,
+                jsonb_build_object('workflow', saved.workflow) || audit.data
+         from unnest($15::uuid[], $16::text[], $17::text[], $18::jsonb[])
+              with ordinality as audit(run_id, action, actor, data, n)
+         join saved on saved.id = audit.run_id
+         order by audit.n",
         &ids,
         &statuses,
         &contexts,
@@ -209,11 +223,27 @@ pub async fn save_many(
         &steps as &[Option<String>],
         &actors as &[Option<String>],
         &data,
-        engine_actor
+        &audit_runs,
+        &audit_actions,
+        &audit_actors,
+        &audit_data
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The data of a change's audit entry, less the workflow: the first history entry's step
+/// and details, and the entries that followed it in the same change.
+fn audit_data(first: &NewHistory, later: &[NewHistory]) -> Value {
+    let mut data = json!({ "step_id": first.step_id, "details": first.data });
+    if !later.is_empty() {
+        data["then"] = later
+            .iter()
+            .map(|entry| json!({ "kind": entry.kind, "step_id": entry.step_id, "details": entry.data }))
+            .collect();
+    }
+    data
 }
 
 /// Filters for listing runs; `before` is the cursor (runs with a smaller id follow).
@@ -252,90 +282,14 @@ pub async fn list(conn: &mut PgConnection, filter: &RunFilter) -> sqlx::Result<V
     .await
 }
 
-/// Runs locked until the transaction ends (in id order, so concurrent batches cannot
-/// deadlock), each with one of its step visits, in one round trip: `(run id, seq)` pairs
-/// in, the runs found out (the step is `None` when the run has no visit `seq`).
-pub async fn lock_with_steps(
-    conn: &mut PgConnection,
-    wanted: &[(Uuid, i32)],
-) -> sqlx::Result<Vec<(RunRow, Option<StepRow>)>> {
-    let ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
-    let seqs: Vec<i32> = wanted.iter().map(|(_, seq)| *seq).collect();
-    let rows = sqlx::query!(
-        r#"select r.id, r.workflow, r.workflow_version, r.workspace_id, r.status, r.input,
-                  r.context, r.current_step, r.current_seq, r.generation, r.idempotency_key,
-                  r.initiator, r.error, r.cancel_reason, r.created_at, r.updated_at,
-                  r.finished_at,
-                  s.seq as "s_seq?", s.step_id as "s_step_id?", s.kind as "s_kind?",
-                  s.status as "s_status?", s.attempts as "s_attempts?",
-                  s.outcome as "s_outcome?", s.output as "s_output?", s.error as "s_error?",
-                  s.wake_at as "s_wake_at?", s.created_at as "s_created_at?",
-                  s.started_at as "s_started_at?", s.finished_at as "s_finished_at?"
-           from unnest($1::uuid[], $2::int4[]) as wanted(id, seq)
-           join runs r on r.id = wanted.id
-           left join run_steps s on s.run_id = r.id and s.seq = wanted.seq
-           order by r.id
-           for update of r"#,
-        &ids,
-        &seqs
+/// Runs locked until the transaction ends, in id order so that concurrent batches cannot
+/// deadlock.
+pub async fn lock_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as!(
+        RunRow,
+        "select * from runs where id = any($1) order by id for update",
+        ids
     )
     .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let step = match (
-                row.s_seq,
-                row.s_step_id,
-                row.s_kind,
-                row.s_status,
-                row.s_attempts,
-                row.s_created_at,
-            ) {
-                (
-                    Some(seq),
-                    Some(step_id),
-                    Some(kind),
-                    Some(status),
-                    Some(attempts),
-                    Some(created_at),
-                ) => Some(StepRow {
-                    run_id: row.id,
-                    seq,
-                    step_id,
-                    kind,
-                    status,
-                    attempts,
-                    outcome: row.s_outcome,
-                    output: row.s_output,
-                    error: row.s_error,
-                    wake_at: row.s_wake_at,
-                    created_at,
-                    started_at: row.s_started_at,
-                    finished_at: row.s_finished_at,
-                }),
-                _ => None,
-            };
-            let run = RunRow {
-                id: row.id,
-                workflow: row.workflow,
-                workflow_version: row.workflow_version,
-                workspace_id: row.workspace_id,
-                status: row.status,
-                input: row.input,
-                context: row.context,
-                current_step: row.current_step,
-                current_seq: row.current_seq,
-                generation: row.generation,
-                idempotency_key: row.idempotency_key,
-                initiator: row.initiator,
-                error: row.error,
-                cancel_reason: row.cancel_reason,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-                finished_at: row.finished_at,
-            };
-            (run, step)
-        })
-        .collect())
+    .await
 }

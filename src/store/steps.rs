@@ -117,7 +117,7 @@ pub async fn save_many(conn: &mut PgConnection, steps: &[StepRow]) -> sqlx::Resu
                      $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
               as u(run_id, seq, status, attempts, outcome, output, error, wake_at, started_at,
                    finished_at)
-         where s.run_id = u.run_id and s.seq = u.seq",
+         where s.run_id = any($1) and s.run_id = u.run_id and s.seq = u.seq",
         &c.run_ids,
         &c.seqs,
         &c.statuses,
@@ -151,6 +151,30 @@ pub async fn get(conn: &mut PgConnection, run_id: Uuid, seq: i32) -> sqlx::Resul
     )
     .fetch_optional(conn)
     .await
+}
+
+/// The visits named by `(run id, seq)` pairs.
+pub async fn get_many(
+    conn: &mut PgConnection,
+    wanted: &[(Uuid, i32)],
+) -> sqlx::Result<Vec<StepRow>> {
+    let run_ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
+    let seqs: Vec<i32> = wanted.iter().map(|(_, seq)| *seq).collect();
+    let rows = sqlx::query_as!(
+        StepRow,
+        "select run_id, seq, step_id, kind, status, attempts, outcome, output, error, wake_at,
+                created_at, started_at, finished_at
+         from run_steps where run_id = any($1) and seq = any($2)",
+        &run_ids,
+        &seqs
+    )
+    .fetch_all(conn)
+    .await?;
+    // `any` matches every combination of the two lists; keep the pairs asked for.
+    Ok(rows
+        .into_iter()
+        .filter(|row| wanted.contains(&(row.run_id, row.seq)))
+        .collect())
 }
 
 /// Every visit of a run, in order.

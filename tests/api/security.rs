@@ -340,8 +340,9 @@ async fn the_ledger_refuses_changes_and_verify_names_a_row_altered_behind_its_ba
     }
     let (_, verify) = app.get("/v1/audit/verify").await;
     assert_eq!(verify["intact"], true, "{verify}");
+    // At least one entry per run start (each run's start is one change).
     let checked = verify["checked"].as_i64().unwrap();
-    assert!(checked >= 6, "{verify}");
+    assert!(checked >= 3, "{verify}");
 
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
     let refused = sqlx::query("update audit_ledger set actor = 'mallory' where seq = 2")
