@@ -207,6 +207,7 @@ impl Application {
         if self.roles != Roles::Api {
             let worker_settings = WorkerSettings {
                 concurrency: self.settings.worker_concurrency,
+                fetchers: self.settings.worker_fetchers,
                 shutdown_grace: grace,
                 heartbeat: self.settings.worker_heartbeat,
                 name_prefix: worker_name_prefix(),

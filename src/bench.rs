@@ -40,6 +40,9 @@ pub struct BenchArgs {
     /// Steps executed at once by the engine's workers.
     #[arg(long, default_value_t = 100)]
     pub concurrency: usize,
+    /// apalis workers sharing the concurrency, each fetching its share at a time.
+    #[arg(long, default_value_t = 1)]
+    pub fetchers: usize,
     /// Group-commit writers for claims, and as many for completions.
     #[arg(long, default_value_t = 2)]
     pub batch_writers: usize,
@@ -61,6 +64,17 @@ pub struct BenchArgs {
     /// Webhook deliveries in all.
     #[arg(long, default_value_t = 20_000)]
     pub webhook_posts: usize,
+    /// Only these measurements, by letter (e.g. `bc`); all when absent.
+    #[arg(long)]
+    pub only: Option<String>,
+}
+
+impl BenchArgs {
+    fn wants(&self, measurement: char) -> bool {
+        self.only
+            .as_deref()
+            .is_none_or(|only| only.contains(measurement))
+    }
 }
 
 mod security;
@@ -102,77 +116,86 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
         "bazaarstreet bench: {} jobs/runs, {} latency samples, concurrency {}",
         args.count, args.samples, args.concurrency
     );
-    let baseline = baseline_drain(&pool, args.count).await?;
-    row(
-        "(a) apalis-postgres drain, no-op jobs",
-        &format!("{baseline:.0} jobs/s"),
-        "1.00",
-    );
-
-    let one = drain_runs(&engine, &args, "one_step", args.count).await?;
-    row(
-        "(b) 1-step runs",
-        &format!("{one:.0} runs/s"),
-        &format!("{:.2}", one / baseline),
-    );
-
-    let five_runs = (args.count / 5).max(1);
-    let five = drain_runs(&engine, &args, "five_steps", five_runs).await? * 5.0;
-    row(
-        "(c) 5-step runs",
-        &format!("{five:.0} steps/s"),
-        &format!("{:.2}", five / baseline),
-    );
+    let mut baseline = None;
+    if args.wants('a') {
+        let jobs = baseline_drain(&pool, args.count).await?;
+        row(
+            "(a) apalis-postgres drain, no-op jobs",
+            &format!("{jobs:.0} jobs/s"),
+            "1.00",
+        );
+        baseline = Some(jobs);
+    }
+    let ratio = |figure: f64| baseline.map(|jobs| format!("{:.2}", figure / jobs));
+    if args.wants('b') {
+        let one = drain_runs(&engine, &args, "one_step", args.count).await?;
+        let ratio = ratio(one).unwrap_or_default();
+        row("(b) 1-step runs", &format!("{one:.0} runs/s"), &ratio);
+    }
+    if args.wants('c') {
+        let five_runs = (args.count / 5).max(1);
+        let five = drain_runs(&engine, &args, "five_steps", five_runs).await? * 5.0;
+        let ratio = ratio(five).unwrap_or_default();
+        row("(c) 5-step runs", &format!("{five:.0} steps/s"), &ratio);
+    }
 
     let workers = start_workers(&engine, &args);
-    let (p50, p99) = start_latency(&engine, args.samples).await?;
-    row(
-        "(d) idle start -> first step running",
-        &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
-        "",
-    );
-    let (p50, p99) = decision_latency(&engine, args.samples).await?;
-    row(
-        "(e) decision -> next step running",
-        &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
-        "",
-    );
+    if args.wants('d') {
+        let (p50, p99) = start_latency(&engine, args.samples).await?;
+        row(
+            "(d) idle start -> first step running",
+            &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+            "",
+        );
+    }
+    if args.wants('e') {
+        let (p50, p99) = decision_latency(&engine, args.samples).await?;
+        row(
+            "(e) decision -> next step running",
+            &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+            "",
+        );
+    }
     let (sample_run, _) = engine.start_run(start_request("one_step", 0)).await?;
     wait_for_run(engine.pool(), sample_run.id, "succeeded").await?;
     workers.stop().await;
 
-    let per_writer = (args.audit_entries / args.audit_writers.max(1)).max(1);
-    let appends = security::audit_appends(&pool, args.audit_writers.max(1), per_writer).await?;
-    row(
-        &format!("(f) audit appends, {} writers", args.audit_writers.max(1)),
-        &format!(
-            "{:.0} entries/s, chain {}",
-            appends.per_second,
-            if appends.intact { "intact" } else { "BROKEN" }
-        ),
-        "",
-    );
-    let (p50, p99) =
-        security::authenticated_get(&engine, sample_run.id, args.get_rate, args.get_seconds)
-            .await?;
-    row(
-        &format!("(g) GET /v1/runs/{{id}} at {}/s", args.get_rate),
-        &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
-        "",
-    );
-    let hooks =
-        webhooks::signed_posts(&engine, args.webhook_senders.max(1), args.webhook_posts).await?;
-    row(
-        &format!(
-            "(h) signed webhooks, {} senders",
-            args.webhook_senders.max(1)
-        ),
-        &format!(
-            "{:.0} posts/s, ack p50 {:.1} ms, p99 {:.1} ms, {} stored",
-            hooks.per_second, hooks.p50, hooks.p99, hooks.stored
-        ),
-        "",
-    );
+    if args.wants('f') {
+        let writers = args.audit_writers.max(1);
+        let per_writer = (args.audit_entries / writers).max(1);
+        let appends = security::audit_appends(&pool, writers, per_writer).await?;
+        row(
+            &format!("(f) audit appends, {writers} writers"),
+            &format!(
+                "{:.0} entries/s, chain {}",
+                appends.per_second,
+                if appends.intact { "intact" } else { "BROKEN" }
+            ),
+            "",
+        );
+    }
+    if args.wants('g') {
+        let (p50, p99) =
+            security::authenticated_get(&engine, sample_run.id, args.get_rate, args.get_seconds)
+                .await?;
+        row(
+            &format!("(g) GET /v1/runs/{{id}} at {}/s", args.get_rate),
+            &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+            "",
+        );
+    }
+    if args.wants('h') {
+        let senders = args.webhook_senders.max(1);
+        let hooks = webhooks::signed_posts(&engine, senders, args.webhook_posts).await?;
+        row(
+            &format!("(h) signed webhooks, {senders} senders"),
+            &format!(
+                "{:.0} posts/s, ack p50 {:.1} ms, p99 {:.1} ms, {} stored",
+                hooks.per_second, hooks.p50, hooks.p99, hooks.stored
+            ),
+            "",
+        );
+    }
     pool.close().await;
     Ok(())
 }
@@ -436,6 +459,7 @@ fn start_workers(engine: &Engine, args: &BenchArgs) -> RunningWorkers {
     let (stop, rx) = oneshot::channel::<()>();
     let settings = WorkerSettings {
         concurrency: args.concurrency,
+        fetchers: args.fetchers,
         shutdown_grace: Duration::from_secs(5),
         heartbeat: Duration::from_secs(5),
         name_prefix: format!(

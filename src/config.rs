@@ -27,6 +27,8 @@ pub struct Settings {
     pub jobs_dir: PathBuf,
     /// Steps one process executes at once.
     pub worker_concurrency: usize,
+    /// apalis workers (fetch loops) per process sharing `worker_concurrency`.
+    pub worker_fetchers: usize,
     /// Concurrent group-commit writers for step claims, and as many for completions.
     pub worker_batch_writers: usize,
     /// Worker heartbeat; a worker silent for three heartbeats has its jobs rescued.
@@ -75,6 +77,7 @@ impl Default for Settings {
             jobs_dir: "./jobs".into(),
             worker_concurrency: 50,
             worker_batch_writers: 2,
+            worker_fetchers: 1,
             worker_heartbeat: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
@@ -117,6 +120,9 @@ impl Settings {
         }
         if let Some(value) = get("BAZAARSTREET_WORKER_CONCURRENCY") {
             settings.worker_concurrency = number("BAZAARSTREET_WORKER_CONCURRENCY", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_WORKER_FETCHERS") {
+            settings.worker_fetchers = number("BAZAARSTREET_WORKER_FETCHERS", &value)?;
         }
         if let Some(value) = get("BAZAARSTREET_WORKER_BATCH_WRITERS") {
             settings.worker_batch_writers = number("BAZAARSTREET_WORKER_BATCH_WRITERS", &value)?;

@@ -1,7 +1,7 @@
 //! apalis workers that execute step jobs, run under a monitor that restarts them.
 //!
-//! Each process names its workers `<host>-<pid>-<restart>`: a restarted worker gets a new
-//! name so the jobs its predecessor held are rescued by the heartbeat check instead of
+//! Each process names its workers `<host>-<pid>-<fetcher>-<restart>`: a restarted worker
+//! gets a new name so the jobs its predecessor held are rescued by the heartbeat check instead of
 //! staying `Running` forever under a name that is still alive.
 
 use std::time::Duration;
@@ -18,8 +18,11 @@ use crate::store::jobs::{STEP_QUEUE, StepJob};
 /// How a process's workers behave.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Steps executed at once by this process (also the fetch batch size).
+    /// Steps executed at once by this process, shared by its fetchers.
     pub concurrency: usize,
+    /// apalis workers in this process, each fetching its share of `concurrency` at a time;
+    /// several let one fetch overlap the claims and completions of another batch.
+    pub fetchers: usize,
     /// How long in-flight steps may run on after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Heartbeat period; a worker silent for 3 heartbeats is presumed dead and its jobs
@@ -44,28 +47,33 @@ pub async fn run_workers(
     settings: WorkerSettings,
     shutdown: BoxFuture<'static, ()>,
 ) -> Result<(), MonitorError> {
-    let factory_engine = engine.clone();
-    let factory_settings = settings.clone();
     let writers = StepWriters::spawn(&engine, settings.batch_writers, MAX_BATCH);
-    Monitor::new()
-        .register(move |restarts| {
-            let settings = &factory_settings;
+    let fetchers = settings.fetchers.max(1);
+    let per_fetcher = settings.concurrency.div_ceil(fetchers).max(1);
+    let mut monitor = Monitor::new();
+    for fetcher in 0..fetchers {
+        let engine = engine.clone();
+        let writers = writers.clone();
+        let settings = settings.clone();
+        monitor = monitor.register(move |restarts| {
             let config = Config::default()
                 .queue(STEP_QUEUE)
-                .batch_size(settings.concurrency.max(1))
+                .batch_size(per_fetcher)
                 .heartbeat_interval(settings.heartbeat)
                 .missed_heartbeats(MISSED_HEARTBEATS);
-            let backend = PostgresStorage::<StepJob>::new(factory_engine.pool())
+            let backend = PostgresStorage::<StepJob>::new(engine.pool())
                 .with_config(config)
                 .with_pubsub()
                 .poll_with_strategy(Strategy::new().interval(Duration::from_secs(1)));
-            WorkerBuilder::new(format!("{}-{restarts}", settings.name_prefix))
+            WorkerBuilder::new(format!("{}-{fetcher}-{restarts}", settings.name_prefix))
                 .backend(backend)
-                .data(factory_engine.clone())
+                .data(engine.clone())
                 .data(writers.clone())
-                .concurrency(settings.concurrency.max(1))
+                .concurrency(per_fetcher)
                 .build(execute_step_job)
-        })
+        });
+    }
+    monitor
         .should_restart(|worker, error| {
             tracing::error!(worker.name = worker.name(), error = %error, "step worker stopped; restarting it");
             true
