@@ -38,13 +38,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub samples: usize,
     /// Steps executed at once by the engine's workers.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 800)]
     pub concurrency: usize,
     /// apalis workers sharing the concurrency, each fetching its share at a time.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     pub fetchers: usize,
     /// Group-commit writers for claims, and as many for completions.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 4)]
     pub batch_writers: usize,
     /// Concurrent audit-ledger writers.
     #[arg(long, default_value_t = 8)]
