@@ -293,3 +293,32 @@ pub async fn lock_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Ve
     .fetch_all(conn)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: &'static str, step: &str) -> NewHistory {
+        NewHistory {
+            kind,
+            step_id: Some(step.to_owned()),
+            actor: None,
+            data: json!({ "kind": kind }),
+        }
+    }
+
+    #[test]
+    fn a_change_is_audited_as_its_cause_with_what_followed() {
+        let first = entry("step_succeeded", "a");
+        let later = [entry("step_entered", "b")];
+        let data = audit_data(&first, &later);
+        assert_eq!(data["step_id"], "a");
+        assert_eq!(data["details"], json!({ "kind": "step_succeeded" }));
+        assert_eq!(
+            data["then"],
+            json!([{ "kind": "step_entered", "step_id": "b", "details": { "kind": "step_entered" } }])
+        );
+        let alone = audit_data(&first, &[]);
+        assert!(alone.get("then").is_none(), "{alone}");
+    }
+}
