@@ -4,7 +4,7 @@
 use super::EngineError;
 use super::transition::ENGINE_ACTOR;
 use crate::store;
-use crate::store::attempts::FinishedAttempt;
+use crate::store::attempts::{FinishedAttempt, StartedAttempt};
 use crate::store::history::NewHistory;
 use crate::store::jobs::PendingJob;
 use crate::store::runs::RunRow;
@@ -20,6 +20,8 @@ pub struct ChangeSet {
     pub saved_steps: Vec<StepRow>,
     /// Step visits entered.
     pub new_steps: Vec<StepRow>,
+    /// Attempts started with their step (runs continued inline).
+    pub started_attempts: Vec<StartedAttempt>,
     /// Step jobs to enqueue.
     pub jobs: Vec<PendingJob>,
     /// Runs with the history entries describing their change.
@@ -32,6 +34,7 @@ impl ChangeSet {
         store::attempts::finish_many(conn, &self.finished_attempts).await?;
         store::steps::save_many(conn, &self.saved_steps).await?;
         store::steps::insert_many(conn, &self.new_steps).await?;
+        store::attempts::start_many(conn, &self.started_attempts).await?;
         store::jobs::push(conn, &self.jobs).await?;
         let runs: Vec<(&RunRow, &[NewHistory])> = self
             .runs

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -53,13 +54,15 @@ impl Engine {
             worker: worker.to_owned(),
         };
         if let Some(attempt) = writers.claims.submit(request).await?? {
-            return self.run_attempt(writers, job, attempt).await;
+            return self.run_attempt(writers, worker, job, attempt).await;
         }
         loop {
-            match self.claim(job, worker).await? {
+            match self.claim(job, worker, writers.dead_after).await? {
                 Claim::Nothing => return Ok(()),
                 Claim::Early(wait) => tokio::time::sleep(wait).await,
-                Claim::Attempt(attempt) => return self.run_attempt(writers, job, *attempt).await,
+                Claim::Attempt(current, attempt) => {
+                    return self.run_attempt(writers, worker, &current, *attempt).await;
+                }
             }
         }
     }
@@ -123,17 +126,43 @@ impl Engine {
     }
 
     /// The general claim: decide what the job means now, and record an attempt start.
-    async fn claim(&self, job: &StepJob, worker: &str) -> Result<Claim, EngineError> {
+    async fn claim(
+        &self,
+        job: &StepJob,
+        worker: &str,
+        dead_after: Duration,
+    ) -> Result<Claim, EngineError> {
         let mut tx = self.pool.begin().await?;
         let Some(run) = store::runs::lock(&mut tx, job.run_id).await? else {
             return Ok(Claim::Nothing);
         };
-        if run.is_finished()
-            || run.generation != job.generation
-            || run.current_step.as_deref() != Some(job.step_id.as_str())
-        {
+        if run.is_finished() {
             return Ok(Claim::Nothing);
         }
+        let Some(current_step) = run.current_step.clone() else {
+            return Ok(Claim::Nothing);
+        };
+        if run.generation != job.generation || current_step != job.step_id {
+            // A stale job. One exception: the job that started a chain of steps continued
+            // inline (docs/ARCHITECTURE.md) is the only job of that run, and apalis hands it
+            // on when its worker dies; it takes the run over if the step the chain was
+            // running belongs to a worker that stopped heartbeating.
+            let dead = store::attempts::running_on_dead_worker(
+                &mut tx,
+                run.id,
+                run.current_seq,
+                dead_after.as_secs_f64(),
+            )
+            .await?;
+            if !dead {
+                return Ok(Claim::Nothing);
+            }
+        }
+        let job = &StepJob {
+            run_id: run.id,
+            step_id: current_step,
+            generation: run.generation,
+        };
         let definition = self
             .catalog
             .pinned(&mut tx, &run.workflow, run.workflow_version)
@@ -172,15 +201,18 @@ impl Engine {
                 store::steps::save(&mut tx, &row).await?;
                 store::attempts::start(&mut tx, run.id, row.seq, row.attempts, worker).await?;
                 tx.commit().await?;
-                Ok(Claim::Attempt(Box::new(Attempt::new(
-                    &run.workflow,
-                    run.id,
-                    step,
-                    spec,
-                    row.seq,
-                    row.attempts,
-                    run.context,
-                ))))
+                Ok(Claim::Attempt(
+                    job.clone(),
+                    Box::new(Attempt::new(
+                        &run.workflow,
+                        run.id,
+                        step,
+                        spec,
+                        row.seq,
+                        row.attempts,
+                        run.context,
+                    )),
+                ))
             }
             StepKind::Approval(_) | StepKind::WaitEvent(_) => {
                 // The deadline passed while the step was still waiting.
@@ -211,31 +243,44 @@ impl Engine {
         }
     }
 
-    /// Calls the handler, then records the result through the completion writers.
+    /// Calls the handler, then records the result through the completion writers; while
+    /// the run moves straight on to another task step, continues with it here.
     async fn run_attempt(
         &self,
         writers: &StepWriters,
+        worker: &str,
         job: &StepJob,
         attempt: Attempt,
     ) -> Result<(), EngineError> {
-        let started = std::time::Instant::now();
-        let result = self.call_handler(&attempt).await;
-        METRICS.observe_step(&attempt.workflow, &job.step_id, started.elapsed());
-        let completion = Completion {
-            job: job.clone(),
-            seq: attempt.seq,
-            attempt: attempt.call.attempt,
-            retry: attempt.spec.retry,
-            result,
-        };
-        writers.completions.submit(completion).await
+        let mut job = job.clone();
+        let mut attempt = attempt;
+        loop {
+            let started = std::time::Instant::now();
+            let result = self.call_handler(&attempt).await;
+            METRICS.observe_step(&attempt.workflow, &job.step_id, started.elapsed());
+            let completion = Completion {
+                job,
+                seq: attempt.seq,
+                attempt: attempt.call.attempt,
+                retry: attempt.spec.retry,
+                result,
+                continue_as: writers.continuing().then(|| worker.to_owned()),
+            };
+            match writers.completions.submit(completion).await? {
+                Some((next_job, next)) => {
+                    job = next_job;
+                    attempt = *next;
+                }
+                None => return Ok(()),
+            }
+        }
     }
 
     /// Records a batch of ended attempts and what follows from each, in one transaction.
     async fn complete_batch(
         &self,
         completions: Vec<Arc<Completion>>,
-    ) -> Result<Vec<()>, EngineError> {
+    ) -> Result<Vec<Continued>, EngineError> {
         let mut tx = self.pool.begin().await?;
         let wanted: Vec<(Uuid, i32)> = completions
             .iter()
@@ -253,15 +298,20 @@ impl Engine {
             .map(|row| (row.run_id, row))
             .collect();
         let mut changes = ChangeSet::default();
+        let mut answers = Vec::with_capacity(completions.len());
         for done in &completions {
-            if let Some(run) = runs.remove(&done.job.run_id) {
-                let row = rows.remove(&done.job.run_id);
-                self.complete(&mut tx, done, run, row, &mut changes).await?;
-            }
+            let answer = match runs.remove(&done.job.run_id) {
+                Some(run) => {
+                    let row = rows.remove(&done.job.run_id);
+                    self.complete(&mut tx, done, run, row, &mut changes).await?
+                }
+                None => None,
+            };
+            answers.push(answer);
         }
         changes.write(&mut tx).await?;
         tx.commit().await?;
-        Ok(vec![(); completions.len()])
+        Ok(answers)
     }
 
     /// Adds to `changes` what one ended attempt means for its locked run.
@@ -272,7 +322,7 @@ impl Engine {
         run: RunRow,
         row: Option<StepRow>,
         changes: &mut ChangeSet,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Continued, EngineError> {
         let number = done.attempt;
         let current = !run.is_finished()
             && run.generation == done.job.generation
@@ -283,7 +333,7 @@ impl Engine {
         else {
             // The run moved on (cancelled) or another worker took the step over: keep the
             // attempt on record, change nothing else.
-            return Ok(());
+            return Ok(None);
         };
         let definition = self
             .catalog
@@ -327,8 +377,30 @@ impl Engine {
                     .await?;
             }
         }
-        transition.into_changes(changes);
-        Ok(())
+        let continued = done
+            .continue_as
+            .as_deref()
+            .and_then(|worker| transition.continue_inline(worker));
+        let run = transition.into_changes(changes);
+        let Some(next_job) = continued else {
+            return Ok(None);
+        };
+        let step = definition.step(&next_job.step_id).ok_or_else(|| {
+            EngineError::Definition(format!("step `{}` vanished", next_job.step_id))
+        })?;
+        let StepKind::Task(spec) = &step.kind else {
+            return Ok(None);
+        };
+        let attempt = Attempt::new(
+            &run.workflow,
+            run.id,
+            step,
+            spec,
+            run.current_seq,
+            1,
+            run.context,
+        );
+        Ok(Some((next_job, Box::new(attempt))))
     }
 
     async fn call_handler(&self, attempt: &Attempt) -> Result<HandlerOutput, HandlerError> {
@@ -426,7 +498,8 @@ fn timeout_target(step: &Step) -> super::definition::Target {
 enum Claim {
     Nothing,
     Early(Duration),
-    Attempt(Box<Attempt>),
+    /// An attempt to run, with the job it is current for.
+    Attempt(StepJob, Box<Attempt>),
 }
 
 struct Attempt {
@@ -468,7 +541,12 @@ struct Completion {
     attempt: i32,
     retry: RetryPolicy,
     result: Result<HandlerOutput, HandlerError>,
+    /// The worker that may run the next step at once, if it is a task due now.
+    continue_as: Option<String>,
 }
+
+/// The next attempt a worker runs at once, with the job it is current for.
+type Continued = Option<(StepJob, Box<Attempt>)>;
 
 impl RunRequest for Completion {
     fn run_id(&self) -> Uuid {
@@ -487,13 +565,18 @@ impl RunRequest for ClaimRequest {
 #[derive(Clone)]
 pub struct StepWriters {
     claims: GroupCommit<ClaimRequest, Result<Option<Attempt>, EngineError>>,
-    completions: GroupCommit<Completion, ()>,
+    completions: GroupCommit<Completion, Continued>,
+    /// Silence after which a worker is presumed dead (its chains may be taken over).
+    dead_after: Duration,
+    /// Set on shutdown: finish the step in hand, continue no run inline.
+    stopping: Arc<AtomicBool>,
 }
 
 impl StepWriters {
     /// Starts `writers` claim writers and as many completion writers for `engine`, each
-    /// writing at most `max_batch` requests at a time.
-    pub fn spawn(engine: &Engine, writers: usize, max_batch: usize) -> Self {
+    /// writing at most `max_batch` requests at a time. A worker silent for `dead_after` is
+    /// presumed dead.
+    pub fn spawn(engine: &Engine, writers: usize, max_batch: usize, dead_after: Duration) -> Self {
         let claiming = engine.clone();
         let claims = GroupCommit::spawn(
             writers,
@@ -515,6 +598,18 @@ impl StepWriters {
         Self {
             claims,
             completions,
+            dead_after,
+            stopping: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// From now on, workers finish the step in hand and continue no run inline, so a
+    /// shutdown is not held up by a long chain of steps.
+    pub fn stop_continuing(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    fn continuing(&self) -> bool {
+        !self.stopping.load(Ordering::SeqCst)
     }
 }

@@ -15,6 +15,7 @@ use super::changes::ChangeSet;
 use super::context::{correlation_text, lookup};
 use super::definition::{Definition, StepKind, Target, TimerSpec, outcome};
 use crate::store;
+use crate::store::attempts::StartedAttempt;
 use crate::store::history::NewHistory;
 use crate::store::jobs::{PendingJob, StepJob};
 use crate::store::runs::RunRow;
@@ -34,6 +35,7 @@ pub struct Transition<'a> {
     history: Vec<NewHistory>,
     jobs: Vec<PendingJob>,
     new_steps: Vec<StepRow>,
+    started_attempts: Vec<StartedAttempt>,
     now: DateTime<Utc>,
 }
 
@@ -47,6 +49,7 @@ impl<'a> Transition<'a> {
             history: Vec::new(),
             jobs: Vec::new(),
             new_steps: Vec::new(),
+            started_attempts: Vec::new(),
             now: Utc::now(),
         }
     }
@@ -253,6 +256,41 @@ impl<'a> Transition<'a> {
         }
     }
 
+    /// When this transition parked the run at a task step that is due now, starts that
+    /// step's first attempt for `worker` instead of enqueueing its job, and answers the job
+    /// the worker continues with. The attempt start is written with the step it belongs to.
+    pub fn continue_inline(&mut self, worker: &str) -> Option<StepJob> {
+        let step_id = self.run.current_step.clone()?;
+        let due_now = self.jobs.last().is_some_and(|pending| {
+            pending.not_before.is_none()
+                && pending.job.step_id == step_id
+                && pending.job.generation == self.run.generation
+        });
+        let row = self.new_steps.last_mut()?;
+        let is_task = matches!(
+            self.definition.step(&step_id).map(|step| &step.kind),
+            Some(StepKind::Task(_))
+        );
+        if self.run.status != "running"
+            || !is_task
+            || !due_now
+            || row.seq != self.run.current_seq
+            || row.status != "pending"
+        {
+            return None;
+        }
+        row.status = "running".to_owned();
+        row.attempts = 1;
+        row.started_at = Some(self.now);
+        self.started_attempts.push(StartedAttempt {
+            run_id: self.run.id,
+            seq: row.seq,
+            attempt: 1,
+            worker: worker.to_owned(),
+        });
+        self.jobs.pop().map(|pending| pending.job)
+    }
+
     /// Marks a step row succeeded with an outcome and output, and stores the output.
     pub fn complete_row(&mut self, row: &mut StepRow, outcome: &str, output: &Value) {
         row.status = "succeeded".to_owned();
@@ -300,6 +338,7 @@ impl<'a> Transition<'a> {
     /// Adds what this transition writes to a batch's changes; answers the run as changed.
     pub fn into_changes(self, changes: &mut ChangeSet) -> RunRow {
         changes.new_steps.extend(self.new_steps);
+        changes.started_attempts.extend(self.started_attempts);
         changes.jobs.extend(self.jobs);
         changes.runs.push((self.run.clone(), self.history));
         self.run

@@ -47,7 +47,9 @@ pub async fn run_workers(
     settings: WorkerSettings,
     shutdown: BoxFuture<'static, ()>,
 ) -> Result<(), MonitorError> {
-    let writers = StepWriters::spawn(&engine, settings.batch_writers, MAX_BATCH);
+    let dead_after = settings.heartbeat * MISSED_HEARTBEATS as u32;
+    let writers = StepWriters::spawn(&engine, settings.batch_writers, MAX_BATCH, dead_after);
+    let stopping = writers.clone();
     let fetchers = settings.fetchers.max(1);
     let per_fetcher = settings.concurrency.div_ceil(fetchers).max(1);
     let mut monitor = Monitor::new();
@@ -81,6 +83,7 @@ pub async fn run_workers(
         .shutdown_timeout(settings.shutdown_grace)
         .run_with_signal(async move {
             shutdown.await;
+            stopping.stop_continuing();
             Ok(())
         })
         .await

@@ -51,6 +51,70 @@ pub async fn start(
     Ok(())
 }
 
+/// An attempt started by the transaction that entered its step (a run continued inline).
+#[derive(Debug, Clone)]
+pub struct StartedAttempt {
+    /// Run.
+    pub run_id: Uuid,
+    /// Visit number.
+    pub seq: i32,
+    /// 1-based attempt.
+    pub attempt: i32,
+    /// Worker that runs it.
+    pub worker: String,
+}
+
+/// Records the start of many attempts, in one statement.
+pub async fn start_many(conn: &mut PgConnection, started: &[StartedAttempt]) -> sqlx::Result<()> {
+    if started.is_empty() {
+        return Ok(());
+    }
+    let run_ids: Vec<Uuid> = started.iter().map(|a| a.run_id).collect();
+    let seqs: Vec<i32> = started.iter().map(|a| a.seq).collect();
+    let attempts: Vec<i32> = started.iter().map(|a| a.attempt).collect();
+    let workers: Vec<String> = started.iter().map(|a| a.worker.clone()).collect();
+    sqlx::query!(
+        "insert into step_attempts (run_id, seq, attempt, worker, status)
+         select run_id, seq, attempt, worker, 'running'
+         from unnest($1::uuid[], $2::int4[], $3::int4[], $4::text[])
+              as started(run_id, seq, attempt, worker)",
+        &run_ids,
+        &seqs,
+        &attempts,
+        &workers
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether visit `seq` of a run is a task step whose running attempt belongs to a worker
+/// that has not heartbeat for `dead_after_secs` (or is gone from apalis's worker table).
+pub async fn running_on_dead_worker(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    seq: i32,
+    dead_after_secs: f64,
+) -> sqlx::Result<bool> {
+    let dead = sqlx::query_scalar!(
+        r#"select exists (
+               select 1 from run_steps s
+               join step_attempts a on a.run_id = s.run_id and a.seq = s.seq
+                                   and a.status = 'running'
+               left join apalis.workers w on w.id = a.worker
+               where s.run_id = $1 and s.seq = $2 and s.kind = 'task' and s.status = 'running'
+                 and (w.id is null
+                      or w.last_seen < now() - make_interval(secs => $3))
+           ) as "dead!""#,
+        run_id,
+        seq,
+        dead_after_secs
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(dead)
+}
+
 /// A step job to claim: the run should be at `step_id` with `generation`.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {

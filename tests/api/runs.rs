@@ -472,3 +472,57 @@ retry = { max_attempts = 3, backoff = "exponential", initial = "100ms", max = "2
     assert_eq!(log[0]["retryable"], true);
     app.stop().await;
 }
+
+const THREE_TASKS: &str = r#"
+name = "three_tasks"
+version = 1
+[[steps]]
+id = "a"
+kind = "task"
+handler = "builtin.noop"
+[[steps]]
+id = "b"
+kind = "task"
+handler = "builtin.noop"
+[[steps]]
+id = "c"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_continues_a_run_through_task_steps_without_a_job_per_step() {
+    let app = spawn_app(&[("three_tasks", THREE_TASKS)]).await;
+    let id = app.start("three_tasks", json!({ "n": 1 })).await;
+    let run = app.wait_for_status(&id, "succeeded").await;
+    assert_eq!(
+        attempts(&run),
+        [
+            ("a".to_owned(), 1, "succeeded".to_owned()),
+            ("b".to_owned(), 1, "succeeded".to_owned()),
+            ("c".to_owned(), 1, "succeeded".to_owned())
+        ]
+    );
+    let workers: Vec<&str> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["attempt_log"][0]["worker"].as_str().unwrap())
+        .collect();
+    assert!(
+        workers.iter().all(|worker| *worker == workers[0]),
+        "one worker ran the whole chain: {workers:?}"
+    );
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let jobs: i64 = sqlx::query_scalar(
+        "select count(*) from apalis.jobs
+         where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(jobs, 1, "only the run's start enqueued a job");
+    pool.close().await;
+    app.stop().await;
+}
