@@ -8,6 +8,7 @@
 //! - [`changes`]: the rows a batch of transitions writes, one statement per table.
 //! - [`commands`]: start, cancel, decide, post an event.
 //! - [`executor`]: what a step job does when a worker picks it up.
+//! - [`completion`]: recording ended attempts, a batch per transaction; continuing runs inline.
 //! - [`group_commit`]: claims and completions of many steps written by one transaction.
 //! - [`worker`]: the apalis workers and their monitor.
 //! - [`schedule`]: recurring runs from `jobs/*.toml`.
@@ -17,6 +18,7 @@ pub mod builtin;
 pub mod catalog;
 pub mod changes;
 pub mod commands;
+pub mod completion;
 pub mod context;
 pub mod definition;
 pub mod duration;

@@ -6,8 +6,9 @@
 //! enqueues what follows. No lock is held while the handler runs. Both go through the
 //! process's [`StepWriters`]: the common claim (a due task step, current generation) of
 //! every job a worker holds is one statement, and the completions that pile up while one
-//! batch commits are written by the next, in one transaction. Every other case takes the
-//! general path, which locks the run and looks at the step first.
+//! batch commits are written by the next, in one transaction ([`super::completion`]).
+//! Every other case takes the general path, which locks the run and looks at the step
+//! first.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -17,24 +18,21 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::FutureExt;
-use rand::Rng;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use sqlx::PgConnection;
 
-use super::changes::ChangeSet;
-use super::definition::{RetryPolicy, Step, StepKind, TaskSpec, outcome};
+use super::completion::{Completion, Continued};
+use super::definition::{Step, StepKind, TaskSpec, outcome};
 use super::group_commit::{GroupCommit, RunRequest};
 use super::handlers::{HandlerCall, HandlerError, HandlerOutput};
 use super::transition::Transition;
 use super::{Engine, EngineError};
 use crate::metrics::METRICS;
 use crate::store;
-use crate::store::attempts::{ClaimRequest, ClaimedTask, FinishedAttempt};
+use crate::store::attempts::{ClaimRequest, ClaimedTask};
 use crate::store::jobs::StepJob;
-use crate::store::runs::RunRow;
-use crate::store::steps::StepRow;
 
 /// Early wake-ups shorter than this are slept off in place instead of re-enqueued.
 const SLEEP_OFF_EARLY_WAKEUP: Duration = Duration::from_millis(1_500);
@@ -276,133 +274,6 @@ impl Engine {
         }
     }
 
-    /// Records a batch of ended attempts and what follows from each, in one transaction.
-    async fn complete_batch(
-        &self,
-        completions: Vec<Arc<Completion>>,
-    ) -> Result<Vec<Continued>, EngineError> {
-        let mut tx = self.pool.begin().await?;
-        let wanted: Vec<(Uuid, i32)> = completions
-            .iter()
-            .map(|done| (done.job.run_id, done.seq))
-            .collect();
-        let run_ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
-        let mut runs: HashMap<Uuid, RunRow> = store::runs::lock_many(&mut tx, &run_ids)
-            .await?
-            .into_iter()
-            .map(|run| (run.id, run))
-            .collect();
-        let mut rows: HashMap<Uuid, StepRow> = store::steps::get_many(&mut tx, &wanted)
-            .await?
-            .into_iter()
-            .map(|row| (row.run_id, row))
-            .collect();
-        let mut changes = ChangeSet::default();
-        let mut answers = Vec::with_capacity(completions.len());
-        for done in &completions {
-            let answer = match runs.remove(&done.job.run_id) {
-                Some(run) => {
-                    let row = rows.remove(&done.job.run_id);
-                    self.complete(&mut tx, done, run, row, &mut changes).await?
-                }
-                None => None,
-            };
-            answers.push(answer);
-        }
-        changes.write(&mut tx).await?;
-        tx.commit().await?;
-        Ok(answers)
-    }
-
-    /// Adds to `changes` what one ended attempt means for its locked run.
-    async fn complete(
-        &self,
-        conn: &mut PgConnection,
-        done: &Completion,
-        run: RunRow,
-        row: Option<StepRow>,
-        changes: &mut ChangeSet,
-    ) -> Result<Continued, EngineError> {
-        let number = done.attempt;
-        let current = !run.is_finished()
-            && run.generation == done.job.generation
-            && run.current_seq == done.seq;
-        changes.finished_attempts.push(finished_attempt(done));
-        let Some(mut row) =
-            row.filter(|row| current && row.attempts == number && row.status == "running")
-        else {
-            // The run moved on (cancelled) or another worker took the step over: keep the
-            // attempt on record, change nothing else.
-            return Ok(None);
-        };
-        let definition = self
-            .catalog
-            .pinned(conn, &run.workflow, run.workflow_version)
-            .await?;
-        let step_id = &done.job.step_id;
-        let step = definition
-            .step(step_id)
-            .ok_or_else(|| EngineError::Definition(format!("step `{step_id}` vanished")))?;
-        let mut transition = Transition::new(&definition, run, None);
-        match &done.result {
-            Ok(output) => {
-                transition.complete_row(&mut row, &output.outcome, &output.output);
-                changes.saved_steps.push(row);
-                let target = step.target_for(&output.outcome);
-                transition.follow(conn, target, None).await?;
-            }
-            Err(failure) if failure.is_retryable() && (number as u32) < done.retry.max_attempts => {
-                let error = failure.to_string();
-                let delay = jittered(&done.retry, number as u32).max(failure.minimum_wait());
-                let wake_at =
-                    transition.now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                row.status = "retrying".to_owned();
-                row.error = Some(error.clone());
-                row.wake_at = Some(wake_at);
-                changes.saved_steps.push(row);
-                transition.bump_generation();
-                transition.enqueue_current(Some(wake_at));
-                transition.record(
-                    "step_retry_scheduled",
-                    Some(&step.id),
-                    json!({ "attempt": number, "error": error, "retry_at": wake_at }),
-                );
-            }
-            Err(error) => {
-                fail_step(&mut transition, &mut row, step, error);
-                changes.saved_steps.push(row);
-                let failure = format!("step `{}` failed: {error}", step.id);
-                transition
-                    .follow(conn, step.target_for(outcome::FAILED), Some(failure))
-                    .await?;
-            }
-        }
-        let continued = done
-            .continue_as
-            .as_deref()
-            .and_then(|worker| transition.continue_inline(worker));
-        let run = transition.into_changes(changes);
-        let Some(next_job) = continued else {
-            return Ok(None);
-        };
-        let step = definition.step(&next_job.step_id).ok_or_else(|| {
-            EngineError::Definition(format!("step `{}` vanished", next_job.step_id))
-        })?;
-        let StepKind::Task(spec) = &step.kind else {
-            return Ok(None);
-        };
-        let attempt = Attempt::new(
-            &run.workflow,
-            run.id,
-            step,
-            spec,
-            run.current_seq,
-            1,
-            run.context,
-        );
-        Ok(Some((next_job, Box::new(attempt))))
-    }
-
     async fn call_handler(&self, attempt: &Attempt) -> Result<HandlerOutput, HandlerError> {
         let Some(handler) = self.catalog.registry().get(&attempt.spec.handler) else {
             return Err(HandlerError::Fatal(format!(
@@ -425,68 +296,6 @@ impl Engine {
     }
 }
 
-fn fail_step(
-    transition: &mut Transition<'_>,
-    row: &mut StepRow,
-    step: &Step,
-    error: &HandlerError,
-) {
-    let fatal = matches!(error, HandlerError::Fatal(_));
-    row.status = "failed".to_owned();
-    row.outcome = Some(outcome::FAILED.to_owned());
-    row.error = Some(error.to_string());
-    row.wake_at = None;
-    row.finished_at = Some(transition.now());
-    transition.record(
-        "step_failed",
-        Some(&step.id),
-        json!({ "error": error.to_string(), "fatal": fatal, "attempts": row.attempts }),
-    );
-}
-
-/// How an attempt ended, in the shape the attempt table stores.
-fn finished_attempt(done: &Completion) -> FinishedAttempt {
-    let (status, outcome, output, error, retryable) = match &done.result {
-        Ok(output) => (
-            "succeeded",
-            Some(output.outcome.clone()),
-            Some(output.output.clone()),
-            None,
-            None,
-        ),
-        Err(error) => (
-            "failed",
-            None,
-            None,
-            Some(match error {
-                HandlerError::Retryable(text)
-                | HandlerError::Fatal(text)
-                | HandlerError::RateLimited(text, _) => text.clone(),
-            }),
-            Some(error.is_retryable()),
-        ),
-    };
-    FinishedAttempt {
-        run_id: done.job.run_id,
-        seq: done.seq,
-        attempt: done.attempt,
-        status,
-        outcome,
-        output,
-        error,
-        retryable,
-    }
-}
-
-/// Backoff with "equal jitter": half the delay fixed, half random, so retries of many
-/// runs that failed together spread out.
-fn jittered(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let delay = policy.delay_after(attempt);
-    let half = delay / 2;
-    let spread = rand::rng().random_range(0..=half.as_millis() as u64);
-    half + Duration::from_millis(spread)
-}
-
 fn timeout_target(step: &Step) -> super::definition::Target {
     match &step.kind {
         StepKind::Approval(spec) => spec.on_timeout,
@@ -502,15 +311,16 @@ enum Claim {
     Attempt(StepJob, Box<Attempt>),
 }
 
-struct Attempt {
-    workflow: String,
-    spec: TaskSpec,
-    seq: i32,
-    call: HandlerCall,
+/// An attempt started and not yet ended: what the handler is called with.
+pub(super) struct Attempt {
+    pub(super) workflow: String,
+    pub(super) spec: TaskSpec,
+    pub(super) seq: i32,
+    pub(super) call: HandlerCall,
 }
 
 impl Attempt {
-    fn new(
+    pub(super) fn new(
         workflow: &str,
         run_id: Uuid,
         step: &Step,
@@ -531,26 +341,6 @@ impl Attempt {
                 params: spec.params.clone(),
             },
         }
-    }
-}
-
-/// An attempt that ended, waiting to be recorded.
-struct Completion {
-    job: StepJob,
-    seq: i32,
-    attempt: i32,
-    retry: RetryPolicy,
-    result: Result<HandlerOutput, HandlerError>,
-    /// The worker that may run the next step at once, if it is a task due now.
-    continue_as: Option<String>,
-}
-
-/// The next attempt a worker runs at once, with the job it is current for.
-type Continued = Option<(StepJob, Box<Attempt>)>;
-
-impl RunRequest for Completion {
-    fn run_id(&self) -> Uuid {
-        self.job.run_id
     }
 }
 
