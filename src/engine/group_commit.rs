@@ -28,7 +28,8 @@ pub trait RunRequest: Send + 'static {
     fn run_id(&self) -> Uuid;
 }
 
-/// Writes one batch; answers in the order of the requests.
+/// Writes one batch, all of it or (on `Err`) none of it — one statement or one transaction —
+/// and answers in the order of the requests.
 pub type BatchWriter<Req, Resp> = Arc<
     dyn Fn(Vec<Arc<Req>>) -> Pin<Box<dyn Future<Output = Result<Vec<Resp>, EngineError>> + Send>>
         + Send
@@ -120,17 +121,21 @@ where
                     let _ = answer.send(Ok(result));
                 }
             }
-            Ok(_) if round.len() == 1 => {
-                let (_, answer) = round.into_iter().next().expect("one request");
-                let _ = answer.send(Err(EngineError::Definition(
-                    "a batch writer answered the wrong number of requests".to_owned(),
-                )));
+            Ok(_) => {
+                // The batch is written but its answers cannot be matched to requests; never
+                // write it again.
+                for (_, answer) in round {
+                    let _ = answer.send(Err(EngineError::Definition(
+                        "a batch writer answered the wrong number of requests".to_owned(),
+                    )));
+                }
             }
             Err(error) if round.len() == 1 => {
                 let (_, answer) = round.into_iter().next().expect("one request");
                 let _ = answer.send(Err(error));
             }
-            _ => {
+            Err(_) => {
+                // Nothing of the batch was written: write each request on its own.
                 for (request, answer) in round {
                     let result = write(vec![request]).await.and_then(|mut answers| {
                         answers.pop().ok_or_else(|| {
