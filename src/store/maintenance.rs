@@ -40,7 +40,8 @@ pub struct Stranded {
 
 /// Runs that should be moving but have no live job: running for `grace_secs` without a
 /// change, or waiting with a deadline or timer overdue by `grace_secs`, and no pending,
-/// queued, running or still-retrying job of their current generation. This is what is
+/// queued, running or still-retrying job of their current generation, nor a running job of
+/// theirs of any generation (the job of a worker that continues the run inline). This is what is
 /// left when apalis gives up on a job after its infrastructure retries.
 pub async fn stranded_runs(
     conn: &mut PgConnection,
@@ -60,10 +61,15 @@ pub async fn stranded_runs(
              and not exists (
                  select 1 from apalis.jobs j
                  where j.job_type = $1
-                   and j.status in ('Pending', 'Queued', 'Running', 'Failed')
                    and j.attempts < j.max_attempts
-                   and convert_from(j.job, 'UTF8')::jsonb
-                       @> jsonb_build_object('run_id', r.id, 'generation', r.generation))
+                   and ((j.status in ('Pending', 'Queued', 'Running', 'Failed')
+                         and convert_from(j.job, 'UTF8')::jsonb
+                             @> jsonb_build_object('run_id', r.id, 'generation', r.generation))
+                        -- a job of an older generation still running carries a chain of
+                        -- steps continued inline
+                        or (j.status = 'Running'
+                            and convert_from(j.job, 'UTF8')::jsonb
+                                @> jsonb_build_object('run_id', r.id))))
            order by r.updated_at
            limit $3"#,
         queue,

@@ -1,12 +1,12 @@
 //! Housekeeping: finished job rows are pruned; a run whose job apalis gave up on is
-//! given a new one and finishes.
+//! given a new one and finishes; a run a live worker continues inline is left alone.
 
 use std::time::Duration;
 
 use bazaarstreet::app::Roles;
 use serde_json::json;
 
-use crate::helpers::{fresh_database_url, spawn_app_on};
+use crate::helpers::{attempts, fresh_database_url, spawn_app, spawn_app_on};
 
 const ONE_TASK: &str = r#"
 name = "one_task"
@@ -100,4 +100,51 @@ async fn a_run_whose_job_apalis_gave_up_on_is_rescued_and_finishes() {
     worker.stop_service().await;
     api.stop_service().await;
     api.stop().await;
+}
+
+const QUICK_THEN_SLOW: &str = r#"
+name = "quick_then_slow"
+version = 1
+[[steps]]
+id = "quick"
+kind = "task"
+handler = "builtin.noop"
+[[steps]]
+id = "slow"
+kind = "task"
+handler = "builtin.sleep"
+params = { duration = "2s" }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_continued_inline_by_a_live_worker_is_not_taken_for_stranded() {
+    let app = spawn_app(&[("quick_then_slow", QUICK_THEN_SLOW)]).await;
+    let id = app.start("quick_then_slow", json!({})).await;
+    app.wait_for_run(&id, "the slow step running", |run| {
+        run["steps"][1]["attempt_log"][0]["status"] == "running"
+    })
+    .await;
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    // Its only job is the one that started the run, of an older generation, still running.
+    sqlx::query("update runs set updated_at = now() - interval '10 minutes' where id = $1::uuid")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rescued = app
+        .engine
+        .rescue_stranded(Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert!(rescued.is_empty(), "rescued a live chain: {rescued:?}");
+    let run = app.wait_for_status(&id, "succeeded").await;
+    assert_eq!(
+        attempts(&run),
+        [
+            ("quick".to_owned(), 1, "succeeded".to_owned()),
+            ("slow".to_owned(), 1, "succeeded".to_owned())
+        ]
+    );
+    pool.close().await;
+    app.stop().await;
 }
