@@ -12,8 +12,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::changes::ChangeSet;
-use super::definition::{RetryPolicy, Step, StepKind, outcome};
-use super::executor::Attempt;
+use super::definition::{RetryPolicy, Step, outcome};
+use super::executor::{Attempt, pinned_step};
 use super::group_commit::RunRequest;
 use super::handlers::{HandlerError, HandlerOutput};
 use super::transition::Transition;
@@ -88,10 +88,7 @@ impl Engine {
             .catalog
             .pinned(conn, &run.workflow, run.workflow_version)
             .await?;
-        let step_id = &done.job.step_id;
-        let step = definition
-            .step(step_id)
-            .ok_or_else(|| EngineError::Definition(format!("step `{step_id}` vanished")))?;
+        let step = pinned_step(&definition, &done.job.step_id)?;
         let mut transition = Transition::new(&definition, run, None);
         match &done.result {
             Ok(output) => {
@@ -134,21 +131,14 @@ impl Engine {
         let Some(next_job) = continued else {
             return Ok(None);
         };
-        let step = definition.step(&next_job.step_id).ok_or_else(|| {
-            EngineError::Definition(format!("step `{}` vanished", next_job.step_id))
-        })?;
-        let StepKind::Task(spec) = &step.kind else {
-            return Ok(None);
-        };
-        let attempt = Attempt::new(
-            &run.workflow,
+        let attempt = Attempt::of_task(
+            &definition,
+            &next_job.step_id,
             run.id,
-            step,
-            spec,
             run.current_seq,
             1,
             run.context,
-        );
+        )?;
         Ok(Some((next_job, Box::new(attempt))))
     }
 }

@@ -1,9 +1,10 @@
 //! Executing step jobs: check the job is current, run the step, record the result and
 //! move on, each change in one transaction with its history and the next job.
 //!
-//! A task attempt takes two transactions: one records that the attempt started (so an
-//! attempt cut short by a crash is still on record), the other records how it ended and
-//! enqueues what follows. No lock is held while the handler runs. Both go through the
+//! A task attempt's start is committed before its handler runs (so an attempt cut short by
+//! a crash is still on record) and its end after, with what follows; an attempt continued
+//! inline has its start committed with the end of the step before it. No lock is held
+//! while the handler runs. Both go through the
 //! process's [`StepWriters`]: the common claim (a due task step, current generation) of
 //! every job a worker holds is one statement, and the completions that pile up while one
 //! batch commits are written by the next, in one transaction ([`super::completion`]).
@@ -24,7 +25,7 @@ use uuid::Uuid;
 use sqlx::PgConnection;
 
 use super::completion::{Completion, Continued};
-use super::definition::{Step, StepKind, TaskSpec, outcome};
+use super::definition::{Definition, Step, StepKind, TaskSpec, outcome};
 use super::group_commit::{GroupCommit, RunRequest};
 use super::handlers::{HandlerCall, HandlerError, HandlerOutput};
 use super::transition::Transition;
@@ -72,9 +73,8 @@ impl Engine {
         requests: Vec<Arc<ClaimRequest>>,
     ) -> Result<Vec<Result<Option<Attempt>, EngineError>>, EngineError> {
         let mut conn = self.pool.acquire().await?;
-        let wanted: Vec<ClaimRequest> = requests.iter().map(|r| (**r).clone()).collect();
         let mut claimed: HashMap<Uuid, ClaimedTask> =
-            store::attempts::claim_due_tasks(&mut conn, &wanted)
+            store::attempts::claim_due_tasks(&mut conn, &requests)
                 .await?
                 .into_iter()
                 .map(|task| (task.run_id, task))
@@ -104,23 +104,14 @@ impl Engine {
             .catalog
             .pinned(conn, &task.workflow, task.workflow_version)
             .await?;
-        let step = definition
-            .step(step_id)
-            .ok_or_else(|| EngineError::Definition(format!("step `{step_id}` vanished")))?;
-        let StepKind::Task(spec) = &step.kind else {
-            return Err(EngineError::Definition(format!(
-                "step `{step_id}` is no longer a task"
-            )));
-        };
-        Ok(Attempt::new(
-            &task.workflow,
+        Attempt::of_task(
+            &definition,
+            step_id,
             task.run_id,
-            step,
-            spec,
             task.seq,
             task.attempt,
             task.context,
-        ))
+        )
     }
 
     /// The general claim: decide what the job means now, and record an attempt start.
@@ -168,9 +159,7 @@ impl Engine {
         let Some(mut row) = store::steps::get(&mut tx, run.id, run.current_seq).await? else {
             return Ok(Claim::Nothing);
         };
-        let step = definition
-            .step(&job.step_id)
-            .ok_or_else(|| EngineError::Definition(format!("step `{}` vanished", job.step_id)))?;
+        let step = pinned_step(&definition, &job.step_id)?;
 
         let now = Utc::now();
         if let Some(wake_at) = row.wake_at.filter(|at| *at > now) {
@@ -319,8 +308,45 @@ pub(super) struct Attempt {
     pub(super) call: HandlerCall,
 }
 
+/// Step `step_id` of the definition a run is pinned to (a run never names a step its
+/// definition lacks, unless the stored definition was tampered with).
+pub(super) fn pinned_step<'d>(
+    definition: &'d Definition,
+    step_id: &str,
+) -> Result<&'d Step, EngineError> {
+    definition
+        .step(step_id)
+        .ok_or_else(|| EngineError::Definition(format!("step `{step_id}` vanished")))
+}
+
 impl Attempt {
-    pub(super) fn new(
+    /// Attempt `number` of task step `step_id` on visit `seq` of a run.
+    pub(super) fn of_task(
+        definition: &Definition,
+        step_id: &str,
+        run_id: Uuid,
+        seq: i32,
+        number: i32,
+        context: Value,
+    ) -> Result<Self, EngineError> {
+        let step = pinned_step(definition, step_id)?;
+        let StepKind::Task(spec) = &step.kind else {
+            return Err(EngineError::Definition(format!(
+                "step `{step_id}` is no longer a task"
+            )));
+        };
+        Ok(Self::new(
+            &definition.name,
+            run_id,
+            step,
+            spec,
+            seq,
+            number,
+            context,
+        ))
+    }
+
+    fn new(
         workflow: &str,
         run_id: Uuid,
         step: &Step,

@@ -152,14 +152,15 @@ pub struct ClaimedTask {
 /// Answers the claimed ones; a job left out means anything else (stale, early, a timer or
 /// a deadline, a redelivery after a crash) and takes the general path. The requests must
 /// name distinct runs.
-pub async fn claim_due_tasks(
+pub async fn claim_due_tasks<R: AsRef<ClaimRequest>>(
     conn: &mut PgConnection,
-    requests: &[ClaimRequest],
+    requests: &[R],
 ) -> sqlx::Result<Vec<ClaimedTask>> {
-    let run_ids: Vec<Uuid> = requests.iter().map(|r| r.run_id).collect();
-    let step_ids: Vec<String> = requests.iter().map(|r| r.step_id.clone()).collect();
-    let generations: Vec<i64> = requests.iter().map(|r| r.generation).collect();
-    let workers: Vec<String> = requests.iter().map(|r| r.worker.clone()).collect();
+    let requests = || requests.iter().map(AsRef::as_ref);
+    let run_ids: Vec<Uuid> = requests().map(|r| r.run_id).collect();
+    let step_ids: Vec<String> = requests().map(|r| r.step_id.clone()).collect();
+    let generations: Vec<i64> = requests().map(|r| r.generation).collect();
+    let workers: Vec<String> = requests().map(|r| r.worker.clone()).collect();
     sqlx::query_as!(
         ClaimedTask,
         r#"with job as (

@@ -171,6 +171,7 @@ pub async fn get_many(
     .fetch_all(conn)
     .await?;
     // `any` matches every combination of the two lists; keep the pairs asked for.
+    let wanted: std::collections::HashSet<&(Uuid, i32)> = wanted.iter().collect();
     Ok(rows
         .into_iter()
         .filter(|row| wanted.contains(&(row.run_id, row.seq)))
