@@ -5,9 +5,9 @@
 //! (c) 5-step runs in steps/s, (d) idle start -> first step latency, (e) approval
 //! decision -> next step running, (f) audit-ledger appends under concurrent writers,
 //! (g) authenticated `GET /v1/runs/{id}` latency at a fixed rate, (h) signed webhook
-//! deliveries accepted and persisted per second with their acknowledgement latency. Engine latencies are
-//! measured on the database clock
-//! (`now()` of the committing transactions), so client scheduling does not blur them.
+//! deliveries accepted and persisted per second with their acknowledgement latency. Engine
+//! latencies are what a caller waits: from its request to the step's handler being called
+//! (bench/latency.rs).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,10 +23,8 @@ use crate::config::Settings;
 use crate::db;
 use crate::engine::Engine;
 use crate::engine::catalog::Catalog;
-use crate::engine::commands::{Decision, StartRun};
 use crate::engine::handlers::HandlerRegistry;
 use crate::engine::worker::{WorkerSettings, run_workers};
-use crate::security::{Caller, Role};
 
 /// Benchmark options.
 #[derive(Debug, Clone, clap::Args)]
@@ -77,13 +75,16 @@ impl BenchArgs {
     }
 }
 
+mod latency;
 mod security;
 mod server;
 mod webhooks;
 
+use latency::{Marks, decision_latency, percentiles, start_latency, start_request};
+
 const BASELINE_QUEUE: &str = "bench.noop";
 
-const DEFINITIONS: [(&str, &str); 3] = [
+const DEFINITIONS: [(&str, &str); 4] = [
     (
         "one_step",
         "name = \"one_step\"\nversion = 1\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n",
@@ -93,8 +94,12 @@ const DEFINITIONS: [(&str, &str); 3] = [
         "name = \"five_steps\"\nversion = 1\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n[[steps]]\nid = \"b\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n[[steps]]\nid = \"c\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n[[steps]]\nid = \"d\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n[[steps]]\nid = \"e\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n",
     ),
     (
+        "marked",
+        "name = \"marked\"\nversion = 1\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"bench.mark\"\n",
+    ),
+    (
         "gated",
-        "name = \"gated\"\nversion = 1\n[[steps]]\nid = \"gate\"\nkind = \"approval\"\nroles = [\"compliance_officer\"]\n[[steps]]\nid = \"next\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n",
+        "name = \"gated\"\nversion = 1\n[[steps]]\nid = \"gate\"\nkind = \"approval\"\nroles = [\"compliance_officer\"]\n[[steps]]\nid = \"next\"\nkind = \"task\"\nhandler = \"bench.mark\"\n",
     ),
 ];
 
@@ -108,7 +113,10 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
     for (name, text) in DEFINITIONS {
         std::fs::write(dir.path().join(format!("{name}.toml")), text)?;
     }
-    let catalog = Catalog::load_dir(dir.path(), HandlerRegistry::with_builtins())?;
+    let marks = Marks::default();
+    let mut handlers = HandlerRegistry::with_builtins();
+    marks.register(&mut handlers);
+    let catalog = Catalog::load_dir(dir.path(), handlers)?;
     catalog.register(&mut *pool.acquire().await?).await?;
     let engine = Engine::new(pool.clone(), Arc::new(catalog));
 
@@ -141,7 +149,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
 
     let workers = start_workers(&engine, &args);
     if args.wants('d') {
-        let (p50, p99) = start_latency(&engine, args.samples).await?;
+        let (p50, p99) = start_latency(&engine, &marks, "marked", args.samples).await?;
         row(
             "(d) idle start -> first step running",
             &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
@@ -149,7 +157,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
         );
     }
     if args.wants('e') {
-        let (p50, p99) = decision_latency(&engine, args.samples).await?;
+        let (p50, p99) = decision_latency(&engine, &marks, "gated", args.samples).await?;
         row(
             "(e) decision -> next step running",
             &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
@@ -313,90 +321,6 @@ async fn start_many(
         result?;
     }
     Ok(())
-}
-
-fn start_request(workflow: &str, i: usize) -> StartRun {
-    StartRun {
-        workflow: workflow.to_owned(),
-        input: json!({ "n": i }),
-        workspace_id: None,
-        idempotency_key: None,
-        initiator: "bench".to_owned(),
-    }
-}
-
-/// (d): one run at a time on idle workers; run creation -> first attempt start.
-async fn start_latency(
-    engine: &Engine,
-    samples: usize,
-) -> Result<(f64, f64), Box<dyn std::error::Error>> {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    sample_latency(
-        engine,
-        samples,
-        "one_step",
-        "select extract(epoch from (a.started_at - r.created_at))::float8 * 1000
-         from runs r join step_attempts a on a.run_id = r.id where r.id = $1",
-    )
-    .await
-}
-
-/// (e): decision committed -> the next step's attempt started.
-async fn decision_latency(
-    engine: &Engine,
-    samples: usize,
-) -> Result<(f64, f64), Box<dyn std::error::Error>> {
-    sample_latency(
-        engine,
-        samples,
-        "gated",
-        "select extract(epoch from (a.started_at - d.decided_at))::float8 * 1000
-         from step_decisions d join step_attempts a on a.run_id = d.run_id where d.run_id = $1",
-    )
-    .await
-}
-
-/// Runs `workflow` `samples` times one at a time (approving its `gate` step when it has
-/// one) and reads each latency in milliseconds with `millis_query` (bound to the run id).
-async fn sample_latency(
-    engine: &Engine,
-    samples: usize,
-    workflow: &str,
-    millis_query: &'static str,
-) -> Result<(f64, f64), Box<dyn std::error::Error>> {
-    let gated = engine
-        .catalog()
-        .latest(workflow)
-        .is_some_and(|definition| definition.step("gate").is_some());
-    let approver = Caller {
-        key_id: uuid::Uuid::nil(),
-        name: "bench-approver".to_owned(),
-        role: Role::ComplianceOfficer,
-        workspace_id: None,
-    };
-    let mut latencies = Vec::with_capacity(samples);
-    for i in 0..samples {
-        let (run, _) = engine.start_run(start_request(workflow, i)).await?;
-        if gated {
-            engine
-                .decide(run.id, "gate", &approver, Decision::Approve, "bench")
-                .await?;
-        }
-        wait_for_run(engine.pool(), run.id, "succeeded").await?;
-        let millis: f64 = sqlx::query_scalar(sqlx::AssertSqlSafe(millis_query))
-            .bind(run.id)
-            .fetch_one(engine.pool())
-            .await?;
-        latencies.push(millis);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(percentiles(latencies))
-}
-
-fn percentiles(mut values: Vec<f64>) -> (f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
-    (at(0.50), at(0.99))
 }
 
 async fn wait_for_run(
