@@ -8,6 +8,7 @@
 //! - [`changes`]: the rows a batch of transitions writes, one statement per table.
 //! - [`commands`]: start, cancel, decide, post an event.
 //! - [`executor`]: what a step job does when a worker picks it up.
+//! - [`eager`]: steps a command makes due handed to a worker of the same process.
 //! - [`completion`]: recording ended attempts, a batch per transaction; continuing runs inline.
 //! - [`group_commit`]: claims and completions of many steps written by one transaction.
 //! - [`worker`]: the apalis workers and their monitor.
@@ -22,6 +23,7 @@ pub mod completion;
 pub mod context;
 pub mod definition;
 pub mod duration;
+pub mod eager;
 pub mod executor;
 pub mod graph;
 pub mod group_commit;
@@ -45,12 +47,18 @@ use catalog::{Catalog, PinnedError};
 pub struct Engine {
     pool: PgPool,
     catalog: Arc<Catalog>,
+    /// Where commands hand off the steps they make due; empty without workers.
+    eager: eager::EagerSlot,
 }
 
 impl Engine {
     /// An engine over this database and catalog.
     pub fn new(pool: PgPool, catalog: Arc<Catalog>) -> Self {
-        Self { pool, catalog }
+        Self {
+            pool,
+            catalog,
+            eager: eager::EagerSlot::default(),
+        }
     }
 
     /// The database pool.

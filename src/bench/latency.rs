@@ -36,7 +36,11 @@ impl Marks {
         let marks = self.clone();
         registry.register(MARK_HANDLER, move |call: HandlerCall| -> HandlerFuture {
             let at = Instant::now();
-            marks.called.lock().expect("marks lock").insert(call.run_id, at);
+            marks
+                .called
+                .lock()
+                .expect("marks lock")
+                .insert(call.run_id, at);
             marks.marked.notify_waiters();
             Box::pin(async move { Ok(HandlerOutput::ok(json!({}))) })
         });

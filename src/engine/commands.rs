@@ -78,7 +78,7 @@ impl Engine {
         }
         let id = Uuid::now_v7();
         let context = initial_context(&request.input);
-        let inserted = store::runs::insert(
+        let Some(run) = store::runs::insert(
             &mut tx,
             &NewRun {
                 id,
@@ -91,8 +91,8 @@ impl Engine {
                 initiator: &request.initiator,
             },
         )
-        .await?;
-        if !inserted {
+        .await?
+        else {
             // Another request with the same key won the race; answer with its run.
             tx.rollback().await?;
             let key = request.idempotency_key.as_deref().unwrap_or_default();
@@ -101,10 +101,7 @@ impl Engine {
                 .await?
                 .ok_or_else(|| EngineError::Conflict("idempotency key race lost".into()))?;
             return same_request(existing, &request).map(|run| (run, false));
-        }
-        let run = store::runs::lock(&mut tx, id)
-            .await?
-            .ok_or(EngineError::RunNotFound(id))?;
+        };
         let mut transition = Transition::new(&definition, run, Some(request.initiator.clone()));
         transition.record(
             "run_started",
@@ -114,8 +111,7 @@ impl Engine {
         transition
             .follow(&mut tx, super::definition::Target::Step(0), None)
             .await?;
-        let run = transition.commit_changes(&mut tx).await?;
-        tx.commit().await?;
+        let run = self.commit_handing_off(tx, transition).await?;
         Ok((run, true))
     }
 
@@ -263,8 +259,7 @@ impl Engine {
                 .follow(&mut tx, step.target_for(reached), failure)
                 .await?;
         }
-        let run = transition.commit_changes(&mut tx).await?;
-        tx.commit().await?;
+        let run = self.commit_handing_off(tx, transition).await?;
         Ok(run)
     }
 
@@ -354,8 +349,7 @@ impl Engine {
                     .await?;
             }
         }
-        let run = transition.commit_changes(&mut tx).await?;
-        tx.commit().await?;
+        let run = self.commit_handing_off(tx, transition).await?;
         Ok(EventReceipt {
             event_id,
             matched,

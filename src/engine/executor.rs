@@ -53,14 +53,18 @@ impl Engine {
             worker: worker.to_owned(),
         };
         if let Some(attempt) = writers.claims.submit(request).await?? {
-            return self.run_attempt(writers, worker, job, attempt).await;
+            return self
+                .run_attempt(writers, worker, &mut job.clone(), attempt)
+                .await;
         }
         loop {
             match self.claim(job, worker, writers.dead_after).await? {
                 Claim::Nothing => return Ok(()),
                 Claim::Early(wait) => tokio::time::sleep(wait).await,
-                Claim::Attempt(current, attempt) => {
-                    return self.run_attempt(writers, worker, &current, *attempt).await;
+                Claim::Attempt(mut current, attempt) => {
+                    return self
+                        .run_attempt(writers, worker, &mut current, *attempt)
+                        .await;
                 }
             }
         }
@@ -231,22 +235,22 @@ impl Engine {
     }
 
     /// Calls the handler, then records the result through the completion writers; while
-    /// the run moves straight on to another task step, continues with it here.
-    async fn run_attempt(
+    /// the run moves straight on to another task step, continues with it here. `job`
+    /// follows the run: on an error it names the step whose attempt was cut short.
+    pub(super) async fn run_attempt(
         &self,
         writers: &StepWriters,
         worker: &str,
-        job: &StepJob,
+        job: &mut StepJob,
         attempt: Attempt,
     ) -> Result<(), EngineError> {
-        let mut job = job.clone();
         let mut attempt = attempt;
         loop {
             let started = std::time::Instant::now();
             let result = self.call_handler(&attempt).await;
             METRICS.observe_step(&attempt.workflow, &job.step_id, started.elapsed());
             let completion = Completion {
-                job,
+                job: job.clone(),
                 seq: attempt.seq,
                 attempt: attempt.call.attempt,
                 retry: attempt.spec.retry,
@@ -255,7 +259,7 @@ impl Engine {
             };
             match writers.completions.submit(completion).await? {
                 Some((next_job, next)) => {
-                    job = next_job;
+                    *job = next_job;
                     attempt = *next;
                 }
                 None => return Ok(()),

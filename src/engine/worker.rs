@@ -4,6 +4,7 @@
 //! gets a new name so the jobs its predecessor held are rescued by the heartbeat check instead of
 //! staying `Running` forever under a name that is still alive.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use apalis::prelude::*;
@@ -12,6 +13,7 @@ use futures::future::BoxFuture;
 use tracing::Instrument;
 
 use super::Engine;
+use super::eager::EagerWorker;
 use super::executor::StepWriters;
 use crate::store::jobs::{STEP_QUEUE, StepJob};
 
@@ -50,6 +52,23 @@ pub async fn run_workers(
     let dead_after = settings.heartbeat * MISSED_HEARTBEATS as u32;
     let writers = StepWriters::spawn(&engine, settings.batch_writers, MAX_BATCH, dead_after);
     let stopping = writers.clone();
+    let eager = EagerWorker::start(
+        &engine,
+        format!("{}-eager", settings.name_prefix),
+        writers.clone(),
+        settings.concurrency,
+        settings.heartbeat,
+    )
+    .await;
+    match &eager {
+        Ok(worker) => engine.hand_off_to(Some(worker.clone())),
+        Err(error) => {
+            tracing::warn!(error = %error, "no eager worker: steps made due by commands go through the queue")
+        }
+    }
+    let shutdown_began = Arc::new(OnceLock::new());
+    let began = shutdown_began.clone();
+    let stopping_engine = engine.clone();
     let fetchers = settings.fetchers.max(1);
     let per_fetcher = settings.concurrency.div_ceil(fetchers).max(1);
     let mut monitor = Monitor::new();
@@ -75,7 +94,7 @@ pub async fn run_workers(
                 .build(execute_step_job)
         });
     }
-    monitor
+    let result = monitor
         .should_restart(|worker, error| {
             tracing::error!(worker.name = worker.name(), error = %error, "step worker stopped; restarting it");
             true
@@ -83,10 +102,26 @@ pub async fn run_workers(
         .shutdown_timeout(settings.shutdown_grace)
         .run_with_signal(async move {
             shutdown.await;
+            let _ = began.set(tokio::time::Instant::now());
+            stopping_engine.hand_off_to(None);
             stopping.stop_continuing();
             Ok(())
         })
-        .await
+        .await;
+    engine.hand_off_to(None);
+    if let Ok(worker) = eager {
+        // Handed-off steps get the same grace as the fetchers' in-flight ones.
+        let began = shutdown_began
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now);
+        if !worker.drained(began + settings.shutdown_grace).await {
+            tracing::warn!(
+                "handed-off steps still running after the grace period; their jobs will be handed to other workers"
+            );
+        }
+    }
+    result
 }
 
 /// The apalis task function: hands the job to the engine.

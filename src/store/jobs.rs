@@ -67,3 +67,84 @@ fn whole_seconds_not_before(at: DateTime<Utc>) -> u64 {
         .unwrap_or(0);
     micros.div_ceil(1_000_000).max(now)
 }
+
+/// Inserts the job of a run handed to `worker` in this process, already `Running` and
+/// locked by that worker, so no fetcher takes it; answers its id. If the worker dies,
+/// apalis puts the job back in the queue (its heartbeat check) and another worker takes
+/// the run over. `run_at` lies a second ahead so the insert wakes no fetcher for nothing;
+/// the job is never fetched before the worker is long dead anyway.
+pub async fn push_held(
+    conn: &mut PgConnection,
+    job: &StepJob,
+    worker: &str,
+) -> sqlx::Result<String> {
+    let id = ulid::Ulid::new().to_string();
+    let bytes = serde_json::to_vec(job).expect("a StepJob always serialises");
+    sqlx::query!(
+        "insert into apalis.jobs (job, id, job_type, status, attempts, max_attempts, run_at,
+                                  lock_at, lock_by)
+         values ($1, $2, $3, 'Running', 1, $4, now() + interval '1 second', now(), $5)",
+        bytes,
+        id,
+        STEP_QUEUE,
+        APALIS_MAX_ATTEMPTS as i32,
+        worker
+    )
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Ends a job held by `worker` since [`push_held`]: `Done` when the worker carried its
+/// run as far as it could, or, when the database failed the worker, back in the queue as
+/// `requeue_as` (the step the run was at by then), for any worker to claim.
+pub async fn finish_held(
+    conn: &mut PgConnection,
+    id: &str,
+    worker: &str,
+    requeue_as: Option<&StepJob>,
+) -> sqlx::Result<()> {
+    match requeue_as {
+        None => {
+            sqlx::query!(
+                r#"update apalis.jobs
+                   set status = 'Done', done_at = now(), last_result = '{"Ok": null}'
+                   where id = $1 and lock_by = $2 and status = 'Running'"#,
+                id,
+                worker
+            )
+            .execute(conn)
+            .await?;
+        }
+        Some(job) => {
+            let bytes = serde_json::to_vec(job).expect("a StepJob always serialises");
+            sqlx::query!(
+                r#"update apalis.jobs
+                   set status = 'Pending', job = $3, run_at = now(), lock_by = null,
+                       lock_at = null, last_result = '{"Err": "handed back to the queue"}'
+                   where id = $1 and lock_by = $2 and status = 'Running'"#,
+                id,
+                worker,
+                bytes
+            )
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Registers `worker` as alive on the step queue, or says it still is: apalis hands the
+/// jobs of a worker silent for a few heartbeats to others.
+pub async fn heartbeat(conn: &mut PgConnection, worker: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into apalis.workers (id, worker_type, storage_name, layers, last_seen, started_at)
+         values ($1, $2, 'bazaarstreet', 'eager', now(), now())
+         on conflict (id) do update set last_seen = now()",
+        worker,
+        STEP_QUEUE
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -74,13 +74,16 @@ pub struct NewRun<'a> {
     pub initiator: &'a str,
 }
 
-/// Inserts a run; returns false when the idempotency key is already taken.
-pub async fn insert(conn: &mut PgConnection, run: &NewRun<'_>) -> sqlx::Result<bool> {
-    let inserted = sqlx::query!(
+/// Inserts a run and answers it (locked by the inserting transaction, as a new row is);
+/// `None` when the idempotency key is already taken.
+pub async fn insert(conn: &mut PgConnection, run: &NewRun<'_>) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as!(
+        RunRow,
         "insert into runs (id, workflow, workflow_version, workspace_id, status, input, context,
                            idempotency_key, initiator)
          values ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
-         on conflict (idempotency_key) do nothing",
+         on conflict (idempotency_key) do nothing
+         returning *",
         run.id,
         run.workflow,
         run.workflow_version,
@@ -90,9 +93,8 @@ pub async fn insert(conn: &mut PgConnection, run: &NewRun<'_>) -> sqlx::Result<b
         run.idempotency_key,
         run.initiator
     )
-    .execute(conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    .fetch_optional(conn)
+    .await
 }
 
 /// A run by id, without locking.

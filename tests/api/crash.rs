@@ -6,7 +6,9 @@ use std::time::Duration;
 use bazaarstreet::app::Roles;
 use serde_json::json;
 
-use crate::helpers::{attempts, drop_database, fresh_database_url, spawn_app_on, write_files};
+use crate::helpers::{
+    TESTER, TestApp, attempts, drop_database, fresh_database_url, read, spawn_app_on, write_files,
+};
 
 const SLOW: &str = r#"
 name = "slow"
@@ -22,18 +24,60 @@ kind = "task"
 handler = "builtin.noop"
 "#;
 
-fn worker_process(database_url: &str, workflows: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_bazaarstreet"))
-        .arg("worker")
+/// `bazaarstreet <subcommand>` on this database and these workflows, heartbeating every
+/// second.
+fn process(subcommand: &str, database_url: &str, workflows: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bazaarstreet"));
+    command
+        .arg(subcommand)
         .env("BAZAARSTREET_DATABASE_URL", database_url)
         .env("BAZAARSTREET_WORKFLOWS_DIR", workflows)
         .env("BAZAARSTREET_JOBS_DIR", workflows.join("none"))
         .env("BAZAARSTREET_WORKER_HEARTBEAT", "1s")
         .env("BAZAARSTREET_DATABASE_POOL_SIZE", "4")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn worker_process(database_url: &str, workflows: &std::path::Path) -> Child {
+    process("worker", database_url, workflows)
         .spawn()
         .expect("worker process starts")
+}
+
+/// A `serve` process (API and workers); answers it with its API's address once it is up.
+async fn serving_process(database_url: &str, workflows: &std::path::Path) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let child = process("serve", database_url, workflows)
+        .env("BAZAARSTREET_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BAZAARSTREET_META_SANDBOX_LISTEN", "127.0.0.1:0")
+        .spawn()
+        .expect("serving process starts");
+    let address = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{address}/readyz"))
+        .await
+        .map_or(true, |response| !response.status().is_success())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "serve never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, address)
+}
+
+/// Which process is killed mid-step.
+enum Doomed {
+    /// A `worker` process that fetched the step's job from the queue.
+    Worker,
+    /// A `serve` process that took the run's start request and ran its first step itself.
+    StartingProcess,
 }
 
 /// A workflow whose slow step follows a quick one: the worker that ran `first` continues
@@ -58,28 +102,78 @@ handler = "builtin.noop"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_whose_worker_is_killed_mid_step_completes_on_another_worker_within_30_seconds() {
-    killed_mid_step_completes_elsewhere("slow", SLOW, 0).await;
+    killed_mid_step_completes_elsewhere("slow", SLOW, 0, Doomed::Worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_continued_inline_by_a_killed_worker_is_taken_over_within_30_seconds() {
-    killed_mid_step_completes_elsewhere("chained", CHAINED, 1).await;
+    killed_mid_step_completes_elsewhere("chained", CHAINED, 1, Doomed::Worker).await;
 }
 
-/// Starts `workflow`, kills the worker with SIGKILL while step number `index` (`work`)
-/// runs, and checks that another worker process finishes the run within 30 s, recording
-/// the cut-off attempt as abandoned.
-async fn killed_mid_step_completes_elsewhere(workflow: &str, source: &str, index: usize) {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_handed_off_at_its_start_by_a_killed_process_is_taken_over_within_30_seconds() {
+    killed_mid_step_completes_elsewhere("slow", SLOW, 0, Doomed::StartingProcess).await;
+}
+
+/// Starts the process `which` and a run of `workflow` whose first step runs there;
+/// answers the process and the run's id.
+async fn start_in(
+    api: &TestApp,
+    database_url: &str,
+    workflows: &std::path::Path,
+    workflow: &str,
+    which: Doomed,
+) -> (Child, String) {
+    match which {
+        Doomed::Worker => {
+            let worker = worker_process(database_url, workflows);
+            (worker, api.start(workflow, json!({})).await)
+        }
+        Doomed::StartingProcess => {
+            let (serving, address) = serving_process(database_url, workflows).await;
+            let response = api
+                .client
+                .post(format!("{address}/v1/runs"))
+                .bearer_auth(api.token(TESTER).await)
+                .json(&json!({ "workflow": workflow, "input": {} }))
+                .send()
+                .await
+                .expect("start sent");
+            let (status, body) = read(response).await;
+            assert_eq!(status, 201, "{body}");
+            (serving, body["id"].as_str().unwrap().to_owned())
+        }
+    }
+}
+
+/// Starts `workflow`, kills the `doomed` process with SIGKILL while step number `index`
+/// (`work`) runs there, and checks that another worker process finishes the run within
+/// 30 s, recording the cut-off attempt as abandoned.
+async fn killed_mid_step_completes_elsewhere(
+    workflow: &str,
+    source: &str,
+    index: usize,
+    which: Doomed,
+) {
     let database_url = fresh_database_url();
     let dir = write_files(&[(workflow, source)]);
-    // The API only: steps run in the worker processes below.
+    // The API only, to watch: steps run in the processes below.
     let mut api = spawn_app_on(&database_url, &[(workflow, source)], &[], Roles::Api).await;
-    let mut doomed = worker_process(&database_url, dir.path());
-    let id = api.start(workflow, json!({})).await;
-    api.wait_for_run(&id, "the slow step's first attempt running", |run| {
-        run["steps"][index]["attempt_log"][0]["status"] == "running"
-    })
-    .await;
+    let handed_off = matches!(which, Doomed::StartingProcess);
+    let (mut doomed, id) = start_in(&api, &database_url, dir.path(), workflow, which).await;
+    let running = api
+        .wait_for_run(&id, "the slow step's first attempt running", |run| {
+            run["steps"][index]["attempt_log"][0]["status"] == "running"
+        })
+        .await;
+    let first_worker = running["steps"][index]["attempt_log"][0]["worker"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        first_worker.ends_with("-eager"),
+        handed_off,
+        "handed off only by the process that took the start: {first_worker}"
+    );
 
     doomed.kill().expect("SIGKILL");
     doomed.wait().unwrap();
@@ -120,26 +214,36 @@ async fn killed_mid_step_completes_elsewhere(workflow: &str, source: &str, index
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_the_step_in_flight_finish_before_the_worker_exits() {
+    sigterm_lets_the_step_in_flight_finish(Doomed::Worker).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_handed_off_step_finish_before_the_serving_process_exits() {
+    sigterm_lets_the_step_in_flight_finish(Doomed::StartingProcess).await;
+}
+
+/// Starts a run whose first step runs in `which` process, sends that process SIGTERM
+/// mid-step, and checks that the step finished and the next one was left to the queue.
+async fn sigterm_lets_the_step_in_flight_finish(which: Doomed) {
     let database_url = fresh_database_url();
     let dir = write_files(&[("slow", SLOW)]);
     let mut api = spawn_app_on(&database_url, &[("slow", SLOW)], &[], Roles::Api).await;
-    let mut worker = worker_process(&database_url, dir.path());
-    let id = api.start("slow", json!({})).await;
+    let (mut process, id) = start_in(&api, &database_url, dir.path(), "slow", which).await;
     api.wait_for_run(&id, "first attempt running", |run| {
         run["steps"][0]["attempt_log"][0]["status"] == "running"
     })
     .await;
 
     let status = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
+        .args(["-TERM", &process.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || worker.wait())
+    let exit = tokio::task::spawn_blocking(move || process.wait())
         .await
         .unwrap()
         .unwrap();
-    assert!(exit.success(), "the worker exits cleanly: {exit:?}");
+    assert!(exit.success(), "the process exits cleanly: {exit:?}");
 
     let (_, run) = api.get(&format!("/v1/runs/{id}")).await;
     assert_eq!(

@@ -5,6 +5,7 @@ mod crash;
 mod definitions;
 mod errors;
 mod graph;
+mod handoff;
 mod helpers;
 mod maintenance;
 mod messages;

@@ -1,0 +1,209 @@
+//! Eager hand-off: a command (start a run, decide an approval, post an event) whose
+//! transaction makes a task step due now hands that step to a worker of this process in
+//! the same transaction, and the worker runs it as soon as the transaction commits.
+//!
+//! Through the queue, that step would wait for the commit's NOTIFY to wake a fetcher, for
+//! the fetch's own commit and for the claim's: three round trips of the process and two
+//! commits more before the handler is called. Handed off, the attempt's start is written
+//! with the command's change, the way a completion continues a run inline
+//! ([`Transition::continue_inline`]).
+//!
+//! Recovery is the queue's: the command also inserts the step's job, already `Running`
+//! and locked by the process's eager worker (an apalis worker row this module keeps
+//! alive). While the process lives, no fetcher takes the job; when the run stops needing
+//! the worker, the job is marked `Done` (or, if the database failed the worker, put back
+//! in the queue for anyone). If the process dies, apalis hands the job to another
+//! worker after three missed heartbeats and the claim there abandons the attempt and
+//! runs it again, as for any worker that died mid-step.
+//!
+//! Hand-offs are bounded by the worker's slots; without a free slot, or in a process
+//! running no workers, or once shutdown began, the command enqueues the job as usual.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sqlx::{Postgres, Transaction};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::executor::{Attempt, StepWriters};
+use super::transition::Transition;
+use super::{Engine, EngineError};
+use crate::store;
+use crate::store::jobs::StepJob;
+use crate::store::runs::RunRow;
+
+/// Longest pause between tries to end a held job while the database is away.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// The worker of this process that runs handed-off steps. Cheap to clone.
+#[derive(Clone)]
+pub struct EagerWorker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    writers: StepWriters,
+    slots: Arc<Semaphore>,
+    limit: u32,
+    heartbeat: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+/// Where an engine hands steps off, if anywhere; shared by the engine's clones.
+#[derive(Clone, Default)]
+pub struct EagerSlot {
+    worker: Arc<RwLock<Option<EagerWorker>>>,
+}
+
+impl EagerWorker {
+    /// Registers worker `name` on the step queue, keeps it alive every `heartbeat`, and
+    /// runs at most `limit` handed-off steps (with the runs they continue inline) at once.
+    pub async fn start(
+        engine: &Engine,
+        name: String,
+        writers: StepWriters,
+        limit: usize,
+        heartbeat: Duration,
+    ) -> Result<Self, EngineError> {
+        store::jobs::heartbeat(&mut *engine.pool().acquire().await?, &name).await?;
+        let pool = engine.pool().clone();
+        let beating = name.clone();
+        let heartbeat = tokio::spawn(async move {
+            let mut every = tokio::time::interval(heartbeat);
+            loop {
+                every.tick().await;
+                let beat =
+                    async { store::jobs::heartbeat(&mut *pool.acquire().await?, &beating).await };
+                if let Err(error) = beat.await {
+                    tracing::warn!(worker.name = %beating, error = %error, "eager worker heartbeat failed");
+                }
+            }
+        });
+        let limit = u32::try_from(limit.max(1)).unwrap_or(u32::MAX);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name,
+                writers,
+                slots: Arc::new(Semaphore::new(limit as usize)),
+                limit,
+                heartbeat,
+            }),
+        })
+    }
+
+    /// The worker's name, as recorded on its attempts and held jobs.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Waits until every handed-off step has ended, or `deadline`; answers whether all did.
+    pub async fn drained(&self, deadline: tokio::time::Instant) -> bool {
+        let all = self
+            .inner
+            .slots
+            .clone()
+            .acquire_many_owned(self.inner.limit);
+        tokio::time::timeout_at(deadline, all).await.is_ok()
+    }
+}
+
+impl EagerSlot {
+    fn set(&self, worker: Option<EagerWorker>) {
+        *self.worker.write().expect("eager slot lock") = worker;
+    }
+
+    /// The worker with one of its slots taken, if there is a worker and a free slot.
+    fn take(&self) -> Option<(EagerWorker, OwnedSemaphorePermit)> {
+        let worker = self.worker.read().expect("eager slot lock").clone()?;
+        let permit = worker.inner.slots.clone().try_acquire_owned().ok()?;
+        Some((worker, permit))
+    }
+}
+
+impl Engine {
+    /// Hands steps made due by commands to `worker` from now on, or (with `None`) to
+    /// the queue again.
+    pub fn hand_off_to(&self, worker: Option<EagerWorker>) {
+        self.eager.set(worker);
+    }
+
+    /// Writes `transition` and commits `tx`; when the run now waits at a task step due
+    /// now and this process has a free eager slot, that step's attempt is started in the
+    /// same transaction and run here right after the commit.
+    pub(super) async fn commit_handing_off(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        mut transition: Transition<'_>,
+    ) -> Result<RunRow, EngineError> {
+        let definition = transition.definition;
+        let handed = self.eager.take().and_then(|(worker, permit)| {
+            let job = transition.continue_inline(worker.name())?;
+            Some((worker, permit, job))
+        });
+        let run = transition.commit_changes(&mut tx).await?;
+        let Some((worker, permit, job)) = handed else {
+            tx.commit().await?;
+            return Ok(run);
+        };
+        let attempt = Attempt::of_task(
+            definition,
+            &job.step_id,
+            run.id,
+            run.current_seq,
+            1,
+            run.context.clone(),
+        )?;
+        let held = store::jobs::push_held(&mut tx, &job, worker.name()).await?;
+        tx.commit().await?;
+        let engine = self.clone();
+        let span = tracing::info_span!("step", run.id = %job.run_id, step.id = %job.step_id);
+        tokio::spawn(
+            async move {
+                engine.carry(&worker, job, held, attempt).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+        Ok(run)
+    }
+
+    /// Runs a handed-off attempt (and the steps it continues inline), then ends its job.
+    async fn carry(&self, worker: &EagerWorker, job: StepJob, held: String, attempt: Attempt) {
+        let mut current = job;
+        let result = self
+            .run_attempt(&worker.inner.writers, worker.name(), &mut current, attempt)
+            .await;
+        if let Err(error) = &result {
+            tracing::warn!(error = %error, "handed-off step failed; its job goes back to the queue");
+        }
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let ended = async {
+                let mut conn = self.pool.acquire().await?;
+                match &result {
+                    Ok(()) => store::jobs::finish_held(&mut conn, &held, worker.name(), None).await,
+                    Err(_) => {
+                        store::jobs::finish_held(&mut conn, &held, worker.name(), Some(&current))
+                            .await
+                    }
+                }
+            };
+            match ended.await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not end a held step job; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Steps a command makes due (a start, a decision) run in the process that committed the
+//! command, handed to its eager worker, with their job held by that worker instead of
+//! queued; a process without workers leaves them to the queue.
+
+use serde_json::{Value, json};
+
+use bazaarstreet::app::Roles;
+
+use crate::helpers::{TestApp, drop_database, fresh_database_url, spawn_app, spawn_app_on};
+
+const TWO_TASKS: &str = r#"
+name = "two_tasks"
+version = 1
+[[steps]]
+id = "a"
+kind = "task"
+handler = "builtin.noop"
+[[steps]]
+id = "b"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+const GATED: &str = r#"
+name = "gated"
+version = 1
+[[steps]]
+id = "gate"
+kind = "approval"
+roles = ["compliance_officer"]
+[[steps]]
+id = "after"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+/// The worker of the first attempt of step number `index`.
+fn first_worker(run: &Value, index: usize) -> String {
+    run["steps"][index]["attempt_log"][0]["worker"]
+        .as_str()
+        .unwrap_or_else(|| panic!("step {index} has an attempt: {run:#}"))
+        .to_owned()
+}
+
+/// The run's step jobs as (status, locked by).
+async fn jobs_of(app: &TestApp, run_id: &str) -> Vec<(String, Option<String>)> {
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let jobs = sqlx::query_as(
+        "select status, lock_by from apalis.jobs
+         where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1 order by id",
+    )
+    .bind(run_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_started_run_is_carried_by_the_starting_process_with_its_one_job_held_not_queued() {
+    let app = spawn_app(&[("two_tasks", TWO_TASKS)]).await;
+    let id = app.start("two_tasks", json!({})).await;
+    let run = app.wait_for_status(&id, "succeeded").await;
+
+    let worker = first_worker(&run, 0);
+    assert!(
+        worker.ends_with("-eager"),
+        "handed off at the start: {worker}"
+    );
+    assert_eq!(first_worker(&run, 1), worker, "and continued inline");
+    assert_eq!(
+        jobs_of(&app, &id).await,
+        [("Done".to_owned(), Some(worker))],
+        "one job, held by the eager worker from its insert and ended by it"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_hands_the_step_after_it_to_the_deciding_process() {
+    let app = spawn_app(&[("gated", GATED)]).await;
+    let id = app.start("gated", json!({})).await;
+    app.wait_at_step(&id, "gate").await;
+    assert!(
+        jobs_of(&app, &id).await.is_empty(),
+        "an approval without a deadline needs no job"
+    );
+
+    let (status, body) = app
+        .post_as(
+            &format!("/v1/runs/{id}/steps/gate/decision"),
+            &json!({ "decision": "approve", "reason": "fine" }),
+            "officer-1",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = app.wait_for_status(&id, "succeeded").await;
+
+    let worker = first_worker(&run, 1);
+    assert!(
+        worker.ends_with("-eager"),
+        "handed off by the decision: {worker}"
+    );
+    assert_eq!(
+        jobs_of(&app, &id).await,
+        [("Done".to_owned(), Some(worker))]
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_without_workers_leaves_the_first_step_to_the_queue() {
+    let database_url = fresh_database_url();
+    let workflows = [("two_tasks", TWO_TASKS)];
+    let mut api = spawn_app_on(&database_url, &workflows, &[], Roles::Api).await;
+    let mut workers = spawn_app_on(&database_url, &workflows, &[], Roles::Worker).await;
+    let id = api.start("two_tasks", json!({})).await;
+    let run = api.wait_for_status(&id, "succeeded").await;
+
+    let worker = first_worker(&run, 0);
+    assert!(
+        !worker.ends_with("-eager"),
+        "fetched from the queue: {worker}"
+    );
+    let jobs = jobs_of(&api, &id).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].0, "Done");
+    workers.stop_service().await;
+    api.stop_service().await;
+    drop_database(&database_url).await;
+}
