@@ -9,6 +9,7 @@ pub mod examples;
 pub mod health;
 pub mod keys;
 pub mod metrics;
+pub mod nul_guard;
 pub mod problem;
 pub mod runs;
 pub mod templates;
@@ -126,6 +127,7 @@ pub fn routes(
             poem::get(webhooks::verify).post(webhooks::receive),
         )
         .nest("/docs", ui)
+        .around(nul_guard::refuse_nul)
         .around(move |endpoint, request| {
             auth::guard_operational(endpoint, request, open_paths.clone())
         })

@@ -32,9 +32,48 @@ pub fn correlation_text(value: &Value) -> String {
     }
 }
 
+/// The JSON pointer of the first string or key holding U+0000 (NUL), which PostgreSQL's
+/// `text` and `jsonb` cannot store; `None` when there is none.
+pub fn first_nul(value: &Value) -> Option<String> {
+    fn escape(key: &str) -> String {
+        key.replace('~', "~0").replace('/', "~1")
+    }
+    match value {
+        Value::String(text) => text.contains('\0').then(String::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| first_nul(item).map(|rest| format!("/{i}{rest}"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                return Some(format!("/{}", escape(key)));
+            }
+            first_nul(item).map(|rest| format!("/{}{rest}", escape(key)))
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_nul_points_at_the_string_or_key_holding_it() {
+        assert_eq!(
+            first_nul(&json!({ "a": ["ok", { "b/c": "x\u{0}" }] })).as_deref(),
+            Some("/a/1/b~1c")
+        );
+        assert_eq!(
+            first_nul(&json!({ "k\u{0}": 1 })).as_deref(),
+            Some("/k\u{0}")
+        );
+        assert_eq!(first_nul(&json!("\u{0}")).as_deref(), Some(""));
+        assert_eq!(
+            first_nul(&json!({ "a": "\\u0000 is only text", "n": 0 })),
+            None
+        );
+    }
 
     #[test]
     fn looks_up_nested_objects_and_array_items() {

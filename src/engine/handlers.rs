@@ -71,6 +71,17 @@ impl HandlerError {
         }
     }
 
+    /// The same error with its message changed by `change`.
+    pub fn map_message(self, change: impl FnOnce(&str) -> String) -> Self {
+        match self {
+            HandlerError::Retryable(message) => HandlerError::Retryable(change(&message)),
+            HandlerError::Fatal(message) => HandlerError::Fatal(change(&message)),
+            HandlerError::RateLimited(message, wait) => {
+                HandlerError::RateLimited(change(&message), wait)
+            }
+        }
+    }
+
     /// Whether another attempt may help.
     pub fn is_retryable(&self) -> bool {
         !matches!(self, HandlerError::Fatal(_))

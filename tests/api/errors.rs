@@ -233,3 +233,37 @@ async fn text_with_sql_and_html_metacharacters_is_stored_verbatim() {
     assert_eq!(run["idempotency_key"], nasty);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_character_in_a_json_body_is_a_422_naming_where_and_changes_nothing() {
+    let app = spawn_app(&[("strict", STRICT)]).await;
+    let input = |note: &str| json!({ "phone": "+491701234567", "note": note });
+
+    let (status, body) = app
+        .post(
+            "/v1/runs",
+            &json!({ "workflow": "strict", "input": input("a\u{0}b") }),
+        )
+        .await;
+    assert_problem(&body, 422, "invalid-input");
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["pointer"], "/input/note", "{body}");
+    assert_eq!(run_count(&app).await, 0, "nothing was started");
+
+    let id = app.start("strict", input("\\u0000 only spelled out")).await;
+    let waiting = app.wait_at_step(&id, "review").await;
+    assert_eq!(waiting["input"]["note"], "\\u0000 only spelled out");
+    let (status, body) = app
+        .post_as(
+            &format!("/v1/runs/{id}/steps/review/decision"),
+            &json!({ "decision": "approve", "reason": "fine\u{0}" }),
+            "officer-1",
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/reason", "{body}");
+    let (_, run) = app.get(&format!("/v1/runs/{id}")).await;
+    assert_eq!(run["steps"][0]["status"], "waiting", "{run:#}");
+    assert_eq!(run["history"], waiting["history"], "no vote was recorded");
+    app.stop().await;
+}

@@ -2,6 +2,8 @@
 //! command, handed to its eager worker, with their job held by that worker instead of
 //! queued; a process without workers leaves them to the queue.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use bazaarstreet::app::Roles;
@@ -42,17 +44,26 @@ fn first_worker(run: &Value, index: usize) -> String {
         .to_owned()
 }
 
-/// The run's step jobs as (status, locked by).
+/// The run's step jobs as (status, locked by), once none is `Running` any more: a job is
+/// ended just after the run's last change commits.
 async fn jobs_of(app: &TestApp, run_id: &str) -> Vec<(String, Option<String>)> {
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    let jobs = sqlx::query_as(
-        "select status, lock_by from apalis.jobs
-         where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1 order by id",
-    )
-    .bind(run_id)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let jobs = loop {
+        let jobs: Vec<(String, Option<String>)> = sqlx::query_as(
+            "select status, lock_by from apalis.jobs
+             where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1 order by id",
+        )
+        .bind(run_id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let running = jobs.iter().any(|(status, _)| status == "Running");
+        if !running || tokio::time::Instant::now() > deadline {
+            break jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     pool.close().await;
     jobs
 }
