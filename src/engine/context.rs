@@ -54,6 +54,26 @@ pub fn first_nul(value: &Value) -> Option<String> {
     }
 }
 
+/// Replaces every U+0000 (NUL) in `value`'s strings and keys with U+FFFD, for data from
+/// outside that must be kept rather than refused (webhook deliveries).
+pub fn replace_nul(value: &mut Value) {
+    const REPLACEMENT: &str = "\u{FFFD}";
+    match value {
+        Value::String(text) if text.contains('\0') => *text = text.replace('\0', REPLACEMENT),
+        Value::Array(items) => items.iter_mut().for_each(replace_nul),
+        Value::Object(map) => {
+            if map.keys().any(|key| key.contains('\0')) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, item)| (key.replace('\0', REPLACEMENT), item))
+                    .collect();
+            }
+            map.values_mut().for_each(replace_nul);
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +93,17 @@ mod tests {
             first_nul(&json!({ "a": "\\u0000 is only text", "n": 0 })),
             None
         );
+    }
+
+    #[test]
+    fn replace_nul_leaves_nothing_postgresql_would_refuse() {
+        let mut value = json!({ "k\u{0}": ["a\u{0}b", 1, { "c": "\u{0}" }], "ok": "fine" });
+        replace_nul(&mut value);
+        assert_eq!(
+            value,
+            json!({ "k\u{FFFD}": ["a\u{FFFD}b", 1, { "c": "\u{FFFD}" }], "ok": "fine" })
+        );
+        assert_eq!(first_nul(&value), None);
     }
 
     #[test]

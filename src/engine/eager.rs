@@ -27,15 +27,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::executor::{Attempt, StepWriters};
+use super::executor::{Attempt, StepWriters, keep_trying};
 use super::transition::Transition;
 use super::{Engine, EngineError};
 use crate::store;
 use crate::store::jobs::StepJob;
 use crate::store::runs::RunRow;
-
-/// Longest pause between tries to end a held job while the database is away.
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// The worker of this process that runs handed-off steps. Cheap to clone.
 #[derive(Clone)]
@@ -184,26 +181,12 @@ impl Engine {
         if let Err(error) = &result {
             tracing::warn!(error = %error, "handed-off step failed; its job goes back to the queue");
         }
-        let mut pause = Duration::from_millis(100);
-        loop {
-            let ended = async {
-                let mut conn = self.pool.acquire().await?;
-                match &result {
-                    Ok(()) => store::jobs::finish_held(&mut conn, &held, worker.name(), None).await,
-                    Err(_) => {
-                        store::jobs::finish_held(&mut conn, &held, worker.name(), Some(&current))
-                            .await
-                    }
-                }
-            };
-            match ended.await {
-                Ok(()) => return,
-                Err(error) => {
-                    tracing::warn!(error = %error, "could not end a held step job; trying again");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
-                }
-            }
-        }
+        keep_trying("end a held step job", || async {
+            let mut conn = self.pool.acquire().await?;
+            let requeue_as = result.as_ref().err().map(|_| &current);
+            store::jobs::finish_held(&mut conn, &held, worker.name(), requeue_as).await?;
+            Ok(())
+        })
+        .await;
     }
 }

@@ -34,7 +34,7 @@ use super::{Engine, EngineError};
 use crate::metrics::METRICS;
 use crate::store;
 use crate::store::attempts::{ClaimRequest, ClaimedTask};
-use crate::store::jobs::StepJob;
+use crate::store::jobs::{PendingJob, StepJob};
 
 /// Early wake-ups shorter than this are slept off in place instead of re-enqueued.
 const SLEEP_OFF_EARLY_WAKEUP: Duration = Duration::from_millis(1_500);
@@ -55,16 +55,16 @@ impl Engine {
         };
         if let Some(attempt) = writers.claims.submit(request).await?? {
             return self
-                .run_attempt(writers, worker, &mut job.clone(), attempt)
+                .run_for_job(writers, worker, job, job.clone(), attempt)
                 .await;
         }
         loop {
             match self.claim(job, worker, writers.dead_after).await? {
                 Claim::Nothing => return Ok(()),
                 Claim::Early(wait) => tokio::time::sleep(wait).await,
-                Claim::Attempt(mut current, attempt) => {
+                Claim::Attempt(current, attempt) => {
                     return self
-                        .run_attempt(writers, worker, &mut current, *attempt)
+                        .run_for_job(writers, worker, job, current, *attempt)
                         .await;
                 }
             }
@@ -235,6 +235,36 @@ impl Engine {
         }
     }
 
+    /// Runs `attempt` of the step `current` names for apalis job `job`. If the database
+    /// fails the chain after it moved past `job`'s step, the step it reached is queued
+    /// afresh: apalis will only run `job` again, which is stale by then, and the step
+    /// would stay `running` on this live worker with nothing running it.
+    async fn run_for_job(
+        &self,
+        writers: &StepWriters,
+        worker: &str,
+        job: &StepJob,
+        mut current: StepJob,
+        attempt: Attempt,
+    ) -> Result<(), EngineError> {
+        let result = self
+            .run_attempt(writers, worker, &mut current, attempt)
+            .await;
+        if result.is_err() && current != *job {
+            let pending = [PendingJob {
+                job: current,
+                not_before: None,
+            }];
+            keep_trying("queue the step a failed chain reached", || async {
+                let mut conn = self.pool.acquire().await?;
+                store::jobs::push(&mut conn, &pending).await?;
+                Ok(())
+            })
+            .await;
+        }
+        result
+    }
+
     /// Calls the handler, then records the result through the completion writers; while
     /// the run moves straight on to another task step, continues with it here. `job`
     /// follows the run: on an error it names the step whose attempt was cut short.
@@ -287,6 +317,21 @@ impl Engine {
                 attempt.spec.timeout
             ))),
         }
+    }
+}
+
+/// Runs `write` until it succeeds, pausing longer after each failure (up to 5 s): for the
+/// writes that recovery depends on, made while the database may be away.
+pub(super) async fn keep_trying<F, Fut>(what: &str, mut write: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), EngineError>>,
+{
+    let mut pause = Duration::from_millis(100);
+    while let Err(error) = write().await {
+        tracing::warn!(error = %error, "could not {what}; trying again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
 }
 

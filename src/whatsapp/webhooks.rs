@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::engine::context::replace_nul;
 use crate::engine::{Engine, EngineError};
 use crate::store;
 
@@ -61,7 +62,13 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
         let mut changes = Vec::new();
         for delivery in &deliveries {
             let error = match serde_json::from_slice::<Value>(&delivery.body) {
-                Ok(payload) => apply(&mut tx, &payload, &mut changes).await?,
+                Ok(mut payload) => {
+                    // A NUL (say, in a customer's text) cannot be stored and would fail
+                    // this delivery, and every one queued behind it, forever; the raw
+                    // body stays as it came.
+                    replace_nul(&mut payload);
+                    apply(&mut tx, &payload, &mut changes).await?
+                }
                 Err(error) => Some(format!("not JSON: {error}")),
             };
             store::webhooks::mark_processed(&mut tx, delivery.id, error.as_deref()).await?;

@@ -1,5 +1,6 @@
 //! Integration tests: a real PostgreSQL, a fresh database and service per test.
 
+mod broken_chain;
 mod client;
 mod crash;
 mod definitions;

@@ -246,3 +246,39 @@ async fn an_account_disconnection_marks_the_workspace_disconnected() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_holding_a_nul_is_processed_and_holds_up_none_behind_it() {
+    let app = spawn_app(&[]).await;
+    let odd = statuses("p1", &[("wamid.odd\u{0}id", "delivered")]);
+    assert_eq!(deliver_signed(&app, &odd).await, 200);
+    let plain = statuses("p1", &[("wamid.plain", "read")]);
+    assert_eq!(deliver_signed(&app, &plain).await, 200);
+    wait_processed(&app).await;
+    assert_eq!(
+        scalar(
+            &app,
+            "select count(*) from webhook_events where error is not null"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        text(
+            &app,
+            "select status from message_statuses where message_id = 'wamid.plain'"
+        )
+        .await,
+        Some("read".to_owned())
+    );
+    assert_eq!(
+        text(
+            &app,
+            "select status from message_statuses where message_id = 'wamid.odd\u{FFFD}id'"
+        )
+        .await,
+        Some("delivered".to_owned()),
+        "stored with the NUL replaced"
+    );
+    app.stop().await;
+}
