@@ -17,7 +17,7 @@ use crate::engine::handlers::HandlerRegistry;
 use crate::engine::maintenance::{MaintenanceSettings, run_maintenance};
 use crate::engine::schedule::{self, Schedule};
 use crate::engine::validate::DefinitionErrors;
-use crate::engine::worker::{WorkerSettings, run_workers};
+use crate::engine::worker::{WorkerSettings, Workers};
 use crate::meta::{GraphClient, GraphSettings};
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::security::secret_box::SecretBox;
@@ -181,6 +181,21 @@ impl Application {
         let shutdown = shutdown.shared();
         let grace = self.settings.shutdown_grace;
         let mut tasks = tokio::task::JoinSet::new();
+        // Workers before the API: a request taken at the first moment can already hand its
+        // step to this process's eager worker.
+        let workers = if self.roles == Roles::Api {
+            None
+        } else {
+            let settings = WorkerSettings {
+                concurrency: self.settings.worker_concurrency,
+                fetchers: self.settings.worker_fetchers,
+                shutdown_grace: grace,
+                heartbeat: self.settings.worker_heartbeat,
+                name_prefix: worker_name_prefix(),
+                batch_writers: self.settings.worker_batch_writers,
+            };
+            Some(Workers::start(self.engine.clone(), settings).await)
+        };
         if let Some((sandbox, acceptor, _)) = self.sandbox {
             let signal = shutdown.clone();
             tasks.spawn(async move { crate::sandbox::serve(sandbox, acceptor, signal).await });
@@ -204,22 +219,11 @@ impl Application {
                     .await
             });
         }
-        if self.roles != Roles::Api {
-            let worker_settings = WorkerSettings {
-                concurrency: self.settings.worker_concurrency,
-                fetchers: self.settings.worker_fetchers,
-                shutdown_grace: grace,
-                heartbeat: self.settings.worker_heartbeat,
-                name_prefix: worker_name_prefix(),
-                batch_writers: self.settings.worker_batch_writers,
-            };
-            let engine = self.engine.clone();
+        if let Some(workers) = workers {
             let signal = shutdown.clone().boxed();
-            tasks.spawn(async move {
-                run_workers(engine, worker_settings, signal)
-                    .await
-                    .map_err(std::io::Error::other)
-            });
+            tasks.spawn(async move { workers.run(signal).await.map_err(std::io::Error::other) });
+        }
+        if self.roles != Roles::Api {
             let engine = self.engine.clone();
             let signal = shutdown.clone();
             tasks.spawn(async move {

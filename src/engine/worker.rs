@@ -49,23 +49,70 @@ pub async fn run_workers(
     settings: WorkerSettings,
     shutdown: BoxFuture<'static, ()>,
 ) -> Result<(), MonitorError> {
-    let dead_after = settings.heartbeat * MISSED_HEARTBEATS as u32;
-    let writers = StepWriters::spawn(&engine, settings.batch_writers, MAX_BATCH, dead_after);
-    let stopping = writers.clone();
-    let eager = EagerWorker::start(
-        &engine,
-        format!("{}-eager", settings.name_prefix),
-        writers.clone(),
-        settings.concurrency,
-        settings.heartbeat,
-    )
-    .await;
-    match &eager {
-        Ok(worker) => engine.hand_off_to(Some(worker.clone())),
-        Err(error) => {
-            tracing::warn!(error = %error, "no eager worker: steps made due by commands go through the queue")
+    Workers::start(engine, settings).await.run(shutdown).await
+}
+
+/// A process's step workers, started but not yet fetching: commands already hand steps off
+/// to its eager worker.
+pub struct Workers {
+    engine: Engine,
+    settings: WorkerSettings,
+    writers: StepWriters,
+    eager: Option<EagerWorker>,
+}
+
+impl Workers {
+    /// Starts the batch writers and the eager worker, and hands commands' steps to it.
+    pub async fn start(engine: Engine, settings: WorkerSettings) -> Self {
+        let dead_after = settings.heartbeat * MISSED_HEARTBEATS as u32;
+        let writers = StepWriters::spawn(&engine, settings.batch_writers, MAX_BATCH, dead_after);
+        let eager = EagerWorker::start(
+            &engine,
+            format!("{}-eager", settings.name_prefix),
+            writers.clone(),
+            settings.concurrency,
+            settings.heartbeat,
+        )
+        .await;
+        let eager = match eager {
+            Ok(worker) => {
+                engine.hand_off_to(Some(worker.clone()));
+                Some(worker)
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "no eager worker: steps made due by commands go through the queue");
+                None
+            }
+        };
+        Self {
+            engine,
+            settings,
+            writers,
+            eager,
         }
     }
+
+    /// Fetches and runs step jobs until `shutdown` resolves, then lets in-flight steps
+    /// finish within the grace period.
+    pub async fn run(self, shutdown: BoxFuture<'static, ()>) -> Result<(), MonitorError> {
+        let Self {
+            engine,
+            settings,
+            writers,
+            eager,
+        } = self;
+        run_fetchers(engine, settings, writers, eager, shutdown).await
+    }
+}
+
+async fn run_fetchers(
+    engine: Engine,
+    settings: WorkerSettings,
+    writers: StepWriters,
+    eager: Option<EagerWorker>,
+    shutdown: BoxFuture<'static, ()>,
+) -> Result<(), MonitorError> {
+    let stopping = writers.clone();
     let shutdown_began = Arc::new(OnceLock::new());
     let began = shutdown_began.clone();
     let stopping_engine = engine.clone();
@@ -109,7 +156,7 @@ pub async fn run_workers(
         })
         .await;
     engine.hand_off_to(None);
-    if let Ok(worker) = eager {
+    if let Some(worker) = eager {
         // Handed-off steps get the same grace as the fetchers' in-flight ones.
         let began = shutdown_began
             .get()

@@ -7,23 +7,7 @@ use serde_json::json;
 use bazaarstreet::app::Roles;
 
 use crate::helpers::{TestApp, attempts, drop_database, fresh_database_url, spawn_app_on};
-
-const THREE_TASKS: &str = r#"
-name = "three_tasks"
-version = 1
-[[steps]]
-id = "a"
-kind = "task"
-handler = "builtin.noop"
-[[steps]]
-id = "b"
-kind = "task"
-handler = "builtin.noop"
-[[steps]]
-id = "c"
-kind = "task"
-handler = "builtin.noop"
-"#;
+use crate::workflows::THREE_TASKS;
 
 /// Makes the database refuse the first two writes that record step `b` as succeeded. A
 /// sequence counts them: its counter survives the refused transaction's rollback.

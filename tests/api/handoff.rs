@@ -9,32 +9,7 @@ use serde_json::{Value, json};
 use bazaarstreet::app::Roles;
 
 use crate::helpers::{TestApp, drop_database, fresh_database_url, spawn_app, spawn_app_on};
-
-const TWO_TASKS: &str = r#"
-name = "two_tasks"
-version = 1
-[[steps]]
-id = "a"
-kind = "task"
-handler = "builtin.noop"
-[[steps]]
-id = "b"
-kind = "task"
-handler = "builtin.noop"
-"#;
-
-const GATED: &str = r#"
-name = "gated"
-version = 1
-[[steps]]
-id = "gate"
-kind = "approval"
-roles = ["compliance_officer"]
-[[steps]]
-id = "after"
-kind = "task"
-handler = "builtin.noop"
-"#;
+use crate::workflows::{GATED, THREE_TASKS};
 
 /// The worker of the first attempt of step number `index`.
 fn first_worker(run: &Value, index: usize) -> String {
@@ -70,8 +45,8 @@ async fn jobs_of(app: &TestApp, run_id: &str) -> Vec<(String, Option<String>)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_started_run_is_carried_by_the_starting_process_with_its_one_job_held_not_queued() {
-    let app = spawn_app(&[("two_tasks", TWO_TASKS)]).await;
-    let id = app.start("two_tasks", json!({})).await;
+    let app = spawn_app(&[("three_tasks", THREE_TASKS)]).await;
+    let id = app.start("three_tasks", json!({})).await;
     let run = app.wait_for_status(&id, "succeeded").await;
 
     let worker = first_worker(&run, 0);
@@ -92,7 +67,7 @@ async fn a_started_run_is_carried_by_the_starting_process_with_its_one_job_held_
 async fn an_approval_hands_the_step_after_it_to_the_deciding_process() {
     let app = spawn_app(&[("gated", GATED)]).await;
     let id = app.start("gated", json!({})).await;
-    app.wait_at_step(&id, "gate").await;
+    app.wait_at_step(&id, "review").await;
     assert!(
         jobs_of(&app, &id).await.is_empty(),
         "an approval without a deadline needs no job"
@@ -100,7 +75,7 @@ async fn an_approval_hands_the_step_after_it_to_the_deciding_process() {
 
     let (status, body) = app
         .post_as(
-            &format!("/v1/runs/{id}/steps/gate/decision"),
+            &format!("/v1/runs/{id}/steps/review/decision"),
             &json!({ "decision": "approve", "reason": "fine" }),
             "officer-1",
         )
@@ -123,10 +98,10 @@ async fn an_approval_hands_the_step_after_it_to_the_deciding_process() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_without_workers_leaves_the_first_step_to_the_queue() {
     let database_url = fresh_database_url();
-    let workflows = [("two_tasks", TWO_TASKS)];
+    let workflows = [("three_tasks", THREE_TASKS)];
     let mut api = spawn_app_on(&database_url, &workflows, &[], Roles::Api).await;
     let mut workers = spawn_app_on(&database_url, &workflows, &[], Roles::Worker).await;
-    let id = api.start("two_tasks", json!({})).await;
+    let id = api.start("three_tasks", json!({})).await;
     let run = api.wait_for_status(&id, "succeeded").await;
 
     let worker = first_worker(&run, 0);

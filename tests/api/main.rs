@@ -20,3 +20,4 @@ mod schedules;
 mod security;
 mod templates;
 mod webhooks;
+mod workflows;

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::helpers::{attempts, spawn_app};
+use crate::workflows::{GATED, THREE_TASKS};
 
 const REVIEWED: &str = r#"
 name = "reviewed"
@@ -81,20 +82,8 @@ async fn a_run_goes_through_task_approval_timer_and_task_to_success() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_approval_without_a_mapping_fails_the_run() {
-    let workflow = r#"
-name = "gate"
-version = 1
-[[steps]]
-id = "review"
-kind = "approval"
-roles = ["compliance_officer"]
-[[steps]]
-id = "after"
-kind = "task"
-handler = "builtin.noop"
-"#;
-    let app = spawn_app(&[("gate", workflow)]).await;
-    let id = app.start("gate", json!({})).await;
+    let app = spawn_app(&[("gated", GATED)]).await;
+    let id = app.start("gated", json!({})).await;
     app.wait_at_step(&id, "review").await;
     let (status, _) = app
         .post_as(
@@ -472,23 +461,6 @@ retry = { max_attempts = 3, backoff = "exponential", initial = "100ms", max = "2
     assert_eq!(log[0]["retryable"], true);
     app.stop().await;
 }
-
-const THREE_TASKS: &str = r#"
-name = "three_tasks"
-version = 1
-[[steps]]
-id = "a"
-kind = "task"
-handler = "builtin.noop"
-[[steps]]
-id = "b"
-kind = "task"
-handler = "builtin.noop"
-[[steps]]
-id = "c"
-kind = "task"
-handler = "builtin.noop"
-"#;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_continues_a_run_through_task_steps_without_a_job_per_step() {

@@ -1,0 +1,33 @@
+//! Workflow definitions that several test files run.
+
+/// Three task steps in a row (`a`, `b`, `c`), each `builtin.noop`.
+pub const THREE_TASKS: &str = r#"
+name = "three_tasks"
+version = 1
+[[steps]]
+id = "a"
+kind = "task"
+handler = "builtin.noop"
+[[steps]]
+id = "b"
+kind = "task"
+handler = "builtin.noop"
+[[steps]]
+id = "c"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+/// An approval `review` for compliance officers (no outcome mapping), then task `after`.
+pub const GATED: &str = r#"
+name = "gated"
+version = 1
+[[steps]]
+id = "review"
+kind = "approval"
+roles = ["compliance_officer"]
+[[steps]]
+id = "after"
+kind = "task"
+handler = "builtin.noop"
+"#;
