@@ -99,6 +99,10 @@ pub enum EngineError {
     /// The request contradicts the run's state.
     #[error("{0}")]
     Conflict(String),
+    /// A start lost the race for its idempotency key to a concurrent start (answered by
+    /// that start's run; never reaches a caller).
+    #[error("another start took the idempotency key meanwhile")]
+    StartRaced,
     /// An approval policy rule refuses the decision (recorded in the audit ledger).
     #[error("{}", .0.detail)]
     Refused(policy::Refusal),

@@ -14,6 +14,9 @@ use sqlx::PgConnection;
 /// Rows to write for one or many runs.
 #[derive(Default)]
 pub struct ChangeSet {
+    /// Runs being started, as the start left them, with its history (inserted first: the
+    /// other rows refer to them).
+    pub started_runs: Vec<(RunRow, Vec<NewHistory>)>,
     /// Attempts that ended.
     pub finished_attempts: Vec<FinishedAttempt>,
     /// Step visits whose state changed.
@@ -30,7 +33,18 @@ pub struct ChangeSet {
 
 impl ChangeSet {
     /// Writes everything in the caller's transaction.
+    ///
+    /// A run being started whose idempotency key another start took meanwhile is
+    /// [`EngineError::StartRaced`], and nothing is written.
     pub async fn write(&self, conn: &mut PgConnection) -> Result<(), EngineError> {
+        for (run, history) in &self.started_runs {
+            if store::runs::insert_started(conn, run, history, ENGINE_ACTOR)
+                .await?
+                .is_none()
+            {
+                return Err(EngineError::StartRaced);
+            }
+        }
         store::attempts::finish_many(conn, &self.finished_attempts).await?;
         store::steps::save_many(conn, &self.saved_steps).await?;
         store::steps::insert_many(conn, &self.new_steps).await?;

@@ -1,6 +1,7 @@
 //! What callers ask of runs: start, cancel, decide an approval, post an event. Each is one
 //! transaction over the locked run, with its history and any job it implies.
 
+use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ use super::{Engine, EngineError, InputProblem};
 use crate::security::Caller;
 use crate::security::audit::{self, AuditEntry};
 use crate::store;
-use crate::store::runs::{NewRun, RunRow};
+use crate::store::runs::RunRow;
 
 /// A request to start a run.
 #[derive(Debug, Clone)]
@@ -76,33 +77,28 @@ impl Engine {
         {
             return same_request(existing, &request).map(|run| (run, false));
         }
-        let id = Uuid::now_v7();
-        let context = initial_context(&request.input);
-        let Some(run) = store::runs::insert(
-            &mut tx,
-            &NewRun {
-                id,
-                workflow: &definition.name,
-                workflow_version: definition.version,
-                workspace_id: request.workspace_id.as_deref(),
-                input: &request.input,
-                context: &context,
-                idempotency_key: request.idempotency_key.as_deref(),
-                initiator: &request.initiator,
-            },
-        )
-        .await?
-        else {
-            // Another request with the same key won the race; answer with its run.
-            tx.rollback().await?;
-            let key = request.idempotency_key.as_deref().unwrap_or_default();
-            let mut conn = self.pool.acquire().await?;
-            let existing = store::runs::by_idempotency_key(&mut conn, key)
-                .await?
-                .ok_or_else(|| EngineError::Conflict("idempotency key race lost".into()))?;
-            return same_request(existing, &request).map(|run| (run, false));
+        let now = Utc::now();
+        let run = RunRow {
+            id: Uuid::now_v7(),
+            workflow: definition.name.clone(),
+            workflow_version: definition.version,
+            workspace_id: request.workspace_id.clone(),
+            status: "running".to_owned(),
+            context: initial_context(&request.input),
+            input: request.input.clone(),
+            current_step: None,
+            current_seq: 0,
+            generation: 0,
+            idempotency_key: request.idempotency_key.clone(),
+            initiator: request.initiator.clone(),
+            error: None,
+            cancel_reason: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
         };
-        let mut transition = Transition::new(&definition, run, Some(request.initiator.clone()));
+        let mut transition =
+            Transition::starting(&definition, run, Some(request.initiator.clone()));
         transition.record(
             "run_started",
             None,
@@ -111,7 +107,18 @@ impl Engine {
         transition
             .follow(&mut tx, super::definition::Target::Step(0), None)
             .await?;
-        let run = self.commit_handing_off(tx, transition).await?;
+        let run = match self.commit_handing_off(tx, transition).await {
+            Err(EngineError::StartRaced) => {
+                // Another request with the same key won the race; answer with its run.
+                let key = request.idempotency_key.as_deref().unwrap_or_default();
+                let mut conn = self.pool.acquire().await?;
+                let existing = store::runs::by_idempotency_key(&mut conn, key)
+                    .await?
+                    .ok_or_else(|| EngineError::Conflict("idempotency key race lost".into()))?;
+                return same_request(existing, &request).map(|run| (run, false));
+            }
+            result => result?,
+        };
         Ok((run, true))
     }
 

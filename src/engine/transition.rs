@@ -37,6 +37,8 @@ pub struct Transition<'a> {
     new_steps: Vec<StepRow>,
     started_attempts: Vec<StartedAttempt>,
     now: DateTime<Utc>,
+    /// The run is being started: its row is inserted, not updated.
+    starting: bool,
 }
 
 impl<'a> Transition<'a> {
@@ -51,6 +53,16 @@ impl<'a> Transition<'a> {
             new_steps: Vec::new(),
             started_attempts: Vec::new(),
             now: Utc::now(),
+            starting: false,
+        }
+    }
+
+    /// Starts collecting the changes that start `run`, a row not yet written: it is
+    /// inserted as they leave it, with their history, before the rest of the changes.
+    pub fn starting(definition: &'a Definition, run: RunRow, actor: Option<String>) -> Self {
+        Self {
+            starting: true,
+            ..Self::new(definition, run, actor)
         }
     }
 
@@ -340,7 +352,11 @@ impl<'a> Transition<'a> {
         changes.new_steps.extend(self.new_steps);
         changes.started_attempts.extend(self.started_attempts);
         changes.jobs.extend(self.jobs);
-        changes.runs.push((self.run.clone(), self.history));
+        if self.starting {
+            changes.started_runs.push((self.run.clone(), self.history));
+        } else {
+            changes.runs.push((self.run.clone(), self.history));
+        }
         self.run
     }
 }

@@ -414,6 +414,38 @@ async fn starting_twice_with_one_idempotency_key_returns_the_same_run() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn concurrent_starts_with_one_idempotency_key_make_one_run_and_all_get_it() {
+    let app = spawn_app(&[("reviewed", REVIEWED)]).await;
+    let body = json!({ "workflow": "reviewed", "input": {}, "idempotency_key": "order-2002" });
+    app.get("/v1/runs").await; // creates the key the requests below share
+    let answers = futures::future::join_all((0..8).map(|_| app.post("/v1/runs", &body))).await;
+    let created = answers.iter().filter(|(status, _)| *status == 201).count();
+    assert_eq!(created, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == 201 || *status == 200),
+        "{answers:?}"
+    );
+    let id = &answers[0].1["id"];
+    assert!(
+        answers.iter().all(|(_, run)| run["id"] == *id),
+        "{answers:?}"
+    );
+    let (_, page) = app.get("/v1/runs?workflow=reviewed").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (_, run) = app.get(&format!("/v1/runs/{}", id.as_str().unwrap())).await;
+    let starts = run["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["kind"] == "run_started")
+        .count();
+    assert_eq!(starts, 1, "one start recorded: {run:#}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
     let app = spawn_app(&[("reviewed", REVIEWED)]).await;
     let mut ids = Vec::new();
