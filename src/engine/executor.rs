@@ -25,10 +25,9 @@ use uuid::Uuid;
 use sqlx::PgConnection;
 
 use super::completion::{Completion, Continued};
-use super::context::first_nul;
 use super::definition::{Definition, Step, StepKind, TaskSpec, outcome};
 use super::group_commit::{GroupCommit, RunRequest};
-use super::handlers::{HandlerCall, HandlerError, HandlerOutput};
+use super::handlers::{HandlerCall, HandlerError, HandlerOutput, storable};
 use super::transition::Transition;
 use super::{Engine, EngineError};
 use crate::metrics::METRICS;
@@ -335,29 +334,6 @@ where
     }
 }
 
-/// A handler's result as it can be stored: PostgreSQL cannot hold U+0000 (NUL) in `text`
-/// or `jsonb`, so an output or outcome holding one fails the attempt for good (storing it
-/// would fail the completion on every try, and every retry would run the handler again),
-/// and a NUL in an error message is replaced.
-fn storable(
-    handler: &str,
-    result: Result<HandlerOutput, HandlerError>,
-) -> Result<HandlerOutput, HandlerError> {
-    let fatal = |at: &str| {
-        Err(HandlerError::Fatal(format!(
-            "handler `{handler}` returned U+0000 (NUL) in {at}, which cannot be stored"
-        )))
-    };
-    match result {
-        Ok(output) if output.outcome.contains('\0') => fatal("its outcome"),
-        Ok(output) => match first_nul(&output.output) {
-            Some(pointer) => fatal(&format!("its output at `{pointer}`")),
-            None => Ok(output),
-        },
-        Err(error) => Err(error.map_message(|message| message.replace('\0', "\u{FFFD}"))),
-    }
-}
-
 fn timeout_target(step: &Step) -> super::definition::Target {
     match &step.kind {
         StepKind::Approval(spec) => spec.on_timeout,
@@ -500,43 +476,5 @@ impl StepWriters {
 
     fn continuing(&self) -> bool {
         !self.stopping.load(Ordering::SeqCst)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::storable;
-    use crate::engine::handlers::{HandlerError, HandlerOutput};
-
-    #[test]
-    fn a_result_that_cannot_be_stored_fails_the_attempt_for_good() {
-        let output = HandlerOutput::ok(json!({ "reply": { "text": "hi\u{0}there" } }));
-        let Err(HandlerError::Fatal(message)) = storable("demo", Ok(output)) else {
-            panic!("a NUL in the output is fatal");
-        };
-        assert!(message.contains("`/reply/text`"), "{message}");
-
-        let output = HandlerOutput {
-            outcome: "ok\u{0}".to_owned(),
-            output: json!({}),
-        };
-        assert!(matches!(
-            storable("demo", Ok(output)),
-            Err(HandlerError::Fatal(_))
-        ));
-
-        let clean = HandlerOutput::ok(json!({ "text": "\\u0000 spelled out" }));
-        assert_eq!(storable("demo", Ok(clean.clone())), Ok(clean));
-    }
-
-    #[test]
-    fn a_nul_in_an_error_message_is_replaced_and_the_error_kept() {
-        let error = HandlerError::Retryable("bad\u{0}byte".to_owned());
-        assert_eq!(
-            storable("demo", Err(error)),
-            Err(HandlerError::Retryable("bad\u{FFFD}byte".to_owned()))
-        );
     }
 }

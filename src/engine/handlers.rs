@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::builtin;
+use super::context::first_nul;
 
 /// What a handler is given for one attempt.
 #[derive(Debug, Clone)]
@@ -140,5 +141,65 @@ impl HandlerRegistry {
         let mut names: Vec<String> = self.handlers.keys().cloned().collect();
         names.sort();
         names
+    }
+}
+
+/// A handler's result as it can be stored: PostgreSQL cannot hold U+0000 (NUL) in `text`
+/// or `jsonb`, so an output or outcome holding one fails the attempt for good (storing it
+/// would fail the completion on every try, and every retry would run the handler again),
+/// and a NUL in an error message is replaced.
+pub fn storable(
+    handler: &str,
+    result: Result<HandlerOutput, HandlerError>,
+) -> Result<HandlerOutput, HandlerError> {
+    let fatal = |at: &str| {
+        Err(HandlerError::Fatal(format!(
+            "handler `{handler}` returned U+0000 (NUL) in {at}, which cannot be stored"
+        )))
+    };
+    match result {
+        Ok(output) if output.outcome.contains('\0') => fatal("its outcome"),
+        Ok(output) => match first_nul(&output.output) {
+            Some(pointer) => fatal(&format!("its output at `{pointer}`")),
+            None => Ok(output),
+        },
+        Err(error) => Err(error.map_message(|message| message.replace('\0', "\u{FFFD}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{HandlerError, HandlerOutput, storable};
+
+    #[test]
+    fn a_result_that_cannot_be_stored_fails_the_attempt_for_good() {
+        let output = HandlerOutput::ok(json!({ "reply": { "text": "hi\u{0}there" } }));
+        let Err(HandlerError::Fatal(message)) = storable("demo", Ok(output)) else {
+            panic!("a NUL in the output is fatal");
+        };
+        assert!(message.contains("`/reply/text`"), "{message}");
+
+        let output = HandlerOutput {
+            outcome: "ok\u{0}".to_owned(),
+            output: json!({}),
+        };
+        assert!(matches!(
+            storable("demo", Ok(output)),
+            Err(HandlerError::Fatal(_))
+        ));
+
+        let clean = HandlerOutput::ok(json!({ "text": "\\u0000 spelled out" }));
+        assert_eq!(storable("demo", Ok(clean.clone())), Ok(clean));
+    }
+
+    #[test]
+    fn a_nul_in_an_error_message_is_replaced_and_the_error_kept() {
+        let error = HandlerError::Retryable("bad\u{0}byte".to_owned());
+        assert_eq!(
+            storable("demo", Err(error)),
+            Err(HandlerError::Retryable("bad\u{FFFD}byte".to_owned()))
+        );
     }
 }

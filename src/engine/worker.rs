@@ -101,47 +101,36 @@ impl Workers {
             writers,
             eager,
         } = self;
-        run_fetchers(engine, settings, writers, eager, shutdown).await
-    }
-}
-
-async fn run_fetchers(
-    engine: Engine,
-    settings: WorkerSettings,
-    writers: StepWriters,
-    eager: Option<EagerWorker>,
-    shutdown: BoxFuture<'static, ()>,
-) -> Result<(), MonitorError> {
-    let stopping = writers.clone();
-    let shutdown_began = Arc::new(OnceLock::new());
-    let began = shutdown_began.clone();
-    let stopping_engine = engine.clone();
-    let fetchers = settings.fetchers.max(1);
-    let per_fetcher = settings.concurrency.div_ceil(fetchers).max(1);
-    let mut monitor = Monitor::new();
-    for fetcher in 0..fetchers {
-        let engine = engine.clone();
-        let writers = writers.clone();
-        let settings = settings.clone();
-        monitor = monitor.register(move |restarts| {
-            let config = Config::default()
-                .queue(STEP_QUEUE)
-                .batch_size(per_fetcher)
-                .heartbeat_interval(settings.heartbeat)
-                .missed_heartbeats(MISSED_HEARTBEATS);
-            let backend = PostgresStorage::<StepJob>::new(engine.pool())
-                .with_config(config)
-                .with_pubsub()
-                .poll_with_strategy(Strategy::new().interval(Duration::from_secs(1)));
-            WorkerBuilder::new(format!("{}-{fetcher}-{restarts}", settings.name_prefix))
-                .backend(backend)
-                .data(engine.clone())
-                .data(writers.clone())
-                .concurrency(per_fetcher)
-                .build(execute_step_job)
-        });
-    }
-    let result = monitor
+        let stopping = writers.clone();
+        let shutdown_began = Arc::new(OnceLock::new());
+        let began = shutdown_began.clone();
+        let stopping_engine = engine.clone();
+        let fetchers = settings.fetchers.max(1);
+        let per_fetcher = settings.concurrency.div_ceil(fetchers).max(1);
+        let mut monitor = Monitor::new();
+        for fetcher in 0..fetchers {
+            let engine = engine.clone();
+            let writers = writers.clone();
+            let settings = settings.clone();
+            monitor = monitor.register(move |restarts| {
+                let config = Config::default()
+                    .queue(STEP_QUEUE)
+                    .batch_size(per_fetcher)
+                    .heartbeat_interval(settings.heartbeat)
+                    .missed_heartbeats(MISSED_HEARTBEATS);
+                let backend = PostgresStorage::<StepJob>::new(engine.pool())
+                    .with_config(config)
+                    .with_pubsub()
+                    .poll_with_strategy(Strategy::new().interval(Duration::from_secs(1)));
+                WorkerBuilder::new(format!("{}-{fetcher}-{restarts}", settings.name_prefix))
+                    .backend(backend)
+                    .data(engine.clone())
+                    .data(writers.clone())
+                    .concurrency(per_fetcher)
+                    .build(execute_step_job)
+            });
+        }
+        let result = monitor
         .should_restart(|worker, error| {
             tracing::error!(worker.name = worker.name(), error = %error, "step worker stopped; restarting it");
             true
@@ -155,20 +144,21 @@ async fn run_fetchers(
             Ok(())
         })
         .await;
-    engine.hand_off_to(None);
-    if let Some(worker) = eager {
-        // Handed-off steps get the same grace as the fetchers' in-flight ones.
-        let began = shutdown_began
-            .get()
-            .copied()
-            .unwrap_or_else(tokio::time::Instant::now);
-        if !worker.drained(began + settings.shutdown_grace).await {
-            tracing::warn!(
-                "handed-off steps still running after the grace period; their jobs will be handed to other workers"
-            );
+        engine.hand_off_to(None);
+        if let Some(worker) = eager {
+            // Handed-off steps get the same grace as the fetchers' in-flight ones.
+            let began = shutdown_began
+                .get()
+                .copied()
+                .unwrap_or_else(tokio::time::Instant::now);
+            if !worker.drained(began + settings.shutdown_grace).await {
+                tracing::warn!(
+                    "handed-off steps still running after the grace period; their jobs will be handed to other workers"
+                );
+            }
         }
+        result
     }
-    result
 }
 
 /// The apalis task function: hands the job to the engine.
