@@ -12,7 +12,8 @@
 //! and locked by the process's eager worker (an apalis worker row this module keeps
 //! alive). While the process lives, no fetcher takes the job; when the run stops needing
 //! the worker, the job is marked `Done` (or, if the database failed the worker, put back
-//! in the queue for anyone). If the process dies, apalis hands the job to another
+//! in the queue for anyone; so is the job of a command whose commit had an unknown
+//! outcome). If the process dies, apalis hands the job to another
 //! worker after three missed heartbeats and the claim there abandons the attempt and
 //! runs it again, as for any worker that died mid-step.
 //!
@@ -159,7 +160,16 @@ impl Engine {
             run.context.clone(),
         )?;
         let held = store::jobs::push_held(&mut tx, &job, worker.name()).await?;
-        tx.commit().await?;
+        if let Err(error) = tx.commit().await {
+            // Whether it committed is unknown (say, the connection dropped after COMMIT
+            // was sent). If it did, its job must not stay held by a worker that will
+            // never run the step: hand it to the queue (a no-op if nothing committed).
+            let engine = self.clone();
+            tokio::spawn(async move {
+                engine.end_held(&worker, &held, Some(&job)).await;
+            });
+            return Err(error.into());
+        }
         let engine = self.clone();
         let span = tracing::info_span!("step", run.id = %job.run_id, step.id = %job.step_id);
         tokio::spawn(
@@ -181,10 +191,16 @@ impl Engine {
         if let Err(error) = &result {
             tracing::warn!(error = %error, "handed-off step failed; its job goes back to the queue");
         }
+        let requeue_as = result.as_ref().err().map(|_| &current);
+        self.end_held(worker, &held, requeue_as).await;
+    }
+
+    /// Ends held job `held`: `Done`, or back in the queue as `requeue_as`; retried until
+    /// the database takes it.
+    async fn end_held(&self, worker: &EagerWorker, held: &str, requeue_as: Option<&StepJob>) {
         keep_trying("end a held step job", || async {
             let mut conn = self.pool.acquire().await?;
-            let requeue_as = result.as_ref().err().map(|_| &current);
-            store::jobs::finish_held(&mut conn, &held, worker.name(), requeue_as).await?;
+            store::jobs::finish_held(&mut conn, held, worker.name(), requeue_as).await?;
             Ok(())
         })
         .await;
