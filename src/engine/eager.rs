@@ -28,6 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use super::changes::ChangeSet;
 use super::executor::{Attempt, StepWriters, keep_trying};
 use super::transition::Transition;
 use super::{Engine, EngineError};
@@ -146,8 +147,12 @@ impl Engine {
             let job = transition.continue_inline(worker.name())?;
             Some((worker, permit, job))
         });
-        let run = transition.commit_changes(&mut tx).await?;
-        let Some((worker, permit, job)) = handed else {
+        let mut changes = ChangeSet::default();
+        let run = transition.into_changes(&mut changes);
+        // The handed-off attempt's start is written with its held job, one statement.
+        let started = handed.as_ref().and_then(|_| changes.started_attempts.pop());
+        changes.write(&mut tx).await?;
+        let (Some((worker, permit, job)), Some(started)) = (handed, started) else {
             tx.commit().await?;
             return Ok(run);
         };
@@ -159,7 +164,7 @@ impl Engine {
             1,
             run.context.clone(),
         )?;
-        let held = store::jobs::push_held(&mut tx, &job, worker.name()).await?;
+        let held = store::jobs::push_held(&mut tx, &job, &started).await?;
         if let Err(error) = tx.commit().await {
             // Whether it committed is unknown (say, the connection dropped after COMMIT
             // was sent). If it did, its job must not stay held by a worker that will

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::attempts::StartedAttempt;
+
 /// The one queue every step job travels on. Named explicitly: apalis would otherwise
 /// derive it from a Rust type path, and a rename would orphan queued jobs.
 pub const STEP_QUEUE: &str = "bazaarstreet.steps";
@@ -68,27 +70,35 @@ fn whole_seconds_not_before(at: DateTime<Utc>) -> u64 {
     micros.div_ceil(1_000_000).max(now)
 }
 
-/// Inserts the job of a run handed to `worker` in this process, already `Running` and
-/// locked by that worker, so no fetcher takes it; answers its id. If the worker dies,
-/// apalis puts the job back in the queue (its heartbeat check) and another worker takes
-/// the run over. `run_at` lies a second ahead so the insert wakes no fetcher for nothing;
-/// the job is never fetched before the worker is long dead anyway.
+/// Records the start of `attempt`, handed to a worker of this process, with the job of its
+/// run in the same statement: inserted already `Running` and locked by that worker, so no
+/// fetcher takes it; answers the job's id. If the worker dies, apalis puts the job back in
+/// the queue (its heartbeat check) and another worker takes the run over. `run_at` lies a
+/// second ahead so the insert wakes no fetcher for nothing; the job is never fetched
+/// before the worker is long dead anyway.
 pub async fn push_held(
     conn: &mut PgConnection,
     job: &StepJob,
-    worker: &str,
+    attempt: &StartedAttempt,
 ) -> sqlx::Result<String> {
     let id = ulid::Ulid::new().to_string();
     let bytes = serde_json::to_vec(job).expect("a StepJob always serialises");
     sqlx::query!(
-        "insert into apalis.jobs (job, id, job_type, status, attempts, max_attempts, run_at,
+        "with started as (
+             insert into step_attempts (run_id, seq, attempt, worker, status)
+             values ($6, $7, $8, $5, 'running')
+         )
+         insert into apalis.jobs (job, id, job_type, status, attempts, max_attempts, run_at,
                                   lock_at, lock_by)
          values ($1, $2, $3, 'Running', 1, $4, now() + interval '1 second', now(), $5)",
         bytes,
         id,
         STEP_QUEUE,
         APALIS_MAX_ATTEMPTS as i32,
-        worker
+        attempt.worker,
+        attempt.run_id,
+        attempt.seq,
+        attempt.attempt
     )
     .execute(conn)
     .await?;
