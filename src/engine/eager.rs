@@ -28,7 +28,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::changes::ChangeSet;
 use super::executor::{Attempt, StepWriters, keep_trying};
 use super::transition::Transition;
 use super::{Engine, EngineError};
@@ -143,16 +142,13 @@ impl Engine {
         mut transition: Transition<'_>,
     ) -> Result<RunRow, EngineError> {
         let definition = transition.definition;
-        let handed = self.eager.take().and_then(|(worker, permit)| {
-            let job = transition.continue_inline(worker.name())?;
-            Some((worker, permit, job))
-        });
-        let mut changes = ChangeSet::default();
-        let run = transition.into_changes(&mut changes);
         // The handed-off attempt's start is written with its held job, one statement.
-        let started = handed.as_ref().and_then(|_| changes.started_attempts.pop());
-        changes.write(&mut tx).await?;
-        let (Some((worker, permit, job)), Some(started)) = (handed, started) else {
+        let handed = self.eager.take().and_then(|(worker, permit)| {
+            let (job, started) = transition.take_inline(worker.name())?;
+            Some((worker, permit, job, started))
+        });
+        let run = transition.commit_changes(&mut tx).await?;
+        let Some((worker, permit, job, started)) = handed else {
             tx.commit().await?;
             return Ok(run);
         };

@@ -272,6 +272,14 @@ impl<'a> Transition<'a> {
     /// step's first attempt for `worker` instead of enqueueing its job, and answers the job
     /// the worker continues with. The attempt start is written with the step it belongs to.
     pub fn continue_inline(&mut self, worker: &str) -> Option<StepJob> {
+        let (job, started) = self.take_inline(worker)?;
+        self.started_attempts.push(started);
+        Some(job)
+    }
+
+    /// Like [`Transition::continue_inline`], but answers the attempt start for the caller
+    /// to write (with the job it holds) instead of writing it with the other changes.
+    pub fn take_inline(&mut self, worker: &str) -> Option<(StepJob, StartedAttempt)> {
         let step_id = self.run.current_step.clone()?;
         let due_now = self.jobs.last().is_some_and(|pending| {
             pending.not_before.is_none()
@@ -294,13 +302,13 @@ impl<'a> Transition<'a> {
         row.status = "running".to_owned();
         row.attempts = 1;
         row.started_at = Some(self.now);
-        self.started_attempts.push(StartedAttempt {
+        let started = StartedAttempt {
             run_id: self.run.id,
             seq: row.seq,
             attempt: 1,
             worker: worker.to_owned(),
-        });
-        self.jobs.pop().map(|pending| pending.job)
+        };
+        self.jobs.pop().map(|pending| (pending.job, started))
     }
 
     /// Marks a step row succeeded with an outcome and output, and stores the output.
