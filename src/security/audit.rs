@@ -7,8 +7,9 @@
 //!
 //! Entries are inserted in the transaction of the change they record, unchained, so
 //! changes never queue on the chain. [`chain_pending`] then links every committed
-//! unchained entry in one transaction holding the head row's lock: one chainer at a time,
-//! so the chain cannot fork. Each process runs [`run_chainer`], which does this
+//! unchained entry (a row of its own in `audit_chain`; the entry itself is never written
+//! again) in one transaction holding the head row's lock: one chainer at a time, so the
+//! chain cannot fork. Each process runs [`run_chainer`], which does this
 //! every 200 ms; readers of the ledger call [`chain_pending`] first, so they never miss a
 //! committed entry.
 

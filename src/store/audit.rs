@@ -1,5 +1,7 @@
-//! The `audit_ledger` table and its chain head. Entries are inserted unchained; the
-//! chainer ([`crate::security::audit::chain_pending`]) assigns their seq and hashes.
+//! The `audit_ledger` table, its chain (`audit_chain`) and the chain's head. Entries are
+//! inserted unchained, listed in `audit_unchained`; the chainer
+//! ([`crate::security::audit::chain_pending`]) links them: a seq and hashes in
+//! `audit_chain`. A ledger row is never written twice.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -21,21 +23,21 @@ pub struct LedgerRow {
 }
 
 struct RawRow {
-    seq: Option<i64>,
+    seq: i64,
     at: DateTime<Utc>,
     actor: String,
     action: String,
     subject: String,
     workspace_id: Option<String>,
     data: Value,
-    prev_hash: Option<Vec<u8>>,
-    hash: Option<Vec<u8>>,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
 }
 
 impl From<RawRow> for LedgerRow {
     fn from(row: RawRow) -> Self {
         Self {
-            seq: row.seq.unwrap_or_default(),
+            seq: row.seq,
             entry: AuditEntry {
                 at: row.at,
                 actor: row.actor,
@@ -44,13 +46,15 @@ impl From<RawRow> for LedgerRow {
                 workspace_id: row.workspace_id,
                 data: row.data,
             },
-            prev_hash: row.prev_hash.unwrap_or_default(),
-            hash: row.hash.unwrap_or_default(),
+            prev_hash: row.prev_hash,
+            hash: row.hash,
         }
     }
 }
 
-/// Inserts entries, unchained, in the caller's transaction (one statement).
+/// Inserts entries, unchained, in the caller's transaction (one statement). Statements
+/// that write an entry alongside other rows (src/store/runs.rs) list it in
+/// `audit_unchained` the same way.
 pub async fn insert(conn: &mut PgConnection, entries: &[AuditEntry]) -> sqlx::Result<()> {
     let at: Vec<DateTime<Utc>> = entries.iter().map(|e| e.at).collect();
     let actor: Vec<String> = entries.iter().map(|e| e.actor.clone()).collect();
@@ -59,12 +63,16 @@ pub async fn insert(conn: &mut PgConnection, entries: &[AuditEntry]) -> sqlx::Re
     let workspace: Vec<Option<String>> = entries.iter().map(|e| e.workspace_id.clone()).collect();
     let data: Vec<Value> = entries.iter().map(|e| e.data.clone()).collect();
     sqlx::query!(
-        "insert into audit_ledger (at, actor, action, subject, workspace_id, data)
-         select at, actor, action, subject, workspace_id, data
-         from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::jsonb[])
-         with ordinality as entry(at, actor, action, subject, workspace_id, data, n)
-         order by n",
+        "with appended as (
+             insert into audit_ledger (at, actor, action, subject, workspace_id, data)
+             select at, actor, action, subject, workspace_id, data
+             from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[],
+                         $5::text[], $6::jsonb[])
+             with ordinality as entry(at, actor, action, subject, workspace_id, data, n)
+             order by n
+             returning id
+         )
+         insert into audit_unchained (entry_id) select id from appended",
         &at,
         &actor,
         &action,
@@ -97,8 +105,9 @@ pub struct UnchainedRow {
 /// Committed unchained entries in insertion order.
 pub async fn unchained(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<UnchainedRow>> {
     let rows = sqlx::query!(
-        "select id, at, actor, action, subject, workspace_id, data from audit_ledger
-         where seq is null order by id limit $1",
+        "select l.id, l.at, l.actor, l.action, l.subject, l.workspace_id, l.data
+         from audit_unchained u join audit_ledger l on l.id = u.entry_id
+         order by u.entry_id limit $1",
         limit
     )
     .fetch_all(conn)
@@ -119,7 +128,8 @@ pub async fn unchained(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<
         .collect())
 }
 
-/// Chains entries: `links` are `(id, seq, prev_hash, hash)`; the head moves to the last.
+/// Chains entries: `links` are `(entry id, seq, prev_hash, hash)`; they leave
+/// `audit_unchained` and the head moves to the last.
 pub async fn chain(
     conn: &mut PgConnection,
     links: &[(i64, i64, Vec<u8>, Vec<u8>)],
@@ -132,11 +142,14 @@ pub async fn chain(
     let prevs: Vec<Vec<u8>> = links.iter().map(|link| link.2.clone()).collect();
     let hashes: Vec<Vec<u8>> = links.iter().map(|link| link.3.clone()).collect();
     sqlx::query!(
-        "with chained as (
-             update audit_ledger l set seq = x.seq, prev_hash = x.prev_hash, hash = x.hash
+        "with linked as (
+             insert into audit_chain (seq, entry_id, prev_hash, hash)
+             select seq, entry_id, prev_hash, hash
              from unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])
-                  as x(id, seq, prev_hash, hash)
-             where l.id = any($1) and l.id = x.id and l.seq is null
+                  as x(entry_id, seq, prev_hash, hash)
+         ),
+         taken as (
+             delete from audit_unchained where entry_id = any($1)
          )
          update audit_head set seq = $5, hash = $6",
         &ids,
@@ -159,8 +172,10 @@ pub async fn page_for_verify(
 ) -> sqlx::Result<Vec<LedgerRow>> {
     let rows = sqlx::query_as!(
         RawRow,
-        "select seq, at, actor, action, subject, workspace_id, data, prev_hash, hash
-         from audit_ledger where seq > $1 order by seq limit $2",
+        "select c.seq, l.at, l.actor, l.action, l.subject, l.workspace_id, l.data,
+                c.prev_hash, c.hash
+         from audit_chain c join audit_ledger l on l.id = c.entry_id
+         where c.seq > $1 order by c.seq limit $2",
         after_seq,
         limit
     )
@@ -194,17 +209,17 @@ pub struct LedgerFilter {
 pub async fn list(conn: &mut PgConnection, filter: &LedgerFilter) -> sqlx::Result<Vec<LedgerRow>> {
     let rows = sqlx::query_as!(
         RawRow,
-        "select seq, at, actor, action, subject, workspace_id, data, prev_hash, hash
-         from audit_ledger
-         where seq is not null
-           and ($1::text is null or subject = $1)
+        "select c.seq, l.at, l.actor, l.action, l.subject, l.workspace_id, l.data,
+                c.prev_hash, c.hash
+         from audit_chain c join audit_ledger l on l.id = c.entry_id
+         where ($1::text is null or subject = $1)
            and ($2::text is null or actor = $2)
            and ($3::text is null or action = $3)
            and ($4::text is null or workspace_id = $4)
            and ($5::timestamptz is null or at >= $5)
            and ($6::timestamptz is null or at < $6)
-           and ($7::bigint is null or seq < $7)
-         order by seq desc
+           and ($7::bigint is null or c.seq < $7)
+         order by c.seq desc
          limit $8",
         filter.subject,
         filter.actor,

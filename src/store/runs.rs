@@ -93,6 +93,10 @@ pub async fn insert_started(
                select now(), $20, $21, 'run:' || started.id::text, started.workspace_id,
                       jsonb_build_object('workflow', started.workflow) || $22::jsonb
                from started
+               returning id
+           ),
+           unchained as (
+               insert into audit_unchained (entry_id) select id from audit
            )
            select id as "id!", workflow as "workflow!", workflow_version as "workflow_version!",
                   workspace_id, status as "status!", input as "input!", context as "context!",
@@ -232,15 +236,19 @@ pub async fn save_many(
          history as (
              insert into run_history (run_id, kind, step_id, actor, data)
              select run_id, kind, step_id, actor, data from entry order by n
+         ),
+         audited as (
+             insert into audit_ledger (at, actor, action, subject, workspace_id, data)
+             select now(), audit.actor, audit.action, 'run:' || audit.run_id::text,
+                    saved.workspace_id,
+                    jsonb_build_object('workflow', saved.workflow) || audit.data
+             from unnest($15::uuid[], $16::text[], $17::text[], $18::jsonb[])
+                  with ordinality as audit(run_id, action, actor, data, n)
+             join saved on saved.id = audit.run_id
+             order by audit.n
+             returning id
          )
-         insert into audit_ledger (at, actor, action, subject, workspace_id, data)
-         select now(), audit.actor, audit.action, 'run:' || audit.run_id::text,
-                saved.workspace_id,
-                jsonb_build_object('workflow', saved.workflow) || audit.data
-         from unnest($15::uuid[], $16::text[], $17::text[], $18::jsonb[])
-              with ordinality as audit(run_id, action, actor, data, n)
-         join saved on saved.id = audit.run_id
-         order by audit.n",
+         insert into audit_unchained (entry_id) select id from audited",
         &ids,
         &statuses,
         &contexts,

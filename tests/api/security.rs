@@ -345,21 +345,23 @@ async fn the_ledger_refuses_changes_and_verify_names_a_row_altered_behind_its_ba
     assert!(checked >= 3, "{verify}");
 
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    let refused = sqlx::query("update audit_ledger set actor = 'mallory' where seq = 2")
-        .execute(&pool)
-        .await;
-    assert!(refused.is_err(), "an UPDATE got through the trigger");
-    assert!(
-        sqlx::query("delete from audit_ledger where seq = 2")
-            .execute(&pool)
-            .await
-            .is_err()
-    );
+    let entry_two = "(select entry_id from audit_chain where seq = 2)";
+    for refused in [
+        format!("update audit_ledger set actor = 'mallory' where id = {entry_two}"),
+        format!("delete from audit_ledger where id = {entry_two}"),
+        "update audit_chain set hash = prev_hash where seq = 2".to_owned(),
+        "delete from audit_chain where seq = 2".to_owned(),
+        "truncate audit_chain".to_owned(),
+    ] {
+        let outcome = sqlx::query(&refused).execute(&pool).await;
+        assert!(outcome.is_err(), "got through the triggers: {refused}");
+    }
 
-    // Behind the trigger's back (as a superuser could): the chain shows it.
+    // Behind the triggers' back (as a superuser could): the chain shows it.
     sqlx::raw_sql(
         "alter table audit_ledger disable trigger audit_ledger_append_only;
-         update audit_ledger set data = '{\"forged\": true}' where seq = 3;
+         update audit_ledger set data = '{\"forged\": true}'
+         where id = (select entry_id from audit_chain where seq = 3);
          alter table audit_ledger enable trigger audit_ledger_append_only;",
     )
     .execute(&pool)
@@ -368,6 +370,21 @@ async fn the_ledger_refuses_changes_and_verify_names_a_row_altered_behind_its_ba
     let (_, verify) = app.get("/v1/audit/verify").await;
     assert_eq!(verify["intact"], false, "{verify}");
     assert_eq!(verify["first_broken_seq"], 3, "{verify}");
+
+    // A link taken out of the chain is a gap where it was.
+    sqlx::raw_sql(
+        "alter table audit_chain disable trigger audit_chain_append_only;
+         delete from audit_chain where seq = 2;
+         alter table audit_chain enable trigger audit_chain_append_only;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (_, verify) = app.get("/v1/audit/verify").await;
+    assert_eq!(verify["intact"], false, "{verify}");
+    assert_eq!(verify["first_broken_seq"], 3, "{verify}");
+    let reason = verify["reason"].as_str().unwrap();
+    assert!(reason.contains("missing"), "{verify}");
     pool.close().await;
     app.stop().await;
 }
@@ -396,7 +413,7 @@ async fn concurrent_writers_never_fork_the_chain() {
     let (_, verify) = app.get("/v1/audit/verify").await;
     assert_eq!(verify["intact"], true, "{verify}");
     let entries = count_rows(&app, "select count(*) from audit_ledger").await;
-    let max_seq = count_rows(&app, "select max(seq) from audit_ledger").await;
+    let max_seq = count_rows(&app, "select max(seq) from audit_chain").await;
     assert_eq!(entries, max_seq, "sequence numbers have gaps or duplicates");
     assert!(entries >= 200);
     app.stop().await;
