@@ -167,12 +167,17 @@ pub async fn claim_due_tasks<R: AsRef<ClaimRequest>>(
                select * from unnest($1::uuid[], $2::text[], $3::int8[], $4::text[])
                    as job(run_id, step_id, generation, worker)
            ),
+           -- The run's status is checked below, not here: `status = 'running'` would let
+           -- the planner walk runs_status_idx in id order (no sort for the lock order),
+           -- which it prices by statistics taken when few runs were running, and a
+           -- backlog of running runs then costs a scan of all of them per claim.
            run as (
-               select r.id, r.workflow, r.workflow_version, r.current_seq, r.context, job.worker
+               select r.id, r.workflow, r.workflow_version, r.current_seq, r.context,
+                      r.status, job.worker
                from runs r
                join job on job.run_id = r.id and job.step_id = r.current_step
                        and job.generation = r.generation
-               where r.id = any($1) and r.status = 'running'
+               where r.id = any($1)
                order by r.id
                for update of r
            ),
@@ -182,7 +187,7 @@ pub async fn claim_due_tasks<R: AsRef<ClaimRequest>>(
                    started_at = coalesce(s.started_at, now())
                from run
                where s.run_id = any($1) and s.run_id = run.id and s.seq = run.current_seq
-                 and s.kind = 'task'
+                 and run.status = 'running' and s.kind = 'task'
                  and s.status in ('pending', 'retrying')
                  and (s.wake_at is null or s.wake_at <= now())
                returning s.run_id, s.seq, s.attempts
