@@ -22,6 +22,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod runs;
 pub mod schedules;
+pub mod starts;
 pub mod steps;
 pub mod templates;
 pub mod webhooks;

@@ -1,22 +1,24 @@
 //! What a batch of run changes writes, gathered first and then written with one statement
-//! per table, in the order foreign keys need.
+//! per table, in the order foreign keys need; what a start writes, in one statement.
 
 use super::EngineError;
 use super::transition::ENGINE_ACTOR;
 use crate::store;
 use crate::store::attempts::{FinishedAttempt, StartedAttempt};
 use crate::store::history::NewHistory;
-use crate::store::jobs::PendingJob;
+use crate::store::jobs::{HeldJob, PendingJob};
 use crate::store::runs::RunRow;
+use crate::store::starts::NewStart;
 use crate::store::steps::StepRow;
 use sqlx::PgConnection;
 
-/// Rows to write for one or many runs.
+/// Rows to write for one or many runs, or for one start.
 #[derive(Default)]
 pub struct ChangeSet {
-    /// Runs being started, as the start left them, with its history (inserted first: the
-    /// other rows refer to them).
-    pub started_runs: Vec<(RunRow, Vec<NewHistory>)>,
+    /// A run being started, as the start left it, with its history. A start's change set
+    /// holds nothing else but the steps it entered, its jobs and its held job: it is
+    /// written in one statement (src/store/starts.rs).
+    pub started: Option<(RunRow, Vec<NewHistory>)>,
     /// Attempts that ended.
     pub finished_attempts: Vec<FinishedAttempt>,
     /// Step visits whose state changed.
@@ -29,27 +31,28 @@ pub struct ChangeSet {
     pub jobs: Vec<PendingJob>,
     /// Runs with the history entries describing their change.
     pub runs: Vec<(RunRow, Vec<NewHistory>)>,
+    /// A job handed to this process's eager worker, with the attempt it starts.
+    pub held: Option<HeldJob>,
 }
 
 impl ChangeSet {
-    /// Writes everything in the caller's transaction.
+    /// Writes everything in the caller's transaction; a start's change set is one
+    /// statement and needs none.
     ///
     /// A run being started whose idempotency key another start took meanwhile is
     /// [`EngineError::StartRaced`], and nothing is written.
     pub async fn write(&self, conn: &mut PgConnection) -> Result<(), EngineError> {
-        for (run, history) in &self.started_runs {
-            if store::runs::insert_started(conn, run, history, ENGINE_ACTOR)
-                .await?
-                .is_none()
-            {
-                return Err(EngineError::StartRaced);
-            }
+        if let Some((run, history)) = &self.started {
+            return self.write_start(conn, run, history).await;
         }
         store::attempts::finish_many(conn, &self.finished_attempts).await?;
         store::steps::save_many(conn, &self.saved_steps).await?;
         store::steps::insert_many(conn, &self.new_steps).await?;
         store::attempts::start_many(conn, &self.started_attempts).await?;
         store::jobs::push(conn, &self.jobs).await?;
+        if let Some(held) = &self.held {
+            store::jobs::push_held(conn, held).await?;
+        }
         let runs: Vec<(&RunRow, &[NewHistory])> = self
             .runs
             .iter()
@@ -57,5 +60,35 @@ impl ChangeSet {
             .collect();
         store::runs::save_many(conn, &runs, ENGINE_ACTOR).await?;
         Ok(())
+    }
+
+    async fn write_start(
+        &self,
+        conn: &mut PgConnection,
+        run: &RunRow,
+        history: &[NewHistory],
+    ) -> Result<(), EngineError> {
+        // Only a starting transition makes a start's changes, and it has no other rows;
+        // writing some of a change set would break its atomicity, so this is checked.
+        assert!(
+            self.finished_attempts.is_empty()
+                && self.saved_steps.is_empty()
+                && self.started_attempts.is_empty()
+                && self.runs.is_empty(),
+            "a start's changes hold rows its one statement does not write"
+        );
+        let start = NewStart {
+            run,
+            history,
+            steps: &self.new_steps,
+            jobs: &self.jobs,
+            held: self.held.as_ref(),
+            engine_actor: ENGINE_ACTOR,
+        };
+        if store::starts::insert(conn, &start).await? {
+            Ok(())
+        } else {
+            Err(EngineError::StartRaced)
+        }
     }
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::context::{correlation_text, initial_context, lookup};
 use super::definition::{StepKind, outcome};
+use super::eager::Writer;
 use super::policy;
 use super::transition::Transition;
 use super::{Engine, EngineError, InputProblem};
@@ -71,9 +72,11 @@ impl Engine {
         if let Some(schema) = &definition.input_schema {
             check_input(schema, &request.input)?;
         }
-        let mut tx = self.pool.begin().await?;
+        // No transaction: what a start writes is one statement (src/store/starts.rs), and
+        // a concurrent start with the same key makes it write nothing (`StartRaced`).
+        let mut conn = self.pool.acquire().await?;
         if let Some(key) = &request.idempotency_key
-            && let Some(existing) = store::runs::by_idempotency_key(&mut tx, key).await?
+            && let Some(existing) = store::runs::by_idempotency_key(&mut conn, key).await?
         {
             return same_request(existing, &request).map(|run| (run, false));
         }
@@ -104,10 +107,15 @@ impl Engine {
             None,
             json!({ "workflow": definition.name, "version": definition.version, "sha256": definition.sha256 }),
         );
+        // Following reads nothing of a run not yet written (no event can be buffered for
+        // it), so the connection outside a transaction serves.
         transition
-            .follow(&mut tx, super::definition::Target::Step(0), None)
+            .follow(&mut conn, super::definition::Target::Step(0), None)
             .await?;
-        let run = match self.commit_handing_off(tx, transition).await {
+        let run = match self
+            .commit_handing_off(Writer::Statement(conn), transition)
+            .await
+        {
             Err(EngineError::StartRaced) => {
                 // Another request with the same key won the race; answer with its run.
                 let key = request.idempotency_key.as_deref().unwrap_or_default();
@@ -266,7 +274,9 @@ impl Engine {
                 .follow(&mut tx, step.target_for(reached), failure)
                 .await?;
         }
-        let run = self.commit_handing_off(tx, transition).await?;
+        let run = self
+            .commit_handing_off(Writer::Transaction(tx), transition)
+            .await?;
         Ok(run)
     }
 
@@ -356,7 +366,9 @@ impl Engine {
                     .await?;
             }
         }
-        let run = self.commit_handing_off(tx, transition).await?;
+        let run = self
+            .commit_handing_off(Writer::Transaction(tx), transition)
+            .await?;
         Ok(EventReceipt {
             event_id,
             matched,

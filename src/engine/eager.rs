@@ -23,17 +23,48 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::{Postgres, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use super::changes::ChangeSet;
 use super::executor::{Attempt, StepWriters, keep_trying};
 use super::transition::Transition;
 use super::{Engine, EngineError};
 use crate::store;
-use crate::store::jobs::StepJob;
+use crate::store::jobs::{HeldJob, StepJob};
 use crate::store::runs::RunRow;
+
+/// Where a command's changes go.
+pub(super) enum Writer {
+    /// A transaction, which may also hold the command's reads and locks; committed after.
+    Transaction(Transaction<'static, Postgres>),
+    /// A connection outside any transaction, for a start: its changes are one statement
+    /// (src/store/starts.rs), which commits by itself.
+    Statement(PoolConnection<Postgres>),
+}
+
+impl Writer {
+    /// Writes `changes` and commits them.
+    async fn commit(self, changes: &ChangeSet) -> Result<(), EngineError> {
+        match self {
+            Writer::Transaction(mut tx) => {
+                changes.write(&mut tx).await?;
+                tx.commit().await?;
+            }
+            Writer::Statement(mut conn) => {
+                assert!(
+                    changes.started.is_some(),
+                    "only a start's changes are one statement"
+                );
+                changes.write(&mut conn).await?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The worker of this process that runs handed-off steps. Cheap to clone.
 #[derive(Clone)]
@@ -133,49 +164,52 @@ impl Engine {
         self.eager.set(worker);
     }
 
-    /// Writes `transition` and commits `tx`; when the run now waits at a task step due
+    /// Writes `transition` through `writer`; when the run now waits at a task step due
     /// now and this process has a free eager slot, that step's attempt is started in the
-    /// same transaction and run here right after the commit.
+    /// same write and run here right after it commits.
     pub(super) async fn commit_handing_off(
         &self,
-        mut tx: Transaction<'_, Postgres>,
+        writer: Writer,
         mut transition: Transition<'_>,
     ) -> Result<RunRow, EngineError> {
         let definition = transition.definition;
-        // The handed-off attempt's start is written with its held job, one statement.
         let handed = self.eager.take().and_then(|(worker, permit)| {
             let (job, started) = transition.take_inline(worker.name())?;
-            Some((worker, permit, job, started))
+            Some((worker, permit, HeldJob::new(job, started)))
         });
-        let run = transition.commit_changes(&mut tx).await?;
-        let Some((worker, permit, job, started)) = handed else {
-            tx.commit().await?;
+        let mut changes = ChangeSet::default();
+        let run = transition.into_changes(&mut changes);
+        let Some((worker, permit, held)) = handed else {
+            writer.commit(&changes).await?;
             return Ok(run);
         };
         let attempt = Attempt::of_task(
             definition,
-            &job.step_id,
+            &held.job.step_id,
             run.id,
             run.current_seq,
             1,
             run.context.clone(),
         )?;
-        let held = store::jobs::push_held(&mut tx, &job, &started).await?;
-        if let Err(error) = tx.commit().await {
-            // Whether it committed is unknown (say, the connection dropped after COMMIT
-            // was sent). If it did, its job must not stay held by a worker that will
-            // never run the step: hand it to the queue (a no-op if nothing committed).
+        changes.held = Some(held);
+        let committed = writer.commit(&changes).await;
+        let held = changes.held.take().expect("the held job was set above");
+        if let Err(error) = committed {
+            // Whether it committed may be unknown (say, the connection dropped after the
+            // commit was sent). If it did, its job must not stay held by a worker that
+            // will never run the step: hand it to the queue (a no-op if nothing committed).
             let engine = self.clone();
             tokio::spawn(async move {
-                engine.end_held(&worker, &held, Some(&job)).await;
+                engine.end_held(&worker, &held.id, Some(&held.job)).await;
             });
-            return Err(error.into());
+            return Err(error);
         }
         let engine = self.clone();
-        let span = tracing::info_span!("step", run.id = %job.run_id, step.id = %job.step_id);
+        let span =
+            tracing::info_span!("step", run.id = %held.job.run_id, step.id = %held.job.step_id);
         tokio::spawn(
             async move {
-                engine.carry(&worker, job, held, attempt).await;
+                engine.carry(&worker, held.job, held.id, attempt).await;
                 drop(permit);
             }
             .instrument(span),

@@ -361,7 +361,7 @@ impl<'a> Transition<'a> {
         changes.started_attempts.extend(self.started_attempts);
         changes.jobs.extend(self.jobs);
         if self.starting {
-            changes.started_runs.push((self.run.clone(), self.history));
+            changes.started = Some((self.run.clone(), self.history));
         } else {
             changes.runs.push((self.run.clone(), self.history));
         }

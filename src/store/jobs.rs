@@ -16,7 +16,7 @@ pub const STEP_QUEUE: &str = "bazaarstreet.steps";
 
 /// Jobs apalis may re-run on its own after a worker error; the engine does its own
 /// retries with backoff, so these only cover infrastructure faults (database gone).
-const APALIS_MAX_ATTEMPTS: usize = 25;
+pub(super) const APALIS_MAX_ATTEMPTS: usize = 25;
 
 /// What a step job carries. A job whose generation no longer matches the run's does nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ pub async fn push(
 }
 
 /// apalis stores `run_at` in whole seconds; rounding up means a job never fires early.
-fn whole_seconds_not_before(at: DateTime<Utc>) -> u64 {
+pub(super) fn whole_seconds_not_before(at: DateTime<Utc>) -> u64 {
     let micros = at.timestamp_micros().max(0) as u64;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -70,19 +70,40 @@ fn whole_seconds_not_before(at: DateTime<Utc>) -> u64 {
     micros.div_ceil(1_000_000).max(now)
 }
 
-/// Records the start of `attempt`, handed to a worker of this process, with the job of its
-/// run in the same statement: inserted already `Running` and locked by that worker, so no
-/// fetcher takes it; answers the job's id. If the worker dies, apalis puts the job back in
-/// the queue (its heartbeat check) and another worker takes the run over. `run_at` lies a
-/// second ahead so the insert wakes no fetcher for nothing; the job is never fetched
-/// before the worker is long dead anyway.
-pub async fn push_held(
-    conn: &mut PgConnection,
-    job: &StepJob,
-    attempt: &StartedAttempt,
-) -> sqlx::Result<String> {
-    let id = ulid::Ulid::new().to_string();
-    let bytes = serde_json::to_vec(job).expect("a StepJob always serialises");
+/// A step job inserted already `Running` and locked by a worker of this process (its
+/// eager worker), with the start of the attempt that worker runs: no fetcher takes it. If
+/// the worker dies, apalis puts the job back in the queue (its heartbeat check) and another
+/// worker takes the run over. Its `run_at` lies a second ahead so the insert wakes no
+/// fetcher for nothing; the job is never fetched before the worker is long dead anyway.
+#[derive(Debug, Clone)]
+pub struct HeldJob {
+    /// The apalis job id.
+    pub id: String,
+    /// The payload.
+    pub job: StepJob,
+    /// The attempt the worker runs, started with the job.
+    pub attempt: StartedAttempt,
+}
+
+impl HeldJob {
+    /// A held job with a fresh id.
+    pub fn new(job: StepJob, attempt: StartedAttempt) -> Self {
+        Self {
+            id: ulid::Ulid::new().to_string(),
+            job,
+            attempt,
+        }
+    }
+
+    /// The payload as apalis stores it.
+    pub fn payload(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.job).expect("a StepJob always serialises")
+    }
+}
+
+/// Writes `held`: its attempt's start and its job, in one statement. (A start writes its
+/// held job in its own statement, src/store/starts.rs.)
+pub async fn push_held(conn: &mut PgConnection, held: &HeldJob) -> sqlx::Result<()> {
     sqlx::query!(
         "with started as (
              insert into step_attempts (run_id, seq, attempt, worker, status)
@@ -91,18 +112,18 @@ pub async fn push_held(
          insert into apalis.jobs (job, id, job_type, status, attempts, max_attempts, run_at,
                                   lock_at, lock_by)
          values ($1, $2, $3, 'Running', 1, $4, now() + interval '1 second', now(), $5)",
-        bytes,
-        id,
+        held.payload(),
+        held.id,
         STEP_QUEUE,
         APALIS_MAX_ATTEMPTS as i32,
-        attempt.worker,
-        attempt.run_id,
-        attempt.seq,
-        attempt.attempt
+        held.attempt.worker,
+        held.attempt.run_id,
+        held.attempt.seq,
+        held.attempt.attempt
     )
     .execute(conn)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// Ends a job held by `worker` since [`push_held`]: `Done` when the worker carried its

@@ -53,84 +53,6 @@ impl RunRow {
     }
 }
 
-/// Inserts a new run as its start left it, with the history entries of that start and
-/// their audit entry, in one statement; answers the row, or `None` (and writes nothing)
-/// when the idempotency key is already taken.
-pub async fn insert_started(
-    conn: &mut PgConnection,
-    run: &RunRow,
-    history: &[NewHistory],
-    engine_actor: &str,
-) -> sqlx::Result<Option<RunRow>> {
-    let kinds: Vec<String> = history.iter().map(|e| e.kind.to_owned()).collect();
-    let steps: Vec<Option<String>> = history.iter().map(|e| e.step_id.clone()).collect();
-    let actors: Vec<Option<String>> = history.iter().map(|e| e.actor.clone()).collect();
-    let data: Vec<Value> = history.iter().map(|e| e.data.clone()).collect();
-    let (first, later) = history
-        .split_first()
-        .expect("a start records at least `run_started`");
-    sqlx::query_as!(
-        RunRow,
-        r#"with started as (
-               insert into runs (id, workflow, workflow_version, workspace_id, status, input,
-                                 context, current_step, current_seq, generation,
-                                 idempotency_key, initiator, error, finished_at,
-                                 created_at, updated_at)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
-               on conflict (idempotency_key) do nothing
-               returning *
-           ),
-           history as (
-               insert into run_history (run_id, kind, step_id, actor, data)
-               select started.id, entry.kind, entry.step_id, entry.actor, entry.data
-               from started,
-                    unnest($16::text[], $17::text[], $18::text[], $19::jsonb[])
-                        with ordinality as entry(kind, step_id, actor, data, n)
-               order by entry.n
-           ),
-           audit as (
-               insert into audit_ledger (at, actor, action, subject, workspace_id, data)
-               select now(), $20, $21, 'run:' || started.id::text, started.workspace_id,
-                      jsonb_build_object('workflow', started.workflow) || $22::jsonb
-               from started
-               returning id
-           ),
-           unchained as (
-               insert into audit_unchained (entry_id) select id from audit
-           )
-           select id as "id!", workflow as "workflow!", workflow_version as "workflow_version!",
-                  workspace_id, status as "status!", input as "input!", context as "context!",
-                  current_step, current_seq as "current_seq!", generation as "generation!",
-                  idempotency_key, initiator as "initiator!", error, cancel_reason,
-                  created_at as "created_at!", updated_at as "updated_at!", finished_at
-           from started"#,
-        run.id,
-        run.workflow,
-        run.workflow_version,
-        run.workspace_id,
-        run.status,
-        run.input,
-        run.context,
-        run.current_step,
-        run.current_seq,
-        run.generation,
-        run.idempotency_key,
-        run.initiator,
-        run.error,
-        run.finished_at,
-        run.created_at,
-        &kinds,
-        &steps as &[Option<String>],
-        &actors as &[Option<String>],
-        &data,
-        first.actor.as_deref().unwrap_or(engine_actor),
-        format!("run.{}", first.kind),
-        audit_data(first, later)
-    )
-    .fetch_optional(conn)
-    .await
-}
-
 /// A run by id, without locking.
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RunRow>> {
     sqlx::query_as!(RunRow, "select * from runs where id = $1", id)
@@ -275,7 +197,7 @@ pub async fn save_many(
 
 /// The data of a change's audit entry, less the workflow: the first history entry's step
 /// and details, and the entries that followed it in the same change.
-fn audit_data(first: &NewHistory, later: &[NewHistory]) -> Value {
+pub(super) fn audit_data(first: &NewHistory, later: &[NewHistory]) -> Value {
     let mut data = json!({ "step_id": first.step_id, "details": first.data });
     if !later.is_empty() {
         data["then"] = later

@@ -38,23 +38,24 @@ pub struct StepRow {
 }
 
 /// The columns of step visits, one array per column, for statements over many rows.
-struct StepColumns {
-    run_ids: Vec<Uuid>,
-    seqs: Vec<i32>,
-    step_ids: Vec<String>,
-    kinds: Vec<String>,
-    statuses: Vec<String>,
-    attempts: Vec<i32>,
-    outcomes: Vec<Option<String>>,
-    outputs: Vec<Option<Value>>,
-    errors: Vec<Option<String>>,
-    wake_ats: Vec<Option<DateTime<Utc>>>,
-    started_ats: Vec<Option<DateTime<Utc>>>,
-    finished_ats: Vec<Option<DateTime<Utc>>>,
+/// Step rows as one array per column, for `unnest`.
+pub(super) struct StepColumns {
+    pub(super) run_ids: Vec<Uuid>,
+    pub(super) seqs: Vec<i32>,
+    pub(super) step_ids: Vec<String>,
+    pub(super) kinds: Vec<String>,
+    pub(super) statuses: Vec<String>,
+    pub(super) attempts: Vec<i32>,
+    pub(super) outcomes: Vec<Option<String>>,
+    pub(super) outputs: Vec<Option<Value>>,
+    pub(super) errors: Vec<Option<String>>,
+    pub(super) wake_ats: Vec<Option<DateTime<Utc>>>,
+    pub(super) started_ats: Vec<Option<DateTime<Utc>>>,
+    pub(super) finished_ats: Vec<Option<DateTime<Utc>>>,
 }
 
 impl StepColumns {
-    fn of(steps: &[StepRow]) -> Self {
+    pub(super) fn of(steps: &[StepRow]) -> Self {
         Self {
             run_ids: steps.iter().map(|s| s.run_id).collect(),
             seqs: steps.iter().map(|s| s.seq).collect(),

@@ -1,0 +1,173 @@
+//! A run's start, written in one statement: the run as the start left it, the history of
+//! the start and its audit entry, the step visits it entered, and its jobs (queued, or
+//! held by this process's eager worker with the attempt that worker runs).
+//!
+//! One statement commits by itself, so a start needs neither `BEGIN` nor `COMMIT`: two
+//! round trips fewer between a caller's request and its first step running.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::history::NewHistory;
+use super::jobs::{APALIS_MAX_ATTEMPTS, HeldJob, PendingJob, STEP_QUEUE, whole_seconds_not_before};
+use super::runs::{RunRow, audit_data};
+use super::steps::{StepColumns, StepRow};
+
+/// Everything a start writes.
+pub struct NewStart<'a> {
+    /// The run as the start left it.
+    pub run: &'a RunRow,
+    /// The start's history, `run_started` first.
+    pub history: &'a [NewHistory],
+    /// Step visits entered.
+    pub steps: &'a [StepRow],
+    /// Jobs for the queue.
+    pub jobs: &'a [PendingJob],
+    /// The job (and attempt) handed to this process's eager worker.
+    pub held: Option<&'a HeldJob>,
+    /// Actor of the audit entry when the history names none.
+    pub engine_actor: &'a str,
+}
+
+/// Writes a start; answers `false` (and writes nothing) when its idempotency key is
+/// already taken.
+pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Result<bool> {
+    let NewStart { run, history, .. } = start;
+    let kinds: Vec<String> = history.iter().map(|e| e.kind.to_owned()).collect();
+    let history_steps: Vec<Option<String>> = history.iter().map(|e| e.step_id.clone()).collect();
+    let actors: Vec<Option<String>> = history.iter().map(|e| e.actor.clone()).collect();
+    let data: Vec<Value> = history.iter().map(|e| e.data.clone()).collect();
+    let (first, later) = history
+        .split_first()
+        .expect("a start records at least `run_started`");
+    let steps = StepColumns::of(start.steps);
+    let held = start.held.into_iter();
+    let attempt_seqs: Vec<i32> = held.clone().map(|h| h.attempt.seq).collect();
+    let attempt_numbers: Vec<i32> = held.clone().map(|h| h.attempt.attempt).collect();
+    let attempt_workers: Vec<String> = held.clone().map(|h| h.attempt.worker.clone()).collect();
+    let mut job_payloads: Vec<Vec<u8>> = held.clone().map(HeldJob::payload).collect();
+    let mut job_ids: Vec<String> = held.clone().map(|h| h.id.clone()).collect();
+    let mut job_not_before: Vec<Option<i64>> = held.clone().map(|_| None).collect();
+    let mut job_holders: Vec<Option<String>> =
+        held.map(|h| Some(h.attempt.worker.clone())).collect();
+    for pending in start.jobs {
+        job_payloads.push(serde_json::to_vec(&pending.job).expect("a StepJob always serialises"));
+        job_ids.push(ulid::Ulid::new().to_string());
+        job_not_before.push(
+            pending
+                .not_before
+                .map(|at| whole_seconds_not_before(at) as i64),
+        );
+        job_holders.push(None);
+    }
+    let written = sqlx::query_scalar!(
+        r#"with started as (
+               insert into runs (id, workflow, workflow_version, workspace_id, status, input,
+                                 context, current_step, current_seq, generation,
+                                 idempotency_key, initiator, error, finished_at,
+                                 created_at, updated_at)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+               on conflict (idempotency_key) do nothing
+               returning id, workflow, workspace_id
+           ),
+           history as (
+               insert into run_history (run_id, kind, step_id, actor, data)
+               select started.id, entry.kind, entry.step_id, entry.actor, entry.data
+               from started,
+                    unnest($16::text[], $17::text[], $18::text[], $19::jsonb[])
+                        with ordinality as entry(kind, step_id, actor, data, n)
+               order by entry.n
+           ),
+           audit as (
+               insert into audit_ledger (at, actor, action, subject, workspace_id, data)
+               select now(), $20, $21, 'run:' || started.id::text, started.workspace_id,
+                      jsonb_build_object('workflow', started.workflow) || $22::jsonb
+               from started
+               returning id
+           ),
+           unchained as (
+               insert into audit_unchained (entry_id) select id from audit
+           ),
+           entered as (
+               insert into run_steps (run_id, seq, step_id, kind, status, attempts, outcome,
+                                      output, error, wake_at, started_at, finished_at)
+               select started.id, step.*
+               from started,
+                    unnest($23::int4[], $24::text[], $25::text[], $26::text[], $27::int4[],
+                           $28::text[], $29::jsonb[], $30::text[], $31::timestamptz[],
+                           $32::timestamptz[], $33::timestamptz[])
+                        as step(seq, step_id, kind, status, attempts, outcome, output, error,
+                                wake_at, started_at, finished_at)
+           ),
+           attempt as (
+               insert into step_attempts (run_id, seq, attempt, worker, status)
+               select started.id, attempt.seq, attempt.attempt, attempt.worker, 'running'
+               from started, unnest($34::int4[], $35::int4[], $36::text[])
+                                 as attempt(seq, attempt, worker)
+           ),
+           queued as (
+               -- As apalis pushes a job (queued: `Pending`, due at `not_before` in whole
+               -- seconds or now), or held as src/store/jobs.rs's push_held holds one.
+               insert into apalis.jobs (job, id, job_type, status, attempts, max_attempts,
+                                        run_at, lock_at, lock_by)
+               select job.payload, job.id, $37,
+                      case when job.holder is null then 'Pending' else 'Running' end,
+                      case when job.holder is null then 0 else 1 end,
+                      $38,
+                      case when job.holder is not null then now() + interval '1 second'
+                           when job.not_before is null then now()
+                           else to_timestamp(job.not_before) end,
+                      case when job.holder is null then null else now() end,
+                      job.holder
+               from started, unnest($39::bytea[], $40::text[], $41::int8[], $42::text[])
+                                 as job(payload, id, not_before, holder)
+           )
+           select id from started"#,
+        run.id,
+        run.workflow,
+        run.workflow_version,
+        run.workspace_id,
+        run.status,
+        run.input,
+        run.context,
+        run.current_step,
+        run.current_seq,
+        run.generation,
+        run.idempotency_key,
+        run.initiator,
+        run.error,
+        run.finished_at,
+        run.created_at,
+        &kinds,
+        &history_steps as &[Option<String>],
+        &actors as &[Option<String>],
+        &data,
+        first.actor.as_deref().unwrap_or(start.engine_actor),
+        format!("run.{}", first.kind),
+        audit_data(first, later),
+        &steps.seqs,
+        &steps.step_ids,
+        &steps.kinds,
+        &steps.statuses,
+        &steps.attempts,
+        &steps.outcomes as &[Option<String>],
+        &steps.outputs as &[Option<Value>],
+        &steps.errors as &[Option<String>],
+        &steps.wake_ats as &[Option<chrono::DateTime<chrono::Utc>>],
+        &steps.started_ats as &[Option<chrono::DateTime<chrono::Utc>>],
+        &steps.finished_ats as &[Option<chrono::DateTime<chrono::Utc>>],
+        &attempt_seqs,
+        &attempt_numbers,
+        &attempt_workers,
+        STEP_QUEUE,
+        APALIS_MAX_ATTEMPTS as i32,
+        &job_payloads,
+        &job_ids,
+        &job_not_before as &[Option<i64>],
+        &job_holders as &[Option<String>]
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(written.is_some_and(|id: Uuid| id == run.id))
+}
