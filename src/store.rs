@@ -9,6 +9,12 @@
 //! in one benchmark drain), while it takes `= any($n)` for a handful of rows and uses the
 //! index. Planning each execution afresh instead costs more than the statement itself
 //! (~1.8 ms of planning for the run save).
+//!
+//! For the same reason a batched statement filters on nothing else an index could serve,
+//! and reads a queue-like table's keys before joining them: the generic plan prices such a
+//! filter or join by statistics taken when the table looked different (few runs running,
+//! no entry unchained) and scans past a whole backlog (src/store/attempts.rs,
+//! src/store/audit.rs).
 
 pub mod attempts;
 pub mod audit;

@@ -530,3 +530,56 @@ async fn a_worker_continues_a_run_through_task_steps_without_a_job_per_step() {
     pool.close().await;
     app.stop().await;
 }
+
+const TIMER_FIRST: &str = r#"
+name = "timer_first"
+version = 1
+[[steps]]
+id = "nap"
+kind = "timer"
+delay = "2s"
+[[steps]]
+id = "after"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_starts_at_a_timer_is_queued_for_its_instant_and_then_finishes() {
+    let app = spawn_app(&[("timer_first", TIMER_FIRST)]).await;
+    let id = app.start("timer_first", json!({})).await;
+    let (_, run) = app.get(&format!("/v1/runs/{id}")).await;
+    assert_eq!(run["status"], "waiting", "{run}");
+    assert_eq!(run["current_step"], "nap", "{run}");
+
+    // The start wrote the timer's job with it: pending, due at the step's wake-up time
+    // rounded up to the whole second apalis keeps, never before.
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let (status, early, late): (String, bool, bool) = sqlx::query_as(
+        "select j.status, j.run_at < s.wake_at, j.run_at >= s.wake_at + interval '1 second'
+         from apalis.jobs j
+         join run_steps s on s.run_id = (convert_from(j.job, 'UTF8')::jsonb->>'run_id')::uuid
+         where s.run_id = $1::uuid and s.step_id = 'nap'",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(status, "Pending");
+    assert!(!early, "the timer's job is due before the timer");
+    assert!(
+        !late,
+        "the timer's job is due a second or more after the timer"
+    );
+
+    let done = app.wait_for_status(&id, "succeeded").await;
+    let steps: Vec<&str> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["succeeded", "succeeded"], "{done:#}");
+    app.stop().await;
+}
