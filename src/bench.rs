@@ -215,19 +215,29 @@ fn row(name: &str, figure: &str, ratio: &str) {
     println!("{name:<42} {figure:<32} {ratio}");
 }
 
+/// The configured URL with `_bench` appended to the database name; its parameters (say,
+/// `sslmode`) are kept.
 fn scratch_database_url(url: &str) -> String {
     match url.rsplit_once('/') {
-        Some((server, name)) => {
-            format!("{server}/{}_bench", name.split('?').next().unwrap_or(name))
-        }
+        Some((server, rest)) => match rest.split_once('?') {
+            Some((name, query)) => format!("{server}/{name}_bench?{query}"),
+            None => format!("{server}/{rest}_bench"),
+        },
         None => format!("{url}/bazaarstreet_bench"),
     }
 }
 
 async fn reset_database(url: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let (server, name) = url.rsplit_once('/').ok_or("database url without a name")?;
-    let admin = PgPool::connect(&format!("{server}/postgres")).await?;
-    let drop = format!("drop database if exists \"{name}\" with (force)");
+    let options = db::connect_options(url)?;
+    let name = options
+        .get_database()
+        .ok_or("database url without a name")?
+        .to_owned();
+    let admin = PgPool::connect_with(options.database("postgres")).await?;
+    let drop = format!(
+        "drop database if exists \"{}\" with (force)",
+        name.replace('"', "\"\"")
+    );
     sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
         .execute(&admin)
         .await?;
@@ -433,5 +443,22 @@ fn start_workers(engine: &Engine, args: &BenchArgs) -> RunningWorkers {
         handle,
         stop_chainer,
         chainer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scratch_database_url;
+
+    #[test]
+    fn the_scratch_database_keeps_the_server_and_the_parameters() {
+        assert_eq!(
+            scratch_database_url("postgres://u@h:5432/app?sslmode=disable"),
+            "postgres://u@h:5432/app_bench?sslmode=disable"
+        );
+        assert_eq!(
+            scratch_database_url("postgres://u@h/app"),
+            "postgres://u@h/app_bench"
+        );
     }
 }

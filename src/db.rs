@@ -1,10 +1,11 @@
 //! Connecting to PostgreSQL: create the database if missing, pool, migrations
 //! (apalis's into its own `apalis` schema, ours into `public`).
 
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 /// Our migrations, embedded in the binary.
@@ -24,9 +25,42 @@ pub enum DbError {
     Queue(#[from] apalis_postgres::Error),
 }
 
+/// Connection options for `url`.
+///
+/// A server on this host (a loopback address or a Unix socket) is reached without TLS
+/// unless the URL's `sslmode` or `PGSSLMODE` asks for it: the bytes never leave the
+/// machine, so encryption protects nothing there, and it cost half the engine's throughput
+/// (docs/BENCHMARKS.md). Anywhere else the driver's default stands (`prefer`).
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?;
+    let mode_chosen = url_sets_ssl_mode(url) || std::env::var_os("PGSSLMODE").is_some();
+    if !mode_chosen && is_this_host(options.get_host()) {
+        return Ok(options.ssl_mode(PgSslMode::Disable));
+    }
+    Ok(options)
+}
+
+/// Whether the URL's query names an SSL mode (under either spelling the driver accepts).
+fn url_sets_ssl_mode(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            key == "sslmode" || key == "ssl-mode"
+        })
+    })
+}
+
+/// Whether `host` is this machine: `localhost`, a loopback address, or a socket directory.
+fn is_this_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host.starts_with('/')
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Creates the database named in `url` if it does not exist yet.
 pub async fn ensure_database(url: &str) -> Result<(), DbError> {
-    let options = PgConnectOptions::from_str(url)?;
+    let options = connect_options(url)?;
     let Some(name) = options.get_database().map(str::to_owned) else {
         return Ok(());
     };
@@ -58,7 +92,7 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
 
 /// A pool over `url`.
 pub async fn connect(url: &str, size: u32) -> Result<PgPool, DbError> {
-    let options = PgConnectOptions::from_str(url)?;
+    let options = connect_options(url)?;
     let pool = PgPoolOptions::new()
         .max_connections(size.max(2))
         .acquire_timeout(Duration::from_secs(10))
@@ -82,4 +116,48 @@ pub async fn is_migrated(pool: &PgPool) -> Result<bool, sqlx::Error> {
             .fetch_one(pool)
             .await?;
     Ok(applied.unwrap_or(0) >= latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str) -> PgSslMode {
+        connect_options(url).unwrap().get_ssl_mode()
+    }
+
+    #[test]
+    fn a_server_on_this_host_is_reached_without_tls_unless_the_url_asks() {
+        if std::env::var_os("PGSSLMODE").is_some() {
+            return; // the environment chose; nothing of the rule to observe
+        }
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1:5432/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@localhost/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@[::1]:5432/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1/db?sslmode=require"),
+            PgSslMode::Require
+        ));
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1/db?application_name=x&ssl-mode=prefer"),
+            PgSslMode::Prefer
+        ));
+        assert!(matches!(
+            mode("postgres://u@db.internal/db"),
+            PgSslMode::Prefer
+        ));
+        assert!(matches!(
+            mode("postgres://u@10.0.0.7/db"),
+            PgSslMode::Prefer
+        ));
+    }
 }
