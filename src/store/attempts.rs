@@ -181,26 +181,29 @@ pub async fn claim_due_tasks<R: AsRef<ClaimRequest>>(
                order by r.id
                for update of r
            ),
+           -- Each step is found from its run by primary key, and carries what the rest
+           -- needs of the run: the planner takes a CTE for one row, and a join between two
+           -- CTEs of a whole batch becomes a nested loop comparing every pair.
            step as (
                update run_steps s
                set status = 'running', attempts = s.attempts + 1, wake_at = null,
                    started_at = coalesce(s.started_at, now())
                from run
-               where s.run_id = any($1) and s.run_id = run.id and s.seq = run.current_seq
+               where s.run_id = run.id and s.seq = run.current_seq
                  and run.status = 'running' and s.kind = 'task'
                  and s.status in ('pending', 'retrying')
                  and (s.wake_at is null or s.wake_at <= now())
-               returning s.run_id, s.seq, s.attempts
+               returning s.run_id, s.seq, s.attempts, run.worker, run.workflow,
+                         run.workflow_version, run.context
            ),
            started as (
                insert into step_attempts (run_id, seq, attempt, worker, status)
-               select step.run_id, step.seq, step.attempts, run.worker, 'running'
-               from step join run on run.id = step.run_id
+               select run_id, seq, attempts, worker, 'running' from step
            )
-           select run.id as "run_id!", run.workflow as "workflow!",
-                  run.workflow_version as "workflow_version!", step.seq as "seq!",
-                  step.attempts as "attempt!", run.context as "context!"
-           from step join run on run.id = step.run_id"#,
+           select run_id as "run_id!", workflow as "workflow!",
+                  workflow_version as "workflow_version!", seq as "seq!",
+                  attempts as "attempt!", context as "context!"
+           from step"#,
         &run_ids,
         &step_ids,
         &generations,
