@@ -14,7 +14,9 @@
 //! and reads a queue-like table's keys before joining them: the generic plan prices such a
 //! filter or join by statistics taken when the table looked different (few runs running,
 //! no entry unchained) and scans past a whole backlog (src/store/attempts.rs,
-//! src/store/audit.rs).
+//! src/store/audit.rs). Nor does a statement join one CTE of a batch to another: the
+//! planner takes a CTE for one row and compares every pair in a nested loop; each row is
+//! found from the other by primary key instead (the claim, src/store/attempts.rs).
 
 pub mod attempts;
 pub mod audit;
