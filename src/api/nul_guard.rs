@@ -1,9 +1,11 @@
-//! Refuses JSON request bodies holding U+0000 (NUL) in a string or key with 422 naming
-//! where: PostgreSQL's `text` and `jsonb` cannot store it, so such a request would
-//! otherwise fail on the database with a 500 halfway through its work.
+//! Refuses requests carrying U+0000 (NUL): PostgreSQL's `text` and `jsonb` cannot store or
+//! compare it, so such a request would otherwise fail on the database with a 500, perhaps
+//! halfway through its work. A path or query parameter holding one (it can only arrive
+//! percent-encoded, `%00`) is a 400 naming the parameter; a JSON body holding one in a
+//! string or key is a 422 naming where.
 //!
-//! The webhook receiver is left alone: it stores the raw bytes, and Meta does not resend
-//! a delivery that was refused.
+//! The webhook receiver's bodies are left alone: it stores the raw bytes, and Meta does
+//! not resend a delivery that was refused.
 
 use std::sync::Arc;
 
@@ -17,11 +19,17 @@ use crate::engine::context::first_nul;
 /// Paths whose bodies are passed on unread.
 const RAW_BODY_PREFIX: &str = "/webhooks/";
 
-/// Calls `endpoint` with the request unless its JSON body holds a NUL.
+/// Calls `endpoint` with the request unless its path, query or JSON body holds a NUL.
 pub async fn refuse_nul<E: Endpoint>(
     endpoint: Arc<E>,
     mut request: Request,
 ) -> poem::Result<Response> {
+    if let Some(place) = nul_in_target(request.uri().path(), request.uri().query()) {
+        return Ok(ApiError::bad_request(format!(
+            "{place} holds U+0000 (NUL), which cannot be stored; leave it out"
+        ))
+        .into_response());
+    }
     let json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -48,4 +56,46 @@ pub async fn refuse_nul<E: Endpoint>(
         request.set_body(Body::from_bytes(bytes));
     }
     Ok(endpoint.call(request).await?.into_response())
+}
+
+/// Where a request target holds a percent-encoded NUL: the path, or a query parameter by
+/// name.
+fn nul_in_target(path: &str, query: Option<&str>) -> Option<String> {
+    const NUL: &str = "%00";
+    if path.contains(NUL) {
+        return Some("the path".to_owned());
+    }
+    query?
+        .split('&')
+        .find(|pair| pair.contains(NUL))
+        .map(|pair| match pair.split('=').next() {
+            Some(name) if !name.contains(NUL) => format!("query parameter `{name}`"),
+            _ => "a query parameter's name".to_owned(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nul_in_target;
+
+    #[test]
+    fn a_percent_encoded_nul_is_found_in_the_path_or_named_in_the_query() {
+        assert_eq!(
+            nul_in_target("/v1/runs", Some("status=running&limit=5")),
+            None
+        );
+        assert_eq!(nul_in_target("/v1/runs", None), None);
+        assert_eq!(
+            nul_in_target("/v1/workspaces/a%00b", None).as_deref(),
+            Some("the path")
+        );
+        assert_eq!(
+            nul_in_target("/v1/runs", Some("status=running&workflow=x%00y")).as_deref(),
+            Some("query parameter `workflow`")
+        );
+        assert_eq!(
+            nul_in_target("/v1/runs", Some("a%00=1")).as_deref(),
+            Some("a query parameter's name")
+        );
+    }
 }

@@ -267,3 +267,21 @@ async fn a_nul_character_in_a_json_body_is_a_422_naming_where_and_changes_nothin
     assert_eq!(run["history"], waiting["history"], "no vote was recorded");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_character_in_a_query_parameter_or_the_path_is_a_400_naming_it() {
+    let app = spawn_app(&[("strict", STRICT)]).await;
+    let (status, body) = app
+        .get("/v1/runs?status=cancelled&workflow=a%00b&workspace_id=ws_1")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_problem(&body, 400, "bad-request");
+    assert!(
+        body["detail"].as_str().unwrap().contains("`workflow`"),
+        "{body}"
+    );
+    let (status, body) = app.get("/v1/workspaces/ws%00x").await;
+    assert_eq!(status, 400, "{body}");
+    assert_problem(&body, 400, "bad-request");
+    app.stop().await;
+}
