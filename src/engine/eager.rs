@@ -191,10 +191,8 @@ impl Engine {
             1,
             run.context.clone(),
         )?;
-        changes.held = Some(held);
-        let committed = writer.commit(&changes).await;
-        let held = changes.held.take().expect("the held job was set above");
-        if let Err(error) = committed {
+        changes.held = Some(held.clone());
+        if let Err(error) = writer.commit(&changes).await {
             // Whether it committed may be unknown (say, the connection dropped after the
             // commit was sent). If it did, its job must not stay held by a worker that
             // will never run the step: hand it to the queue (a no-op if nothing committed).
