@@ -29,6 +29,13 @@ pub struct StepJob {
     pub generation: i64,
 }
 
+impl StepJob {
+    /// The job as apalis stores it (JSON bytes).
+    pub fn payload(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a StepJob always serialises")
+    }
+}
+
 /// A job to push, optionally not before an instant.
 #[derive(Debug, Clone)]
 pub struct PendingJob {
@@ -49,8 +56,8 @@ pub async fn push(
     let tasks = jobs
         .iter()
         .map(|pending| {
-            let bytes = serde_json::to_vec(&pending.job).expect("a StepJob always serialises");
-            let mut builder = TaskBuilder::new(bytes).max_attempts(APALIS_MAX_ATTEMPTS);
+            let mut builder =
+                TaskBuilder::new(pending.job.payload()).max_attempts(APALIS_MAX_ATTEMPTS);
             if let Some(at) = pending.not_before {
                 builder = builder.run_at_timestamp(whole_seconds_not_before(at));
             }
@@ -94,11 +101,6 @@ impl HeldJob {
             attempt,
         }
     }
-
-    /// The payload as apalis stores it.
-    pub fn payload(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.job).expect("a StepJob always serialises")
-    }
 }
 
 /// Writes `held`: its attempt's start and its job, in one statement. (A start writes its
@@ -112,7 +114,7 @@ pub async fn push_held(conn: &mut PgConnection, held: &HeldJob) -> sqlx::Result<
          insert into apalis.jobs (job, id, job_type, status, attempts, max_attempts, run_at,
                                   lock_at, lock_by)
          values ($1, $2, $3, 'Running', 1, $4, now() + interval '1 second', now(), $5)",
-        held.payload(),
+        held.job.payload(),
         held.id,
         STEP_QUEUE,
         APALIS_MAX_ATTEMPTS as i32,
@@ -148,7 +150,6 @@ pub async fn finish_held(
             .await?;
         }
         Some(job) => {
-            let bytes = serde_json::to_vec(job).expect("a StepJob always serialises");
             sqlx::query!(
                 r#"update apalis.jobs
                    set status = 'Pending', job = $3, run_at = now(), lock_by = null,
@@ -156,7 +157,7 @@ pub async fn finish_held(
                    where id = $1 and lock_by = $2 and status = 'Running'"#,
                 id,
                 worker,
-                bytes
+                job.payload()
             )
             .execute(conn)
             .await?;

@@ -5,6 +5,7 @@
 //! One statement commits by itself, so a start needs neither `BEGIN` nor `COMMIT`: two
 //! round trips fewer between a caller's request and its first step running.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -46,13 +47,13 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
     let attempt_seqs: Vec<i32> = held.clone().map(|h| h.attempt.seq).collect();
     let attempt_numbers: Vec<i32> = held.clone().map(|h| h.attempt.attempt).collect();
     let attempt_workers: Vec<String> = held.clone().map(|h| h.attempt.worker.clone()).collect();
-    let mut job_payloads: Vec<Vec<u8>> = held.clone().map(HeldJob::payload).collect();
+    let mut job_payloads: Vec<Vec<u8>> = held.clone().map(|h| h.job.payload()).collect();
     let mut job_ids: Vec<String> = held.clone().map(|h| h.id.clone()).collect();
     let mut job_not_before: Vec<Option<i64>> = held.clone().map(|_| None).collect();
     let mut job_holders: Vec<Option<String>> =
         held.map(|h| Some(h.attempt.worker.clone())).collect();
     for pending in start.jobs {
-        job_payloads.push(serde_json::to_vec(&pending.job).expect("a StepJob always serialises"));
+        job_payloads.push(pending.job.payload());
         job_ids.push(ulid::Ulid::new().to_string());
         job_not_before.push(
             pending
@@ -154,9 +155,9 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
         &steps.outcomes as &[Option<String>],
         &steps.outputs as &[Option<Value>],
         &steps.errors as &[Option<String>],
-        &steps.wake_ats as &[Option<chrono::DateTime<chrono::Utc>>],
-        &steps.started_ats as &[Option<chrono::DateTime<chrono::Utc>>],
-        &steps.finished_ats as &[Option<chrono::DateTime<chrono::Utc>>],
+        &steps.wake_ats as &[Option<DateTime<Utc>>],
+        &steps.started_ats as &[Option<DateTime<Utc>>],
+        &steps.finished_ats as &[Option<DateTime<Utc>>],
         &attempt_seqs,
         &attempt_numbers,
         &attempt_workers,
