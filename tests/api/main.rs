@@ -11,6 +11,7 @@ mod helpers;
 mod maintenance;
 mod messages;
 mod metrics;
+mod migrations;
 mod onboarding;
 mod openapi;
 mod restart;
