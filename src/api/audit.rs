@@ -81,6 +81,16 @@ pub struct VerifyView {
     pub reason: Option<String>,
 }
 
+/// The end of the chain.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct AuditHeadView {
+    /// The last entry's position in the chain (0 while the ledger is empty).
+    pub seq: i64,
+    /// The last entry's hash, hex (64 zeros while the ledger is empty).
+    pub hash: String,
+}
+
 /// The audit resource.
 pub struct AuditApi {
     /// The engine (for its pool).
@@ -176,6 +186,24 @@ impl AuditApi {
             checked: result.checked,
             first_broken_seq: result.first_broken.as_ref().map(|b| b.seq),
             reason: result.first_broken.map(|b| b.reason),
+        }))
+    }
+
+    /// The end of the audit chain
+    ///
+    /// The last entry's position and hash, after linking every committed entry. Record them
+    /// outside this database now and then: whoever rewrites an entry must then rewrite
+    /// every later one, and the hash of the recorded position (`GET /v1/audit` with
+    /// `cursor` = that position + 1 and `limit` = 1) no longer matches the record.
+    #[oai(path = "/v1/audit/head", method = "get", operation_id = "audit_head")]
+    async fn head(&self, auth: ApiKey) -> Result<Json<AuditHeadView>, ApiError> {
+        auth.require(auth::AUDIT_READERS)?;
+        self.chain_pending().await?;
+        let mut conn = self.engine.pool().acquire().await?;
+        let (seq, hash) = store::audit::head(&mut conn).await?;
+        Ok(Json(AuditHeadView {
+            seq,
+            hash: hex::encode(hash),
         }))
     }
 }

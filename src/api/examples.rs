@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::approvals::ApprovalView;
-use super::audit::{AuditEntryView, VerifyView};
+use super::audit::{AuditEntryView, AuditHeadView, VerifyView};
 use super::health::HealthView;
 use super::keys::{CreatedKeyView, KeyView};
 use super::views::{RunStatus, RunView};
@@ -110,6 +110,15 @@ impl Example for VerifyView {
             checked: 1_204,
             first_broken_seq: None,
             reason: None,
+        }
+    }
+}
+
+impl Example for AuditHeadView {
+    fn example() -> Self {
+        Self {
+            seq: 1_204,
+            hash: "51ab3c9e0f7d2a64b8c1e5f9a03d7b26c4e8f1a5d9b2c6e0f3a7d1b5c9e2f6a0".into(),
         }
     }
 }

@@ -93,6 +93,14 @@ pub async fn lock_head(conn: &mut PgConnection) -> sqlx::Result<(i64, Vec<u8>)> 
     Ok((head.seq, head.hash))
 }
 
+/// The chain's end as last moved by a chainer, without locking: `(seq, hash)`.
+pub async fn head(conn: &mut PgConnection) -> sqlx::Result<(i64, Vec<u8>)> {
+    let head = sqlx::query!("select seq, hash from audit_head")
+        .fetch_one(conn)
+        .await?;
+    Ok((head.seq, head.hash))
+}
+
 /// An entry waiting to be chained.
 #[derive(Debug, Clone)]
 pub struct UnchainedRow {

@@ -1,7 +1,7 @@
 //! Keys, roles, workspaces, the approval policy and the audit ledger, over HTTP.
 
 use bazaarstreet::security::Role;
-use bazaarstreet::security::keys;
+use bazaarstreet::security::{audit, keys};
 use serde_json::{Value, json};
 
 use crate::helpers::{TESTER, TestApp, read, spawn_app};
@@ -386,6 +386,82 @@ async fn the_ledger_refuses_changes_and_verify_names_a_row_altered_behind_its_ba
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_recorded_head_shows_a_chain_rewritten_consistently_behind_the_ledgers_back() {
+    let app = spawn_app(&[("review", REVIEW)]).await;
+    for _ in 0..2 {
+        app.start("review", json!({})).await;
+    }
+    let (status, head) = app.get("/v1/audit/head").await;
+    assert_eq!(status, 200, "{head}");
+    let seq = head["seq"].as_i64().unwrap();
+    assert!(seq >= 2, "{head}");
+    let (_, page) = app
+        .get(&format!("/v1/audit?cursor={}&limit=1", seq + 1))
+        .await;
+    assert_eq!(page["items"][0]["seq"], seq, "{page}");
+    assert_eq!(
+        page["items"][0]["hash"], head["hash"],
+        "the head is the last entry"
+    );
+    app.start("review", json!({})).await;
+    let (_, later) = app.get("/v1/audit/head").await;
+    assert!(later["seq"].as_i64().unwrap() > seq, "{later}");
+
+    // A superuser edits entry 1 and recomputes every later link: verification holds...
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let rows = bazaarstreet::store::audit::page_for_verify(&mut conn, 0, 1_000)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "alter table audit_ledger disable trigger audit_ledger_append_only;
+         alter table audit_chain disable trigger audit_chain_append_only;",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let mut prev = audit::GENESIS_HASH.to_vec();
+    for mut row in rows {
+        if row.seq == 1 {
+            row.entry.data = json!({ "forged": true });
+            sqlx::query(
+                "update audit_ledger set data = $1
+                 where id = (select entry_id from audit_chain where seq = 1)",
+            )
+            .bind(&row.entry.data)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        }
+        let hash = audit::link_hash(&prev, &row.entry.canonical());
+        sqlx::query("update audit_chain set prev_hash = $1, hash = $2 where seq = $3")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(row.seq)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("update audit_head set hash = $1")
+        .bind(&prev)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    pool.close().await;
+    let (_, verify) = app.get("/v1/audit/verify").await;
+    assert_eq!(verify["intact"], true, "{verify}");
+
+    // ...but the head recorded earlier no longer matches its position.
+    let (_, page) = app
+        .get(&format!("/v1/audit?cursor={}&limit=1", seq + 1))
+        .await;
+    assert_ne!(page["items"][0]["hash"], head["hash"], "{page}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_writers_never_fork_the_chain() {
     let app = spawn_app(&[("review", REVIEW)]).await;
     let writers: Vec<_> = (0..8)
@@ -631,6 +707,12 @@ async fn every_role_gets_exactly_the_operations_of_the_matrix() {
         (
             "GET",
             "/v1/audit/verify",
+            json!(null),
+            vec!["m-admin", "m-auditor"],
+        ),
+        (
+            "GET",
+            "/v1/audit/head",
             json!(null),
             vec!["m-admin", "m-auditor"],
         ),
