@@ -1,6 +1,7 @@
 //! Connecting to PostgreSQL: create the database if missing, pool, migrations
 //! (apalis's into its own `apalis` schema, ours into `public`).
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
@@ -30,14 +31,46 @@ pub enum DbError {
 /// A server on this host (a loopback address or a Unix socket) is reached without TLS
 /// unless the URL's `sslmode` or `PGSSLMODE` asks for it: the bytes never leave the
 /// machine, so encryption protects nothing there, and it cost half the engine's throughput
-/// (docs/BENCHMARKS.md). Anywhere else the driver's default stands (`prefer`).
+/// (docs/BENCHMARKS.md). Anywhere else the driver's default stands (`prefer`). The pool
+/// and [`ensure_database`] fall back to TLS when such a server takes nothing else.
 pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(connect_choice(url)?.0)
+}
+
+/// The options for `url`, and whether TLS was left out by the rule of [`connect_options`]
+/// (rather than by the caller's choice).
+fn connect_choice(url: &str) -> Result<(PgConnectOptions, bool), sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
     let mode_chosen = url_sets_ssl_mode(url) || std::env::var_os("PGSSLMODE").is_some();
     if !mode_chosen && is_this_host(options.get_host()) {
-        return Ok(options.ssl_mode(PgSslMode::Disable));
+        return Ok((options.ssl_mode(PgSslMode::Disable), true));
     }
-    Ok(options)
+    Ok((options, false))
+}
+
+/// Runs `connect` with the options for `url`. If TLS was left out by the rule and the
+/// server refuses connections without it (`hostssl` alone in pg_hba.conf), runs it once
+/// more with the driver's default, `prefer`.
+async fn connect_to<T, F, Fut>(url: &str, connect: F) -> Result<T, sqlx::Error>
+where
+    F: Fn(PgConnectOptions) -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let (options, tls_left_out) = connect_choice(url)?;
+    match connect(options.clone()).await {
+        Err(error) if tls_left_out && refused_without_tls(&error) => {
+            tracing::info!("the database server takes only TLS connections; using TLS");
+            connect(options.ssl_mode(PgSslMode::Prefer)).await
+        }
+        result => result,
+    }
+}
+
+/// Whether the server refused a connection because it was not encrypted.
+fn refused_without_tls(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|error| {
+        error.code().as_deref() == Some("28000") && error.message().contains("no encryption")
+    })
 }
 
 /// Whether the URL's query names an SSL mode (under either spelling the driver accepts).
@@ -64,7 +97,10 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
     let Some(name) = options.get_database().map(str::to_owned) else {
         return Ok(());
     };
-    let mut admin = options.clone().database("postgres").connect().await?;
+    let mut admin = connect_to(url, |options| async move {
+        options.database("postgres").connect().await
+    })
+    .await?;
     let exists: bool =
         sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
             .bind(&name)
@@ -92,12 +128,13 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
 
 /// A pool over `url`.
 pub async fn connect(url: &str, size: u32) -> Result<PgPool, DbError> {
-    let options = connect_options(url)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(size.max(2))
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await?;
+    let pool = connect_to(url, |options| {
+        PgPoolOptions::new()
+            .max_connections(size.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+    })
+    .await?;
     Ok(pool)
 }
 

@@ -2,6 +2,7 @@
 
 mod broken_chain;
 mod client;
+mod cluster;
 mod crash;
 mod definitions;
 mod errors;
@@ -20,5 +21,6 @@ mod scale;
 mod schedules;
 mod security;
 mod templates;
+mod tls;
 mod webhooks;
 mod workflows;
