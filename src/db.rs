@@ -159,42 +159,28 @@ pub async fn is_migrated(pool: &PgPool) -> Result<bool, sqlx::Error> {
 mod tests {
     use super::*;
 
-    fn mode(url: &str) -> PgSslMode {
-        connect_options(url).unwrap().get_ssl_mode()
-    }
-
     #[test]
     fn a_server_on_this_host_is_reached_without_tls_unless_the_url_asks() {
         if std::env::var_os("PGSSLMODE").is_some() {
             return; // the environment chose; nothing of the rule to observe
         }
-        assert!(matches!(
-            mode("postgres://u@127.0.0.1:5432/db"),
-            PgSslMode::Disable
-        ));
-        assert!(matches!(
-            mode("postgres://u@localhost/db"),
-            PgSslMode::Disable
-        ));
-        assert!(matches!(
-            mode("postgres://u@[::1]:5432/db"),
-            PgSslMode::Disable
-        ));
-        assert!(matches!(
-            mode("postgres://u@127.0.0.1/db?sslmode=require"),
-            PgSslMode::Require
-        ));
-        assert!(matches!(
-            mode("postgres://u@127.0.0.1/db?application_name=x&ssl-mode=prefer"),
-            PgSslMode::Prefer
-        ));
-        assert!(matches!(
-            mode("postgres://u@db.internal/db"),
-            PgSslMode::Prefer
-        ));
-        assert!(matches!(
-            mode("postgres://u@10.0.0.7/db"),
-            PgSslMode::Prefer
-        ));
+        let cases = [
+            ("postgres://u@127.0.0.1:5432/db", "disable"),
+            ("postgres://u@localhost/db", "disable"),
+            ("postgres://u@[::1]:5432/db", "disable"),
+            ("postgres://u@127.0.0.1/db?sslmode=require", "require"),
+            (
+                "postgres://u@127.0.0.1/db?application_name=x&ssl-mode=prefer",
+                "prefer",
+            ),
+            ("postgres://u@db.internal/db", "prefer"),
+            ("postgres://u@10.0.0.7/db", "prefer"),
+        ];
+        for (url, expected) in cases {
+            let mode = connect_options(url).unwrap().get_ssl_mode();
+            let expected: PgSslMode = expected.parse().unwrap();
+            // PgSslMode has no PartialEq; its Debug form names the variant.
+            assert_eq!(format!("{mode:?}"), format!("{expected:?}"), "{url}");
+        }
     }
 }
