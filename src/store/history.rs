@@ -18,6 +18,25 @@ pub struct NewHistory {
     pub data: Value,
 }
 
+/// History entries as one array per column, for `unnest`.
+pub(super) struct HistoryColumns {
+    pub(super) kinds: Vec<String>,
+    pub(super) step_ids: Vec<Option<String>>,
+    pub(super) actors: Vec<Option<String>>,
+    pub(super) data: Vec<Value>,
+}
+
+impl HistoryColumns {
+    pub(super) fn of<'a>(entries: impl Iterator<Item = &'a NewHistory> + Clone) -> Self {
+        Self {
+            kinds: entries.clone().map(|e| e.kind.to_owned()).collect(),
+            step_ids: entries.clone().map(|e| e.step_id.clone()).collect(),
+            actors: entries.clone().map(|e| e.actor.clone()).collect(),
+            data: entries.map(|e| e.data.clone()).collect(),
+        }
+    }
+}
+
 /// A stored history entry.
 #[derive(Debug, Clone)]
 pub struct HistoryRow {

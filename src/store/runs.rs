@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::history::NewHistory;
+use super::history::{HistoryColumns, NewHistory};
 
 /// A run row.
 #[derive(Debug, Clone)]
@@ -109,30 +109,15 @@ pub async fn save_many(
             .flat_map(|(run, history)| history.iter().map(move |entry| (run.id, entry)))
     };
     let entry_runs: Vec<Uuid> = entries().map(|(id, _)| id).collect();
-    let kinds: Vec<String> = entries().map(|(_, e)| e.kind.to_owned()).collect();
-    let steps: Vec<Option<String>> = entries().map(|(_, e)| e.step_id.clone()).collect();
-    let actors: Vec<Option<String>> = entries().map(|(_, e)| e.actor.clone()).collect();
-    let data: Vec<Value> = entries().map(|(_, e)| e.data.clone()).collect();
-    let audited: Vec<(Uuid, &NewHistory, &[NewHistory])> = changes
+    let history = HistoryColumns::of(entries().map(|(_, entry)| entry));
+    let audited: Vec<(Uuid, RunAudit)> = changes
         .iter()
-        .filter_map(|(run, history)| {
-            let (first, later) = history.split_first()?;
-            Some((run.id, first, later))
-        })
+        .filter_map(|(run, history)| Some((run.id, RunAudit::of(history, engine_actor)?)))
         .collect();
-    let audit_runs: Vec<Uuid> = audited.iter().map(|(id, _, _)| *id).collect();
-    let audit_actions: Vec<String> = audited
-        .iter()
-        .map(|(_, first, _)| format!("run.{}", first.kind))
-        .collect();
-    let audit_actors: Vec<String> = audited
-        .iter()
-        .map(|(_, first, _)| first.actor.as_deref().unwrap_or(engine_actor).to_owned())
-        .collect();
-    let audit_data: Vec<Value> = audited
-        .iter()
-        .map(|(_, first, later)| audit_data(first, later))
-        .collect();
+    let audit_runs: Vec<Uuid> = audited.iter().map(|(id, _)| *id).collect();
+    let audit_actions: Vec<String> = audited.iter().map(|(_, a)| a.action.clone()).collect();
+    let audit_actors: Vec<String> = audited.iter().map(|(_, a)| a.actor.clone()).collect();
+    let audit_data: Vec<Value> = audited.iter().map(|(_, a)| a.data.clone()).collect();
     sqlx::query!(
         "with changed as (
              select * from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::int4[],
@@ -181,10 +166,10 @@ pub async fn save_many(
         &cancel_reasons as &[Option<String>],
         &finished_ats as &[Option<DateTime<Utc>>],
         &entry_runs,
-        &kinds,
-        &steps as &[Option<String>],
-        &actors as &[Option<String>],
-        &data,
+        &history.kinds,
+        &history.step_ids as &[Option<String>],
+        &history.actors as &[Option<String>],
+        &history.data,
         &audit_runs,
         &audit_actions,
         &audit_actors,
@@ -195,9 +180,32 @@ pub async fn save_many(
     Ok(())
 }
 
+/// What a change of a run writes to the audit ledger besides the run's own columns: one
+/// entry named after its first history entry (what caused the change).
+pub(super) struct RunAudit {
+    /// The first entry's actor, or the engine's.
+    pub(super) actor: String,
+    /// `run.<kind of the first entry>`.
+    pub(super) action: String,
+    /// See [`audit_data`].
+    pub(super) data: Value,
+}
+
+impl RunAudit {
+    /// The audit entry of a change with this history; `None` for no history.
+    pub(super) fn of(history: &[NewHistory], engine_actor: &str) -> Option<Self> {
+        let (first, later) = history.split_first()?;
+        Some(Self {
+            actor: first.actor.as_deref().unwrap_or(engine_actor).to_owned(),
+            action: format!("run.{}", first.kind),
+            data: audit_data(first, later),
+        })
+    }
+}
+
 /// The data of a change's audit entry, less the workflow: the first history entry's step
 /// and details, and the entries that followed it in the same change.
-pub(super) fn audit_data(first: &NewHistory, later: &[NewHistory]) -> Value {
+fn audit_data(first: &NewHistory, later: &[NewHistory]) -> Value {
     let mut data = json!({ "step_id": first.step_id, "details": first.data });
     if !later.is_empty() {
         data["then"] = later

@@ -10,9 +10,11 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::history::NewHistory;
-use super::jobs::{APALIS_MAX_ATTEMPTS, HeldJob, PendingJob, STEP_QUEUE, whole_seconds_not_before};
-use super::runs::{RunRow, audit_data};
+use super::history::{HistoryColumns, NewHistory};
+use super::jobs::{
+    APALIS_MAX_ATTEMPTS, HeldJob, PendingJob, STEP_QUEUE, StepJob, whole_seconds_not_before,
+};
+use super::runs::{RunAudit, RunRow};
 use super::steps::{StepColumns, StepRow};
 
 /// Everything a start writes.
@@ -31,36 +33,52 @@ pub struct NewStart<'a> {
     pub engine_actor: &'a str,
 }
 
+/// Jobs as one array per column: the queued ones (`holder` none, due at `not_before` in
+/// whole seconds or now) and the held one.
+#[derive(Default)]
+struct JobColumns {
+    payloads: Vec<Vec<u8>>,
+    ids: Vec<String>,
+    not_before: Vec<Option<i64>>,
+    holders: Vec<Option<String>>,
+}
+
+impl JobColumns {
+    fn push(&mut self, job: &StepJob, id: String, not_before: Option<i64>, holder: Option<String>) {
+        self.payloads.push(job.payload());
+        self.ids.push(id);
+        self.not_before.push(not_before);
+        self.holders.push(holder);
+    }
+}
+
 /// Writes a start; answers `false` (and writes nothing) when its idempotency key is
 /// already taken.
 pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Result<bool> {
     let NewStart { run, history, .. } = start;
-    let kinds: Vec<String> = history.iter().map(|e| e.kind.to_owned()).collect();
-    let history_steps: Vec<Option<String>> = history.iter().map(|e| e.step_id.clone()).collect();
-    let actors: Vec<Option<String>> = history.iter().map(|e| e.actor.clone()).collect();
-    let data: Vec<Value> = history.iter().map(|e| e.data.clone()).collect();
-    let (first, later) = history
-        .split_first()
-        .expect("a start records at least `run_started`");
+    let entries = HistoryColumns::of(history.iter());
+    let audit =
+        RunAudit::of(history, start.engine_actor).expect("a start records at least `run_started`");
     let steps = StepColumns::of(start.steps);
-    let held = start.held.into_iter();
-    let attempt_seqs: Vec<i32> = held.clone().map(|h| h.attempt.seq).collect();
-    let attempt_numbers: Vec<i32> = held.clone().map(|h| h.attempt.attempt).collect();
-    let attempt_workers: Vec<String> = held.clone().map(|h| h.attempt.worker.clone()).collect();
-    let mut job_payloads: Vec<Vec<u8>> = held.clone().map(|h| h.job.payload()).collect();
-    let mut job_ids: Vec<String> = held.clone().map(|h| h.id.clone()).collect();
-    let mut job_not_before: Vec<Option<i64>> = held.clone().map(|_| None).collect();
-    let mut job_holders: Vec<Option<String>> =
-        held.map(|h| Some(h.attempt.worker.clone())).collect();
+    let attempts = start.held.map(|held| &held.attempt);
+    let attempt_seqs: Vec<i32> = attempts.iter().map(|a| a.seq).collect();
+    let attempt_numbers: Vec<i32> = attempts.iter().map(|a| a.attempt).collect();
+    let attempt_workers: Vec<String> = attempts.iter().map(|a| a.worker.clone()).collect();
+    let mut jobs = JobColumns::default();
+    if let Some(held) = start.held {
+        let holder = Some(held.attempt.worker.clone());
+        jobs.push(&held.job, held.id.clone(), None, holder);
+    }
     for pending in start.jobs {
-        job_payloads.push(pending.job.payload());
-        job_ids.push(ulid::Ulid::new().to_string());
-        job_not_before.push(
-            pending
-                .not_before
-                .map(|at| whole_seconds_not_before(at) as i64),
+        let not_before = pending
+            .not_before
+            .map(|at| whole_seconds_not_before(at) as i64);
+        jobs.push(
+            &pending.job,
+            ulid::Ulid::new().to_string(),
+            not_before,
+            None,
         );
-        job_holders.push(None);
     }
     let written = sqlx::query_scalar!(
         r#"with started as (
@@ -140,13 +158,13 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
         run.error,
         run.finished_at,
         run.created_at,
-        &kinds,
-        &history_steps as &[Option<String>],
-        &actors as &[Option<String>],
-        &data,
-        first.actor.as_deref().unwrap_or(start.engine_actor),
-        format!("run.{}", first.kind),
-        audit_data(first, later),
+        &entries.kinds,
+        &entries.step_ids as &[Option<String>],
+        &entries.actors as &[Option<String>],
+        &entries.data,
+        audit.actor,
+        audit.action,
+        audit.data,
         &steps.seqs,
         &steps.step_ids,
         &steps.kinds,
@@ -163,10 +181,10 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
         &attempt_workers,
         STEP_QUEUE,
         APALIS_MAX_ATTEMPTS as i32,
-        &job_payloads,
-        &job_ids,
-        &job_not_before as &[Option<i64>],
-        &job_holders as &[Option<String>]
+        &jobs.payloads,
+        &jobs.ids,
+        &jobs.not_before as &[Option<i64>],
+        &jobs.holders as &[Option<String>]
     )
     .fetch_optional(conn)
     .await?;
