@@ -11,6 +11,7 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use crate::api;
 use crate::config::{MetaMode, MetaSettings, Settings};
 use crate::db;
+use crate::domains::{self, Domain, DomainContext};
 use crate::engine::Engine;
 use crate::engine::catalog::{Catalog, RegisterError};
 use crate::engine::handlers::HandlerRegistry;
@@ -21,7 +22,6 @@ use crate::engine::worker::{WorkerSettings, Workers};
 use crate::meta::{GraphClient, GraphSettings};
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::security::secret_box::SecretBox;
-use crate::whatsapp::WhatsAppDeps;
 
 /// How often worker processes prune job rows and look for stranded runs.
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -52,9 +52,13 @@ pub enum StartupError {
     /// Definitions could not be registered.
     #[error(transparent)]
     Register(#[from] RegisterError),
-    /// The listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    /// A listener could not be bound.
+    #[error("cannot listen on {address} for {what} (set {setting} to another address): {source}")]
     Listen {
+        /// What would have listened there.
+        what: &'static str,
+        /// The setting that chose the address.
+        setting: &'static str,
         /// Address.
         address: String,
         /// Cause.
@@ -65,6 +69,7 @@ pub enum StartupError {
 /// A service ready to run.
 pub struct Application {
     engine: Engine,
+    domains: Vec<Box<dyn Domain>>,
     graph: GraphClient,
     secrets: SecretBox,
     sandbox: Option<(Arc<Sandbox>, TcpAcceptor, u16)>,
@@ -82,7 +87,7 @@ impl Application {
         Self::build_with_handlers(settings, roles, HandlerRegistry::with_builtins()).await
     }
 
-    /// Like [`Application::build`] with extra handlers (the product's own are added).
+    /// Like [`Application::build`] with extra handlers (every domain's are added).
     pub async fn build_with_handlers(
         settings: Settings,
         roles: Roles,
@@ -90,36 +95,47 @@ impl Application {
     ) -> Result<Self, StartupError> {
         db::ensure_database(&settings.database_url).await?;
         let pool = db::connect(&settings.database_url, settings.database_pool_size).await?;
-        db::migrate(&pool).await?;
+        let migrated = db::migrate(&pool).await?;
+        tracing::info!(
+            db.target = %db::target(&settings.database_url),
+            migrations.applied_now = migrated.applied_now,
+            migrations.total = migrated.total,
+            "database ready"
+        );
         let sandbox_listener = if settings.meta.mode == MetaMode::Sandbox && roles != Roles::Worker
         {
             Some(bind_sandbox(&settings.meta).await?)
         } else {
             None
         };
-        let graph = GraphClient::new(
-            graph_settings(&settings.meta, sandbox_listener.as_ref().map(|s| s.1)),
-            Some(pool.clone()),
+        let graph_target = graph_settings(&settings.meta, sandbox_listener.as_ref().map(|s| s.1));
+        tracing::info!(
+            meta.mode = ?settings.meta.mode,
+            graph.url = %graph_target.base_url,
+            graph.version = %graph_target.version,
+            "Meta Graph API (BAZAARSTREET_META_MODE)"
         );
+        let graph = GraphClient::new(graph_target, Some(pool.clone()));
         let secrets = secret_box(&settings.meta);
-        crate::whatsapp::register_handlers(
-            &mut registry,
-            WhatsAppDeps {
-                pool: pool.clone(),
-                graph: graph.clone(),
-                secrets: secrets.clone(),
-            },
-        );
+        let domains = domains::all(&DomainContext {
+            pool: pool.clone(),
+            graph: graph.clone(),
+            secrets: secrets.clone(),
+        });
+        for domain in &domains {
+            domain.register_handlers(&mut registry);
+        }
         let catalog = Catalog::load_dir(&settings.workflows_dir, registry)?;
         let mut conn = pool.acquire().await.map_err(db::DbError::from)?;
         catalog.register(&mut conn).await?;
         drop(conn);
         let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
+        log_definitions(&catalog, &schedules, &settings);
         let engine = Engine::new(pool, Arc::new(catalog));
         let (acceptor, port) = if roles == Roles::Worker {
             (None, 0)
         } else {
-            let (acceptor, port) = bind(settings.listen).await?;
+            let (acceptor, port) = bind(settings.listen, "the API", "BAZAARSTREET_LISTEN").await?;
             (Some(acceptor), port)
         };
         let sandbox = sandbox_listener.map(|(acceptor, sandbox_port)| {
@@ -136,6 +152,7 @@ impl Application {
         });
         Ok(Self {
             engine,
+            domains,
             graph,
             secrets,
             sandbox,
@@ -178,7 +195,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let shutdown = shutdown.shared();
+        let shutdown: domains::Shutdown = shutdown.boxed().shared();
         let grace = self.settings.shutdown_grace;
         let mut tasks = tokio::task::JoinSet::new();
         // Workers before the API: a request taken at the first moment can already hand its
@@ -224,12 +241,20 @@ impl Application {
             tasks.spawn(async move { workers.run(signal).await.map_err(std::io::Error::other) });
         }
         if self.roles != Roles::Api {
-            let engine = self.engine.clone();
-            let signal = shutdown.clone();
-            tasks.spawn(async move {
-                crate::whatsapp::webhooks::run_processor(engine, signal).await;
-                Ok(())
-            });
+            for domain in &self.domains {
+                for background in domain.background_loops(&self.engine, shutdown.clone()) {
+                    tracing::debug!(
+                        domain = domain.name(),
+                        r#loop = background.name,
+                        "background loop started"
+                    );
+                    let task = background.task;
+                    tasks.spawn(async move {
+                        task.await;
+                        Ok(())
+                    });
+                }
+            }
             let engine = self.engine.clone();
             let maintenance = MaintenanceSettings {
                 every: MAINTENANCE_EVERY,
@@ -267,6 +292,26 @@ impl Application {
     }
 }
 
+/// The startup summary of what was loaded, so a newcomer sees at once what runs.
+fn log_definitions(catalog: &Catalog, schedules: &[Schedule], settings: &Settings) {
+    let mut workflows: Vec<String> = catalog
+        .all()
+        .iter()
+        .map(|d| format!("{}@{}", d.name, d.version))
+        .collect();
+    workflows.sort();
+    let names: Vec<&str> = schedules.iter().map(|s| s.name.as_str()).collect();
+    tracing::info!(
+        workflows.dir = %settings.workflows_dir.display(),
+        workflows.count = workflows.len(),
+        workflows.names = %workflows.join(", "),
+        schedules.dir = %settings.jobs_dir.display(),
+        schedules.count = schedules.len(),
+        schedules.names = %names.join(", "),
+        "definitions loaded"
+    );
+}
+
 /// The token encryption key: the configured one (required in live mode, checked with the
 /// settings), else the development key with a warning.
 fn secret_box(meta: &MetaSettings) -> SecretBox {
@@ -282,12 +327,19 @@ fn secret_box(meta: &MetaSettings) -> SecretBox {
     }
 }
 
-/// Binds a listener; returns it with the port it got (the real one for port 0).
-async fn bind(address: std::net::SocketAddr) -> Result<(TcpAcceptor, u16), StartupError> {
+/// Binds a listener; returns it with the port it got (the real one for port 0). `what`
+/// and `setting` name it in the error.
+async fn bind(
+    address: std::net::SocketAddr,
+    what: &'static str,
+    setting: &'static str,
+) -> Result<(TcpAcceptor, u16), StartupError> {
     let acceptor = TcpListener::bind(address)
         .into_acceptor()
         .await
         .map_err(|source| StartupError::Listen {
+            what,
+            setting,
             address: address.to_string(),
             source,
         })?;
@@ -301,27 +353,28 @@ async fn bind(address: std::net::SocketAddr) -> Result<(TcpAcceptor, u16), Start
 
 /// Binds the sandbox's listener; returns it with the port it got.
 async fn bind_sandbox(meta: &MetaSettings) -> Result<(TcpAcceptor, u16), StartupError> {
-    let (acceptor, port) = bind(meta.sandbox_listen).await?;
-    tracing::info!(address = %meta.sandbox_listen, port, "Meta sandbox listening (BAZAARSTREET_META_MODE=sandbox)");
+    let (acceptor, port) = bind(
+        meta.sandbox_listen,
+        "the Meta sandbox",
+        "BAZAARSTREET_META_SANDBOX_LISTEN",
+    )
+    .await?;
+    let address = std::net::SocketAddr::new(meta.sandbox_listen.ip(), port);
+    tracing::info!(%address, port, "Meta sandbox listening (BAZAARSTREET_META_SANDBOX_LISTEN)");
     Ok((acceptor, port))
 }
 
 /// Every handler the product has, for checking definitions without running anything
-/// (the WhatsApp handlers get a lazy pool and a client that is never called).
+/// (the domains get a lazy pool and a client that is never called).
 pub fn handlers_for_checking(settings: &Settings) -> HandlerRegistry {
-    let mut registry = HandlerRegistry::with_builtins();
     let pool = sqlx::PgPool::connect_lazy(&settings.database_url).unwrap_or_else(|_| {
         sqlx::PgPool::connect_lazy("postgres://localhost/unused").expect("a lazy pool")
     });
-    crate::whatsapp::register_handlers(
-        &mut registry,
-        WhatsAppDeps {
-            pool,
-            graph: GraphClient::new(graph_settings(&settings.meta, None), None),
-            secrets: SecretBox::development(),
-        },
-    );
-    registry
+    domains::handler_registry(&domains::all(&DomainContext {
+        pool,
+        graph: GraphClient::new(graph_settings(&settings.meta, None), None),
+        secrets: SecretBox::development(),
+    }))
 }
 
 /// Where Graph calls go: the configured URL, else the sandbox (this process's, or the

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::duration::parse_duration;
+use crate::duration::parse_duration;
 
 pub mod meta;
 
@@ -46,7 +46,23 @@ pub struct Settings {
     /// Operational endpoints served without an API key (the others of
     /// [`OPERATIONAL_PATHS`] need any valid key). `/v1` always needs a key.
     pub open_paths: Vec<String>,
+    /// Which log lines are written (`BAZAARSTREET_LOG`, a tracing filter).
+    pub log_filter: String,
+    /// How log lines are written (`BAZAARSTREET_LOG_FORMAT`: `text` or `json`).
+    pub log_format: LogFormat,
 }
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event; colour only when stderr is a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The default log filter: our own lines at info, the libraries' only when they warn.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,apalis=warn,apalis_core=warn";
 
 /// Endpoints outside `/v1`: health, readiness, the document, its UI, metrics.
 pub const OPERATIONAL_PATHS: [&str; 5] =
@@ -85,6 +101,8 @@ impl Default for Settings {
             job_retention: Duration::from_secs(24 * 3600),
             stranded_after: Duration::from_secs(300),
             open_paths: OPERATIONAL_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+            log_filter: DEFAULT_LOG_FILTER.to_owned(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -101,7 +119,7 @@ impl Settings {
         let get = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
         settings.meta = MetaSettings::from_lookup(get)?;
         if let Some(url) = get("BAZAARSTREET_DATABASE_URL") {
-            settings.database_url = url;
+            settings.database_url = database_url(&url)?;
         }
         if let Some(size) = get("BAZAARSTREET_DATABASE_POOL_SIZE") {
             settings.database_pool_size = number("BAZAARSTREET_DATABASE_POOL_SIZE", &size)?;
@@ -145,7 +163,54 @@ impl Settings {
         if let Some(value) = get("BAZAARSTREET_OPEN_PATHS") {
             settings.open_paths = open_paths(&value)?;
         }
+        if let Some(value) = get("BAZAARSTREET_LOG") {
+            settings.log_filter = value;
+        }
+        if let Some(value) = get("BAZAARSTREET_LOG_FORMAT") {
+            settings.log_format = match value.trim() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(SettingsError {
+                        name: "BAZAARSTREET_LOG_FORMAT",
+                        message: format!("`{other}` is not a log format; use text or json"),
+                    });
+                }
+            };
+        }
         Ok(settings)
+    }
+}
+
+/// A PostgreSQL URL, or an error naming the setting and the URL (its password hidden).
+fn database_url(url: &str) -> Result<String, SettingsError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if !matches!(scheme, Some("postgres" | "postgresql")) {
+        return Err(SettingsError {
+            name: "BAZAARSTREET_DATABASE_URL",
+            message: format!(
+                "`{}` is not a PostgreSQL URL; it starts with postgres:// (for example \
+                 postgres://postgres@127.0.0.1:5432/bazaarstreet)",
+                redact_url(url)
+            ),
+        });
+    }
+    Ok(url.to_owned())
+}
+
+/// `url` with the password of its user part replaced by `***`, fit for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_part, host)) => match user_part.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -205,6 +270,33 @@ mod tests {
         })
         .unwrap_err();
         assert!(error.to_string().contains("always need a key"));
+    }
+
+    #[test]
+    fn a_database_url_must_be_postgres_and_errors_hide_its_password() {
+        let error = Settings::from_lookup(|name| {
+            (name == "BAZAARSTREET_DATABASE_URL").then(|| "mysql://root:hunter2@db/app".to_owned())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("BAZAARSTREET_DATABASE_URL"), "{error}");
+        assert!(error.contains("mysql://root:***@db/app"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        for url in [
+            "postgres://u@h/d",
+            "postgresql://u:p@h:5433/d?sslmode=require",
+        ] {
+            let settings = Settings::from_lookup(|name| {
+                (name == "BAZAARSTREET_DATABASE_URL").then(|| url.to_owned())
+            })
+            .unwrap();
+            assert_eq!(settings.database_url, url);
+        }
+        assert_eq!(
+            redact_url("postgres://u:p@h:5433/d?x=1"),
+            "postgres://u:***@h:5433/d?x=1"
+        );
+        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
     }
 
     #[test]

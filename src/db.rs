@@ -15,7 +15,15 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Why the database could not be made ready.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// Could not connect or query.
+    /// Could not connect: names where, and the setting that says so (never a password).
+    #[error("cannot connect to the database {target} (BAZAARSTREET_DATABASE_URL): {source}")]
+    Connect {
+        /// `user@host:port/database`.
+        target: String,
+        /// Cause.
+        source: sqlx::Error,
+    },
+    /// Could not query.
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
     /// A migration failed.
@@ -40,8 +48,16 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
 /// The options for `url`, and whether TLS was left out by the rule of [`connect_options`]
 /// (rather than by the caller's choice).
 fn connect_choice(url: &str) -> Result<(PgConnectOptions, bool), sqlx::Error> {
+    connect_choice_given(url, std::env::var_os("PGSSLMODE").is_some())
+}
+
+/// [`connect_choice`] with whether `PGSSLMODE` is set passed in (so tests can say).
+fn connect_choice_given(
+    url: &str,
+    pgsslmode_set: bool,
+) -> Result<(PgConnectOptions, bool), sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
-    let mode_chosen = url_sets_ssl_mode(url) || std::env::var_os("PGSSLMODE").is_some();
+    let mode_chosen = url_sets_ssl_mode(url) || pgsslmode_set;
     if !mode_chosen && is_this_host(options.get_host()) {
         return Ok((options.ssl_mode(PgSslMode::Disable), true));
     }
@@ -91,16 +107,39 @@ fn is_this_host(host: &str) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Where `url` points, as `user@host:port/database` (no password), for errors and logs.
+pub fn target(url: &str) -> String {
+    match PgConnectOptions::from_str(url) {
+        Ok(options) => format!(
+            "{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        ),
+        Err(_) => crate::config::redact_url(url),
+    }
+}
+
+/// A connection failure, naming where it tried.
+fn unreachable(url: &str) -> impl FnOnce(sqlx::Error) -> DbError + '_ {
+    move |source| DbError::Connect {
+        target: target(url),
+        source,
+    }
+}
+
 /// Creates the database named in `url` if it does not exist yet.
 pub async fn ensure_database(url: &str) -> Result<(), DbError> {
-    let options = connect_options(url)?;
+    let options = connect_options(url).map_err(unreachable(url))?;
     let Some(name) = options.get_database().map(str::to_owned) else {
         return Ok(());
     };
     let mut admin = connect_to(url, |options| async move {
         options.database("postgres").connect().await
     })
-    .await?;
+    .await
+    .map_err(unreachable(url))?;
     let exists: bool =
         sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
             .bind(&name)
@@ -134,15 +173,44 @@ pub async fn connect(url: &str, size: u32) -> Result<PgPool, DbError> {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
     })
-    .await?;
+    .await
+    .map_err(unreachable(url))?;
     Ok(pool)
 }
 
+/// What [`migrate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    /// Our migrations applied by this call.
+    pub applied_now: usize,
+    /// Our migrations the database now has.
+    pub total: usize,
+}
+
 /// Applies apalis's migrations and ours.
-pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+pub async fn migrate(pool: &PgPool) -> Result<Migrated, DbError> {
     apalis_postgres::PostgresStorage::setup(pool).await?;
+    let before = applied_count(pool).await?;
     MIGRATOR.run(pool).await?;
-    Ok(())
+    let total = applied_count(pool).await?;
+    Ok(Migrated {
+        applied_now: total.saturating_sub(before),
+        total,
+    })
+}
+
+/// How many of our migrations the database has (0 before the first run).
+async fn applied_count(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(0);
+    }
+    let count: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+        .fetch_one(pool)
+        .await?;
+    Ok(usize::try_from(count).unwrap_or_default())
 }
 
 /// Whether every embedded migration has been applied.
@@ -161,9 +229,6 @@ mod tests {
 
     #[test]
     fn a_server_on_this_host_is_reached_without_tls_unless_the_url_asks() {
-        if std::env::var_os("PGSSLMODE").is_some() {
-            return; // the environment chose; nothing of the rule to observe
-        }
         let cases = [
             ("postgres://u@127.0.0.1:5432/db", "disable"),
             ("postgres://u@localhost/db", "disable"),
@@ -177,10 +242,22 @@ mod tests {
             ("postgres://u@10.0.0.7/db", "prefer"),
         ];
         for (url, expected) in cases {
-            let mode = connect_options(url).unwrap().get_ssl_mode();
+            let (options, _) = connect_choice_given(url, false).unwrap();
             let expected: PgSslMode = expected.parse().unwrap();
             // PgSslMode has no PartialEq; its Debug form names the variant.
+            let mode = options.get_ssl_mode();
             assert_eq!(format!("{mode:?}"), format!("{expected:?}"), "{url}");
         }
+        // PGSSLMODE set: the environment chose, and the rule leaves TLS to it.
+        let (_, left_out) = connect_choice_given("postgres://u@127.0.0.1/db", true).unwrap();
+        assert!(!left_out);
+    }
+
+    #[test]
+    fn a_connection_target_never_shows_the_password() {
+        assert_eq!(
+            target("postgres://alice:secret@db.internal:5433/app"),
+            "alice@db.internal:5433/app"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The durable workflow engine. apalis-postgres carries step jobs; our own tables hold
 //! the truth about runs, steps, attempts and history.
 //!
-//! - [`definition`], [`validate`], [`duration`]: the TOML format and its validation.
+//! - [`definition`], [`validate`]: the TOML format and its validation.
 //! - [`catalog`]: definitions loaded from `workflows/` and pinned versions from the database.
 //! - [`handlers`], [`builtin`]: task handlers by name.
 //! - [`transition`]: moving a locked run between steps in one transaction.
@@ -22,7 +22,6 @@ pub mod commands;
 pub mod completion;
 pub mod context;
 pub mod definition;
-pub mod duration;
 pub mod eager;
 pub mod executor;
 pub mod graph;
@@ -40,7 +39,19 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::security::InWorkspace;
 use catalog::{Catalog, PinnedError};
+
+pub use crate::store::attempts::AttemptRow as Attempt;
+pub use crate::store::history::HistoryRow as HistoryEntry;
+pub use crate::store::runs::{RunFilter, RunRow as Run};
+pub use crate::store::steps::StepRow as StepVisit;
+
+impl InWorkspace for Run {
+    fn workspace(&self) -> Option<&str> {
+        self.workspace_id.as_deref()
+    }
+}
 
 /// The engine: a pool and a catalog, cheap to clone.
 #[derive(Clone)]
@@ -81,6 +92,25 @@ pub struct InputProblem {
     pub message: String,
 }
 
+/// Every problem as `pointer: message`, separated by `; `.
+fn describe(problems: &[InputProblem]) -> String {
+    let parts: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: {}",
+                if p.pointer.is_empty() {
+                    "/"
+                } else {
+                    &p.pointer
+                },
+                p.message
+            )
+        })
+        .collect();
+    parts.join("; ")
+}
+
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -94,7 +124,7 @@ pub enum EngineError {
     #[error("{0}")]
     StepNotFound(String),
     /// The input fails the workflow's schema.
-    #[error("the input does not match the workflow's input schema")]
+    #[error("the input does not match the workflow's input schema: {}", describe(.0))]
     InvalidInput(Vec<InputProblem>),
     /// The request contradicts the run's state.
     #[error("{0}")]

@@ -85,7 +85,6 @@ const CLI_ACTOR: &str = "cli";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,6 +97,7 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::from_env()?;
+    bazaarstreet::logging::init(&settings.log_filter, settings.log_format);
     match command {
         Command::Serve => serve(settings, Roles::All).await,
         Command::Api => serve(settings, Roles::Api).await,
@@ -105,8 +105,13 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Migrate => {
             bazaarstreet::db::ensure_database(&settings.database_url).await?;
             let pool = bazaarstreet::db::connect(&settings.database_url, 2).await?;
-            bazaarstreet::db::migrate(&pool).await?;
-            println!("database migrated");
+            let migrated = bazaarstreet::db::migrate(&pool).await?;
+            println!(
+                "database {} migrated: {} migration(s) applied now, {} in all",
+                bazaarstreet::db::target(&settings.database_url),
+                migrated.applied_now,
+                migrated.total
+            );
             Ok(())
         }
         Command::Workflows {
@@ -193,7 +198,8 @@ async fn serve(settings: Settings, roles: Roles) -> Result<(), Box<dyn std::erro
                 "Make more with `bazaarstreet keys create --name NAME --role ROLE` or POST /v1/keys."
             );
         }
-        tracing::info!(address = %listen, port = app.port(), "listening");
+        let address = std::net::SocketAddr::new(listen.ip(), app.port());
+        tracing::info!(%address, port = app.port(), "API listening (BAZAARSTREET_LISTEN)");
     }
     app.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("stopped");
@@ -216,14 +222,4 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutdown requested; finishing in-flight work");
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("BAZAARSTREET_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,apalis=warn,apalis_core=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

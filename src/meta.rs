@@ -5,6 +5,7 @@
 pub mod client;
 pub mod error;
 pub mod limiter;
+pub mod signature;
 pub mod wire;
 
 pub use client::{GraphClient, GraphSettings};

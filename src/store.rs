@@ -32,8 +32,5 @@ pub mod runs;
 pub mod schedules;
 pub mod starts;
 pub mod steps;
-pub mod templates;
-pub mod webhooks;
-pub mod workspaces;
 
 pub use sqlx::PgConnection;

@@ -7,12 +7,11 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 
 use super::ApiTags;
-use super::auth::{self, ApiKey};
+use super::auth::ApiKey;
 use super::problem::ApiError;
 use crate::engine::Engine;
-use crate::security::audit;
-use crate::store;
-use crate::store::audit::{LedgerFilter, LedgerRow};
+use crate::security::Permission;
+use crate::security::audit::{self, LedgerFilter, LedgerRow};
 
 /// Largest page of entries.
 const MAX_PAGE: u32 = 500;
@@ -97,16 +96,6 @@ pub struct AuditApi {
     pub engine: Engine,
 }
 
-impl AuditApi {
-    /// Links entries committed since the chainer's last pass, so readers see them all.
-    async fn chain_pending(&self) -> Result<(), ApiError> {
-        audit::chain_pending(self.engine.pool())
-            .await
-            .map(|_| ())
-            .map_err(|error| ApiError::internal(&error))
-    }
-}
-
 #[OpenApi(tag = "ApiTags::Audit")]
 impl AuditApi {
     /// List audit entries
@@ -134,7 +123,7 @@ impl AuditApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
     ) -> Result<Json<AuditPage>, ApiError> {
-        let caller = auth.require(auth::AUDIT_READERS)?;
+        let caller = auth.require(Permission::ReadAudit)?;
         let before = match cursor.0.as_deref() {
             None => None,
             Some(text) => Some(text.parse::<i64>().map_err(|_| {
@@ -142,22 +131,17 @@ impl AuditApi {
             })?),
         };
         let limit = limit.0.unwrap_or(100).min(MAX_PAGE);
-        self.chain_pending().await?;
-        let mut conn = self.engine.pool().acquire().await?;
-        let rows = store::audit::list(
-            &mut conn,
-            &LedgerFilter {
-                subject: subject.0,
-                actor: actor.0,
-                action: action.0,
-                workspace_id: caller.workspace_id.clone(),
-                since: since.0,
-                until: until.0,
-                before,
-                limit: i64::from(limit),
-            },
-        )
-        .await?;
+        let filter = LedgerFilter {
+            subject: subject.0,
+            actor: actor.0,
+            action: action.0,
+            workspace_id: None,
+            since: since.0,
+            until: until.0,
+            before,
+            limit: i64::from(limit),
+        };
+        let rows = audit::list(self.engine.pool(), caller, filter).await?;
         let next_cursor = (rows.len() == limit as usize)
             .then(|| rows.last().map(|row| row.seq.to_string()))
             .flatten();
@@ -177,10 +161,8 @@ impl AuditApi {
         operation_id = "verify_audit"
     )]
     async fn verify(&self, auth: ApiKey) -> Result<Json<VerifyView>, ApiError> {
-        auth.require(auth::AUDIT_READERS)?;
-        self.chain_pending().await?;
-        let mut conn = self.engine.pool().acquire().await?;
-        let result = audit::verify(&mut conn).await?;
+        auth.require(Permission::ReadAudit)?;
+        let result = audit::verify_all(self.engine.pool()).await?;
         Ok(Json(VerifyView {
             intact: result.first_broken.is_none(),
             checked: result.checked,
@@ -197,10 +179,8 @@ impl AuditApi {
     /// `cursor` = that position + 1 and `limit` = 1) no longer matches the record.
     #[oai(path = "/v1/audit/head", method = "get", operation_id = "audit_head")]
     async fn head(&self, auth: ApiKey) -> Result<Json<AuditHeadView>, ApiError> {
-        auth.require(auth::AUDIT_READERS)?;
-        self.chain_pending().await?;
-        let mut conn = self.engine.pool().acquire().await?;
-        let (seq, hash) = store::audit::head(&mut conn).await?;
+        auth.require(Permission::ReadAudit)?;
+        let (seq, hash) = audit::head(self.engine.pool()).await?;
         Ok(Json(AuditHeadView {
             seq,
             hash: hex::encode(hash),

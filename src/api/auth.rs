@@ -9,7 +9,7 @@ use poem_openapi::auth::Bearer;
 use super::problem::ApiError;
 use crate::engine::Engine;
 use crate::security::keys;
-use crate::security::{Caller, Role};
+use crate::security::{Caller, Permission};
 
 /// An API key sent as `Authorization: Bearer bzs_…`. Create keys with
 /// `bazaarstreet keys create` or `POST /v1/keys`.
@@ -66,47 +66,14 @@ pub async fn guard_operational<E: poem::Endpoint>(
         .map(poem::IntoResponse::into_response)
 }
 
-/// Roles that may change runs on behalf of a system or a person (everyone but auditors).
-pub const RUN_STARTERS: &[Role] = &[
-    Role::Admin,
-    Role::Integrator,
-    Role::ComplianceOfficer,
-    Role::ComplianceLead,
-];
-
-/// Roles that may create workspaces and start their onboarding.
-pub const WORKSPACE_MANAGERS: &[Role] = &[Role::Admin, Role::Integrator];
-
-/// Roles that may cancel a run.
-pub const CANCELLERS: &[Role] = &[Role::Admin, Role::Integrator, Role::ComplianceLead];
-
-/// Roles that may post events to runs.
-pub const EVENT_SENDERS: &[Role] = &[Role::Admin, Role::Integrator];
-
-/// Roles that may read the audit ledger.
-pub const AUDIT_READERS: &[Role] = &[Role::Admin, Role::Auditor];
-
-/// Roles that may manage keys.
-pub const KEY_ADMINS: &[Role] = &[Role::Admin];
-
 impl ApiKey {
-    /// 403 unless the caller holds one of `roles`.
+    /// 403 unless the caller holds `permission` (src/security/permissions.rs).
     // ApiError is what every operation returns anyway; boxing it here would only move
     // the allocation to the error path of every operation.
     #[allow(clippy::result_large_err)]
-    pub fn require(&self, roles: &[Role]) -> Result<&Caller, ApiError> {
-        if self.0.has_any(roles) {
-            return Ok(&self.0);
-        }
-        let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
-        Err(ApiError::forbidden(
-            "forbidden",
-            format!(
-                "this operation needs one of the roles {}; key `{}` holds {}",
-                names.join(", "),
-                self.0.name,
-                self.0.role
-            ),
-        ))
+    pub fn require(&self, permission: Permission) -> Result<&Caller, ApiError> {
+        self.0
+            .require(permission)
+            .map_err(|refusal| ApiError::forbidden("forbidden", refusal.to_string()))
     }
 }

@@ -8,12 +8,13 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::auth::{self, ApiKey};
+use super::auth::ApiKey;
 use super::problem::ApiError;
 use crate::engine::Engine;
+use crate::security::Permission;
 use crate::security::Role;
+use crate::security::keys::KeyRow;
 use crate::security::keys::{self, KeyError, KeyRequest};
-use crate::store::keys::KeyRow;
 
 /// A role.
 #[derive(Debug, Clone, Copy, Enum)]
@@ -160,18 +161,11 @@ impl KeysApi {
         auth: ApiKey,
         body: Json<CreateKeyRequest>,
     ) -> Result<CreateKeyResponse, ApiError> {
-        let caller = auth.require(auth::KEY_ADMINS)?;
+        let caller = auth.require(Permission::ManageKeys)?;
         let body = body.0;
-        let workspace_id = match (&caller.workspace_id, body.workspace_id) {
-            (Some(own), None) => Some(own.clone()),
-            (_, asked) if caller.sees(asked.as_deref()) => asked,
-            (_, asked) => {
-                return Err(ApiError::not_found(
-                    "workspace-not-found",
-                    format!("workspace `{}` not found", asked.unwrap_or_default()),
-                ));
-            }
-        };
+        let workspace_id = caller.target_workspace(body.workspace_id).map_err(|id| {
+            ApiError::not_found("workspace-not-found", format!("workspace `{id}` not found"))
+        })?;
         let request = KeyRequest {
             name: body.name,
             role: body.role.into(),
@@ -190,7 +184,7 @@ impl KeysApi {
     /// revoked ones included. Tokens are never returned.
     #[oai(path = "/v1/keys", method = "get", operation_id = "list_keys")]
     async fn list(&self, auth: ApiKey) -> Result<Json<KeyList>, ApiError> {
-        let caller = auth.require(auth::KEY_ADMINS)?;
+        let caller = auth.require(Permission::ManageKeys)?;
         let rows = keys::list(self.engine.pool(), caller.workspace_id.as_deref()).await?;
         Ok(Json(KeyList {
             items: rows.into_iter().map(KeyView::from).collect(),
@@ -202,7 +196,7 @@ impl KeysApi {
     /// The key stops working at once. Revoking a revoked or unknown key answers 404.
     #[oai(path = "/v1/keys/:id", method = "delete", operation_id = "revoke_key")]
     async fn revoke(&self, auth: ApiKey, id: Path<Uuid>) -> Result<Json<KeyView>, ApiError> {
-        let caller = auth.require(auth::KEY_ADMINS)?;
+        let caller = auth.require(Permission::ManageKeys)?;
         let row = keys::revoke(
             self.engine.pool(),
             id.0,

@@ -6,10 +6,8 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Endpoint, IntoResponse, Request, Response, handler};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::metrics::{METRICS, escape, route_of};
-use crate::store;
-use crate::store::jobs::STEP_QUEUE;
 
 /// Database figures and this process's counters.
 #[handler]
@@ -25,11 +23,11 @@ pub async fn metrics(engine: Data<&Engine>) -> Response {
     }
 }
 
-async fn render(engine: &Engine) -> Result<String, sqlx::Error> {
-    let mut conn = engine.pool().acquire().await?;
-    let runs = store::metrics::run_counts(&mut conn).await?;
-    let depth = store::metrics::queue_depth(&mut conn, STEP_QUEUE).await?;
-    let (approvals, oldest) = store::metrics::pending_approvals(&mut conn).await?;
+async fn render(engine: &Engine) -> Result<String, EngineError> {
+    let gauges = engine.gauges().await?;
+    let runs = gauges.runs;
+    let depth = gauges.queue_depth;
+    let (approvals, oldest) = (gauges.pending_approvals, gauges.oldest_approval_seconds);
     let mut out = String::new();
     out.push_str("# HELP bazaarstreet_runs_started_total Runs started, by workflow.\n");
     out.push_str("# TYPE bazaarstreet_runs_started_total counter\n");

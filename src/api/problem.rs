@@ -220,7 +220,7 @@ fn from_bad_request(error: poem::Error) -> ApiError {
             unauthorized_detail(&error),
         ))),
         status if status.is_server_error() => ApiError::internal(&error),
-        _ => ApiError::bad_request(error.to_string()),
+        _ => ApiError::bad_request(super::enum_hints::with_allowed_values(error.to_string())),
     }
 }
 

@@ -8,13 +8,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::auth::{self, ApiKey};
+use super::auth::ApiKey;
 use super::problem::ApiError;
 use super::views::{RunDetailView, RunStatus, RunView};
-use crate::engine::commands::{Decision, StartRun};
-use crate::engine::{Engine, EngineError};
-use crate::store::runs::RunFilter;
-use crate::store::runs::RunRow;
+use crate::engine::commands::{Actor, Decision, StartRun};
+use crate::engine::{Engine, RunFilter};
+use crate::security::Permission;
 
 /// Largest page of runs.
 const MAX_PAGE: u32 = 200;
@@ -165,18 +164,6 @@ pub struct RunsApi {
     pub engine: Engine,
 }
 
-impl RunsApi {
-    /// The run, or 404 when it does not exist or belongs to a workspace the key may not see.
-    async fn visible_run(&self, auth: &ApiKey, id: Uuid) -> Result<RunRow, ApiError> {
-        let run = self.engine.run(id).await?;
-        if auth.0.sees(run.workspace_id.as_deref()) {
-            Ok(run)
-        } else {
-            Err(EngineError::RunNotFound(id).into())
-        }
-    }
-}
-
 #[OpenApi(tag = "ApiTags::Runs")]
 impl RunsApi {
     /// Start a run
@@ -189,18 +176,11 @@ impl RunsApi {
         auth: ApiKey,
         body: Json<StartRunRequest>,
     ) -> Result<StartRunResponse, ApiError> {
-        let caller = auth.require(auth::RUN_STARTERS)?;
+        let caller = auth.require(Permission::StartRuns)?;
         let body = body.0;
-        let workspace_id = match (&caller.workspace_id, body.workspace_id) {
-            (Some(own), None) => Some(own.clone()),
-            (_, requested) if caller.sees(requested.as_deref()) => requested,
-            (_, requested) => {
-                return Err(ApiError::not_found(
-                    "workspace-not-found",
-                    format!("workspace `{}` not found", requested.unwrap_or_default()),
-                ));
-            }
-        };
+        let workspace_id = caller.target_workspace(body.workspace_id).map_err(|id| {
+            ApiError::not_found("workspace-not-found", format!("workspace `{id}` not found"))
+        })?;
         let (run, created) = self
             .engine
             .start_run(StartRun {
@@ -251,26 +231,14 @@ impl RunsApi {
             })?),
         };
         let limit = limit.0.unwrap_or(50).min(MAX_PAGE);
-        let caller = &auth.0;
-        if let (Some(own), Some(asked)) = (&caller.workspace_id, &workspace_id.0)
-            && own != asked
-        {
-            // Another workspace's runs do not exist for this key.
-            return Ok(Json(RunPage {
-                items: vec![],
-                next_cursor: None,
-            }));
-        }
-        let runs = self
-            .engine
-            .list_runs(&RunFilter {
-                workflow: workflow.0,
-                status: status.0.map(|s| s.as_str().to_owned()),
-                workspace_id: caller.workspace_id.clone().or(workspace_id.0),
-                before,
-                limit: i64::from(limit),
-            })
-            .await?;
+        let filter = RunFilter {
+            workflow: workflow.0,
+            status: status.0.map(|s| s.as_str().to_owned()),
+            workspace_id: workspace_id.0,
+            before,
+            limit: i64::from(limit),
+        };
+        let runs = self.engine.list_visible_runs(&auth.0, filter).await?;
         let next_cursor = (runs.len() == limit as usize)
             .then(|| runs.last().map(|run| run.id.to_string()))
             .flatten();
@@ -286,10 +254,7 @@ impl RunsApi {
     /// timestamps) and its history.
     #[oai(path = "/v1/runs/:id", method = "get", operation_id = "get_run")]
     async fn get_run(&self, auth: ApiKey, id: Path<Uuid>) -> Result<Json<RunDetailView>, ApiError> {
-        let detail = self.engine.run_detail(id.0).await?;
-        if !auth.0.sees(detail.run.workspace_id.as_deref()) {
-            return Err(EngineError::RunNotFound(id.0).into());
-        }
+        let detail = self.engine.visible_run_detail(&auth.0, id.0).await?;
         Ok(Json(detail.into()))
     }
 
@@ -308,11 +273,10 @@ impl RunsApi {
         id: Path<Uuid>,
         body: Json<CancelRequest>,
     ) -> Result<Json<RunView>, ApiError> {
-        let caller = auth.require(auth::CANCELLERS)?;
-        self.visible_run(&auth, id.0).await?;
+        let caller = auth.require(Permission::CancelRuns)?;
         let run = self
             .engine
-            .cancel_run(id.0, &body.0.reason, &caller.name)
+            .cancel_run(id.0, &body.0.reason, Actor::Caller(caller))
             .await?;
         Ok(Json(run.into()))
     }
@@ -333,8 +297,7 @@ impl RunsApi {
         id: Path<Uuid>,
         body: Json<EventRequest>,
     ) -> Result<EventResponse, ApiError> {
-        let caller = auth.require(auth::EVENT_SENDERS)?;
-        self.visible_run(&auth, id.0).await?;
+        let caller = auth.require(Permission::SendEvents)?;
         let body = body.0;
         let receipt = self
             .engine
@@ -343,7 +306,7 @@ impl RunsApi {
                 &body.name,
                 &body.correlation,
                 &body.payload,
-                &caller.name,
+                Actor::Caller(caller),
             )
             .await?;
         Ok(EventResponse::Accepted(Json(EventReceiptView {

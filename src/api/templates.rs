@@ -10,12 +10,13 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::auth::{self, ApiKey};
+use super::auth::ApiKey;
 use super::problem::ApiError;
 use crate::engine::Engine;
-use crate::store;
-use crate::store::templates::{TemplateEventRow, TemplateRow};
-use crate::whatsapp::templates::{self, TemplateError, TemplateRequest};
+use crate::security::Permission;
+use crate::whatsapp::templates::{
+    self, TemplateError, TemplateEventRow, TemplateRequest, TemplateRow,
+};
 
 /// A template to submit.
 #[derive(Debug, Object)]
@@ -144,6 +145,12 @@ impl From<TemplateError> for ApiError {
                 problems,
             ),
             TemplateError::Exists(_) => ApiError::conflict("template-exists", error.to_string()),
+            TemplateError::WorkspaceNotFound(_) => {
+                ApiError::not_found("workspace-not-found", error.to_string())
+            }
+            TemplateError::NotFound(_) => {
+                ApiError::not_found("template-not-found", error.to_string())
+            }
             TemplateError::Engine(error) => error.into(),
             TemplateError::Database(error) => error.into(),
         }
@@ -154,19 +161,6 @@ impl From<TemplateError> for ApiError {
 pub struct TemplatesApi {
     /// The engine.
     pub engine: Engine,
-}
-
-impl TemplatesApi {
-    async fn visible_workspace(&self, auth: &ApiKey, id: &str) -> Result<(), ApiError> {
-        let mut conn = self.engine.pool().acquire().await?;
-        store::workspaces::get(&mut conn, id)
-            .await?
-            .filter(|row| auth.0.sees(Some(&row.id)))
-            .map(|_| ())
-            .ok_or_else(|| {
-                ApiError::not_found("workspace-not-found", format!("workspace `{id}` not found"))
-            })
-    }
 }
 
 #[OpenApi(tag = "ApiTags::Workspaces")]
@@ -186,8 +180,7 @@ impl TemplatesApi {
         id: Path<String>,
         body: Json<SubmitTemplateRequest>,
     ) -> Result<SubmitResponse, ApiError> {
-        let caller = auth.require(auth::WORKSPACE_MANAGERS)?;
-        self.visible_workspace(&auth, &id.0).await?;
+        let caller = auth.require(Permission::ManageWorkspaces)?;
         let body = body.0;
         let request = TemplateRequest {
             name: body.name,
@@ -196,7 +189,7 @@ impl TemplatesApi {
             components: body.components,
             examples: body.examples,
         };
-        let (mut row, run) = templates::submit(&self.engine, &id.0, &request, &caller.name).await?;
+        let (mut row, run) = templates::submit(&self.engine, caller, &id.0, &request).await?;
         row.run_id = Some(run.id);
         Ok(SubmitResponse::Submitted(Json(row.into())))
     }
@@ -210,9 +203,7 @@ impl TemplatesApi {
         operation_id = "list_templates"
     )]
     async fn list(&self, auth: ApiKey, id: Path<String>) -> Result<Json<TemplateList>, ApiError> {
-        self.visible_workspace(&auth, &id.0).await?;
-        let mut conn = self.engine.pool().acquire().await?;
-        let rows = store::templates::list(&mut conn, &id.0).await?;
+        let rows = templates::list(self.engine.pool(), &auth.0, &id.0).await?;
         Ok(Json(TemplateList {
             items: rows.into_iter().map(TemplateView::from).collect(),
         }))
@@ -232,18 +223,7 @@ impl TemplatesApi {
         id: Path<String>,
         tid: Path<i64>,
     ) -> Result<Json<TemplateView>, ApiError> {
-        self.visible_workspace(&auth, &id.0).await?;
-        let mut conn = self.engine.pool().acquire().await?;
-        let row = store::templates::get(&mut conn, tid.0)
-            .await?
-            .filter(|row| row.workspace_id == id.0)
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    "template-not-found",
-                    format!("template {} not found", tid.0),
-                )
-            })?;
-        let events = store::templates::events(&mut conn, row.id).await?;
+        let (row, events) = templates::get(self.engine.pool(), &auth.0, &id.0, tid.0).await?;
         let mut view = TemplateView::from(row);
         view.history = Some(events.into_iter().map(TemplateEventView::from).collect());
         Ok(Json(view))

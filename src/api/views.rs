@@ -6,10 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::engine::queries::RunDetail;
-use crate::store::attempts::AttemptRow;
-use crate::store::history::HistoryRow;
-use crate::store::runs::RunRow;
-use crate::store::steps::StepRow;
+use crate::engine::{Attempt, HistoryEntry, Run, StepVisit};
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -84,8 +81,8 @@ pub struct RunView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-impl From<RunRow> for RunView {
-    fn from(run: RunRow) -> Self {
+impl From<Run> for RunView {
+    fn from(run: Run) -> Self {
         Self {
             id: run.id,
             workflow: run.workflow,
@@ -174,8 +171,8 @@ pub struct AttemptView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-impl From<AttemptRow> for AttemptView {
-    fn from(row: AttemptRow) -> Self {
+impl From<Attempt> for AttemptView {
+    fn from(row: Attempt) -> Self {
         Self {
             attempt: row.attempt,
             worker: row.worker,
@@ -207,8 +204,8 @@ pub struct HistoryView {
     pub data: Value,
 }
 
-impl From<HistoryRow> for HistoryView {
-    fn from(row: HistoryRow) -> Self {
+impl From<HistoryEntry> for HistoryView {
+    fn from(row: HistoryEntry) -> Self {
         Self {
             id: row.id,
             at: row.at,
@@ -226,7 +223,7 @@ impl From<RunDetail> for RunDetailView {
         let steps = detail
             .steps
             .into_iter()
-            .map(|step: StepRow| {
+            .map(|step: StepVisit| {
                 let (mine, rest): (Vec<_>, Vec<_>) =
                     attempts.drain(..).partition(|a| a.seq == step.seq);
                 attempts = rest;

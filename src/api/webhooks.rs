@@ -4,15 +4,12 @@
 
 use std::collections::HashMap;
 
+use super::problem::Problem;
+use crate::engine::Engine;
+use crate::whatsapp::webhooks::{self, DeliveryError};
 use poem::http::StatusCode;
 use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
-use sha2::{Digest, Sha256};
-
-use super::problem::Problem;
-use crate::engine::Engine;
-use crate::store;
-use crate::whatsapp::webhooks::signature_valid;
 
 /// What the webhook endpoint checks deliveries against.
 #[derive(Debug, Clone)]
@@ -75,25 +72,17 @@ pub async fn receive(
         );
     };
     let signature = request.header("x-hub-signature-256");
-    if !signature_valid(&config.app_secret, &bytes, signature) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "bad-webhook-signature",
-            "X-Hub-Signature-256 is missing or is not the HMAC-SHA256 of this body",
-        );
-    }
-    let digest = Sha256::digest(&bytes);
-    let stored = async {
-        let mut conn = engine.pool().acquire().await?;
-        store::webhooks::insert(&mut conn, &bytes, &digest).await
-    }
-    .await;
-    match stored {
+    match webhooks::take_delivery(engine.pool(), &config.app_secret, &bytes, signature).await {
         // A duplicate is acknowledged too: Meta must stop retrying it.
         Ok(_) => Response::builder()
             .status(StatusCode::OK)
             .body("EVENT_RECEIVED"),
-        Err(error) => {
+        Err(error @ DeliveryError::BadSignature) => problem(
+            StatusCode::UNAUTHORIZED,
+            "bad-webhook-signature",
+            &error.to_string(),
+        ),
+        Err(DeliveryError::Database(error)) => {
             tracing::error!(error = %error, "storing a webhook delivery failed");
             // Not acknowledged: Meta delivers it again later.
             problem(

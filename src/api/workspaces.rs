@@ -5,18 +5,15 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use serde_json::json;
 
 use super::ApiTags;
-use super::auth::{self, ApiKey};
+use super::auth::ApiKey;
 use super::problem::ApiError;
 use super::views::RunView;
 use crate::engine::Engine;
-use crate::security::audit::{self, AuditEntry};
+use crate::security::Permission;
 use crate::security::secret_box::SecretBox;
-use crate::store;
-use crate::store::workspaces::WorkspaceRow;
-use crate::whatsapp::workspaces::{self, OnboardingRequest, WorkspaceError};
+use crate::whatsapp::workspaces::{self, OnboardingRequest, WorkspaceError, WorkspaceRow};
 
 /// A workspace to create.
 #[derive(Debug, Object)]
@@ -141,6 +138,8 @@ impl From<WorkspaceError> for ApiError {
         match error {
             WorkspaceError::Invalid(detail) => ApiError::unprocessable("invalid-workspace", detail),
             WorkspaceError::Exists(_) => ApiError::conflict("workspace-exists", error.to_string()),
+            WorkspaceError::Closed(_) => ApiError::conflict("workspace-closed", error.to_string()),
+            WorkspaceError::Confined => ApiError::forbidden("forbidden", error.to_string()),
             WorkspaceError::NotFound(_) => {
                 ApiError::not_found("workspace-not-found", error.to_string())
             }
@@ -156,18 +155,6 @@ pub struct WorkspacesApi {
     pub engine: Engine,
     /// Seals the onboarding code and PIN.
     pub secrets: SecretBox,
-}
-
-impl WorkspacesApi {
-    async fn visible(&self, auth: &ApiKey, id: &str) -> Result<WorkspaceRow, ApiError> {
-        let mut conn = self.engine.pool().acquire().await?;
-        store::workspaces::get(&mut conn, id)
-            .await?
-            .filter(|row| auth.0.sees(Some(&row.id)))
-            .ok_or_else(|| {
-                ApiError::not_found("workspace-not-found", format!("workspace `{id}` not found"))
-            })
-    }
 }
 
 #[OpenApi(tag = "ApiTags::Workspaces")]
@@ -186,15 +173,8 @@ impl WorkspacesApi {
         auth: ApiKey,
         body: Json<CreateWorkspaceRequest>,
     ) -> Result<CreateWorkspaceResponse, ApiError> {
-        let caller = auth.require(auth::WORKSPACE_MANAGERS)?;
-        if caller.workspace_id.is_some() {
-            return Err(ApiError::forbidden(
-                "forbidden",
-                "a key confined to a workspace cannot create workspaces",
-            ));
-        }
-        let row =
-            workspaces::create(self.engine.pool(), body.0.id, &body.0.name, &caller.name).await?;
+        let caller = auth.require(Permission::ManageWorkspaces)?;
+        let row = workspaces::create(self.engine.pool(), caller, body.0.id, &body.0.name).await?;
         Ok(CreateWorkspaceResponse::Created(Json(row.into())))
     }
 
@@ -207,8 +187,7 @@ impl WorkspacesApi {
         operation_id = "list_workspaces"
     )]
     async fn list(&self, auth: ApiKey) -> Result<Json<WorkspaceList>, ApiError> {
-        let mut conn = self.engine.pool().acquire().await?;
-        let rows = store::workspaces::list(&mut conn, auth.0.workspace_id.as_deref()).await?;
+        let rows = workspaces::list(self.engine.pool(), &auth.0).await?;
         Ok(Json(WorkspaceList {
             items: rows.into_iter().map(WorkspaceView::from).collect(),
         }))
@@ -223,7 +202,8 @@ impl WorkspacesApi {
         operation_id = "get_workspace"
     )]
     async fn get(&self, auth: ApiKey, id: Path<String>) -> Result<Json<WorkspaceView>, ApiError> {
-        Ok(Json(self.visible(&auth, &id.0).await?.into()))
+        let row = workspaces::get(self.engine.pool(), &auth.0, &id.0).await?;
+        Ok(Json(row.into()))
     }
 
     /// Close a workspace
@@ -236,26 +216,9 @@ impl WorkspacesApi {
         operation_id = "close_workspace"
     )]
     async fn close(&self, auth: ApiKey, id: Path<String>) -> Result<Json<WorkspaceView>, ApiError> {
-        let caller = auth.require(auth::KEY_ADMINS)?;
-        self.visible(&auth, &id.0).await?;
-        let mut tx = self.engine.pool().begin().await?;
-        let reason = format!("closed by {}", caller.name);
-        if !store::workspaces::close(&mut tx, &id.0, &reason).await? {
-            return Err(ApiError::conflict(
-                "workspace-closed",
-                format!("workspace `{}` is already closed", id.0),
-            ));
-        }
-        let entry = AuditEntry::now(
-            &caller.name,
-            "workspace.closed",
-            format!("workspace:{}", id.0),
-            Some(&id.0),
-            json!({}),
-        );
-        audit::append(&mut tx, &[entry]).await?;
-        tx.commit().await?;
-        Ok(Json(self.visible(&auth, &id.0).await?.into()))
+        let caller = auth.require(Permission::CloseWorkspaces)?;
+        let row = workspaces::close(self.engine.pool(), caller, &id.0).await?;
+        Ok(Json(row.into()))
     }
 
     /// Start onboarding
@@ -274,8 +237,7 @@ impl WorkspacesApi {
         id: Path<String>,
         body: Json<StartOnboardingRequest>,
     ) -> Result<OnboardingResponse, ApiError> {
-        let caller = auth.require(auth::WORKSPACE_MANAGERS)?;
-        self.visible(&auth, &id.0).await?;
+        let caller = auth.require(Permission::ManageWorkspaces)?;
         let body = body.0;
         let request = OnboardingRequest {
             code: body.code,
@@ -284,14 +246,9 @@ impl WorkspacesApi {
             phone_number_id: body.phone_number_id,
             business_id: body.business_id,
         };
-        let run = workspaces::start_onboarding(
-            &self.engine,
-            &self.secrets,
-            &id.0,
-            &request,
-            &caller.name,
-        )
-        .await?;
+        let run =
+            workspaces::start_onboarding(&self.engine, &self.secrets, caller, &id.0, &request)
+                .await?;
         Ok(OnboardingResponse::Started(Json(run.into())))
     }
 }

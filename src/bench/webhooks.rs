@@ -10,7 +10,7 @@ use serde_json::json;
 use super::percentiles;
 use super::server::RunningApi;
 use crate::engine::Engine;
-use crate::whatsapp::webhooks::sign;
+use crate::meta::signature::sign;
 
 /// What (h) measured.
 pub struct WebhookFigures {

@@ -116,8 +116,8 @@ impl MetaSettings {
             })?;
         }
         if let Some(delay) = get("BAZAARSTREET_META_SANDBOX_REVIEW_DELAY") {
-            settings.sandbox_review_delay = crate::engine::duration::parse_duration(&delay)
-                .map_err(|message| {
+            settings.sandbox_review_delay =
+                crate::duration::parse_duration(&delay).map_err(|message| {
                     SettingsError::new("BAZAARSTREET_META_SANDBOX_REVIEW_DELAY", message)
                 })?;
         }

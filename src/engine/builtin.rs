@@ -9,8 +9,17 @@
 
 use serde_json::Value;
 
-use super::duration::parse_duration;
 use super::handlers::{HandlerCall, HandlerError, HandlerFuture, HandlerOutput, HandlerRegistry};
+use crate::duration::parse_duration;
+
+impl HandlerRegistry {
+    /// A registry holding the built-in handlers (a domain adds its own to it).
+    pub fn with_builtins() -> Self {
+        let mut registry = Self::default();
+        register(&mut registry);
+        registry
+    }
+}
 
 /// Registers every built-in handler.
 pub fn register(registry: &mut HandlerRegistry) {

@@ -52,14 +52,7 @@ impl Catalog {
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
                 .collect(),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => vec![],
-            Err(error) => {
-                return Err(DefinitionErrors(vec![DefinitionError {
-                    file: dir.display().to_string(),
-                    step: None,
-                    message: format!("cannot read the directory: {error}"),
-                }]));
-            }
+            Err(error) => return Err(DefinitionErrors(vec![unreadable_dir(dir, &error)])),
         };
         paths.sort();
         for path in paths {
@@ -98,6 +91,15 @@ impl Catalog {
             pinned: RwLock::new(pinned),
             registry,
         })
+    }
+
+    /// A catalog without definitions (for the OpenAPI document, which needs none).
+    pub fn empty(registry: HandlerRegistry) -> Self {
+        Self {
+            latest: HashMap::new(),
+            pinned: RwLock::new(HashMap::new()),
+            registry,
+        }
     }
 
     /// Stores every loaded definition; refuses a changed file that kept its version.
@@ -184,4 +186,22 @@ pub enum PinnedError {
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+/// A definitions or schedules directory that cannot be read: a missing one is an error,
+/// never zero definitions (a mistyped path would otherwise start a service with none).
+pub fn unreadable_dir(dir: &Path, error: &std::io::Error) -> DefinitionError {
+    let message = if error.kind() == std::io::ErrorKind::NotFound {
+        "the directory does not exist (BAZAARSTREET_WORKFLOWS_DIR and BAZAARSTREET_JOBS_DIR \
+         choose the directories; the defaults are ./workflows and ./jobs, relative to where \
+         the service starts)"
+            .to_owned()
+    } else {
+        format!("cannot read the directory: {error}")
+    };
+    DefinitionError {
+        file: dir.display().to_string(),
+        step: None,
+        message,
+    }
 }

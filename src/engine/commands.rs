@@ -50,6 +50,35 @@ impl Decision {
     }
 }
 
+/// Who asks for a command: a caller of the API, for whom the visibility rule applies (a
+/// run of a workspace it may not see does not exist), or the service itself (the webhook
+/// processor, a schedule), named as the actor it records.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// An authenticated caller.
+    Caller(&'a Caller),
+    /// The service on its own behalf.
+    Service(&'a str),
+}
+
+impl Actor<'_> {
+    /// The name recorded in history and the audit ledger.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Caller(caller) => &caller.name,
+            Actor::Service(name) => name,
+        }
+    }
+
+    /// The run, if this actor may see it.
+    fn visible(&self, run: Option<RunRow>) -> Option<RunRow> {
+        match self {
+            Actor::Caller(caller) => caller.visible(run),
+            Actor::Service(_) => run,
+        }
+    }
+}
+
 /// What posting an event did.
 #[derive(Debug, Clone)]
 pub struct EventReceipt {
@@ -135,11 +164,11 @@ impl Engine {
         &self,
         id: Uuid,
         reason: &str,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<RunRow, EngineError> {
         let mut tx = self.pool.begin().await?;
-        let run = store::runs::lock(&mut tx, id)
-            .await?
+        let run = actor
+            .visible(store::runs::lock(&mut tx, id).await?)
             .ok_or(EngineError::RunNotFound(id))?;
         if run.is_finished() {
             return Err(EngineError::Conflict(format!(
@@ -157,7 +186,7 @@ impl Engine {
             row.finished_at = Some(chrono::Utc::now());
             store::steps::save(&mut tx, &row).await?;
         }
-        let mut transition = Transition::new(&definition, run, Some(actor.to_owned()));
+        let mut transition = Transition::new(&definition, run, Some(actor.name().to_owned()));
         transition.run.cancel_reason = Some(reason.to_owned());
         transition.finish("cancelled", None);
         let run = transition.commit_changes(&mut tx).await?;
@@ -179,9 +208,8 @@ impl Engine {
     ) -> Result<RunRow, EngineError> {
         let actor = decider.name.as_str();
         let mut tx = self.pool.begin().await?;
-        let run = store::runs::lock(&mut tx, id)
-            .await?
-            .filter(|run| decider.sees(run.workspace_id.as_deref()))
+        let run = decider
+            .visible(store::runs::lock(&mut tx, id).await?)
             .ok_or(EngineError::RunNotFound(id))?;
         let definition = self
             .catalog
@@ -314,11 +342,11 @@ impl Engine {
         name: &str,
         correlation: &str,
         payload: &Value,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<EventReceipt, EngineError> {
         let mut tx = self.pool.begin().await?;
-        let run = store::runs::lock(&mut tx, id)
-            .await?
+        let run = actor
+            .visible(store::runs::lock(&mut tx, id).await?)
             .ok_or(EngineError::RunNotFound(id))?;
         if run.is_finished() {
             return Err(EngineError::Conflict(format!(
@@ -346,7 +374,7 @@ impl Engine {
                 _ => false,
             });
         let row = store::steps::get(&mut tx, id, run.current_seq).await?;
-        let mut transition = Transition::new(&definition, run, Some(actor.to_owned()));
+        let mut transition = Transition::new(&definition, run, Some(actor.name().to_owned()));
         transition.record(
             "event_received",
             transition.run.current_step.clone().as_deref(),
@@ -387,7 +415,8 @@ fn same_request(existing: RunRow, request: &StartRun) -> Result<RunRow, EngineEr
     Ok(existing)
 }
 
-fn check_input(schema: &Value, input: &Value) -> Result<(), EngineError> {
+/// Checks `input` against a workflow's input schema, locating every problem.
+pub(super) fn check_input(schema: &Value, input: &Value) -> Result<(), EngineError> {
     let validator = jsonschema::validator_for(schema)
         .map_err(|error| EngineError::Definition(format!("input schema: {error}")))?;
     let problems: Vec<InputProblem> = validator

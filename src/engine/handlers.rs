@@ -8,10 +8,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::builtin;
 use super::context::first_nul;
 
 /// What a handler is given for one attempt.
@@ -27,6 +27,24 @@ pub struct HandlerCall {
     pub context: Value,
     /// The step's fixed `params` (`Null` when none).
     pub params: Value,
+}
+
+impl HandlerCall {
+    /// The run's input as the handler's own type. A run whose input does not fit fails
+    /// the step for good, naming what is missing or wrong: retrying cannot change it.
+    pub fn input<T: DeserializeOwned>(&self) -> Result<T, HandlerError> {
+        T::deserialize(&self.context["input"]).map_err(|error| {
+            HandlerError::Fatal(format!(
+                "the run input does not fit step `{}`: {error}",
+                self.step_id
+            ))
+        })
+    }
+
+    /// An optional string of the run input.
+    pub fn input_str(&self, key: &str) -> Option<&str> {
+        self.context["input"].get(key).and_then(Value::as_str)
+    }
 }
 
 /// A successful attempt.
@@ -87,6 +105,17 @@ impl HandlerError {
     pub fn is_retryable(&self) -> bool {
         !matches!(self, HandlerError::Fatal(_))
     }
+
+    /// A storage failure inside a handler: a passing fault, worth retrying.
+    pub fn storage(error: sqlx::Error) -> Self {
+        HandlerError::Retryable(format!("database: {error}"))
+    }
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(error: sqlx::Error) -> Self {
+        HandlerError::storage(error)
+    }
 }
 
 /// The future a handler returns.
@@ -114,13 +143,6 @@ pub struct HandlerRegistry {
 }
 
 impl HandlerRegistry {
-    /// A registry holding the built-in handlers.
-    pub fn with_builtins() -> Self {
-        let mut registry = Self::default();
-        builtin::register(&mut registry);
-        registry
-    }
-
     /// Adds or replaces a handler.
     pub fn register(&mut self, name: &str, handler: impl Handler) {
         self.handlers.insert(name.to_owned(), Arc::new(handler));
@@ -143,6 +165,25 @@ impl HandlerRegistry {
         names
     }
 }
+
+/// Registers handler functions `async fn(&Deps, HandlerCall) -> Result<…>` by name, each
+/// sharing one copy of the dependencies: a domain's list of its handlers.
+macro_rules! register_handlers {
+    ($registry:expr, $deps:expr, { $($name:literal => $function:path),* $(,)? }) => {{
+        let deps = std::sync::Arc::new($deps);
+        $(
+            let shared = deps.clone();
+            $registry.register(
+                $name,
+                move |call: $crate::engine::handlers::HandlerCall| -> $crate::engine::handlers::HandlerFuture {
+                    let deps = shared.clone();
+                    Box::pin(async move { $function(&deps, call).await })
+                },
+            );
+        )*
+    }};
+}
+pub(crate) use register_handlers;
 
 /// A handler's result as it can be stored: PostgreSQL cannot hold U+0000 (NUL) in `text`
 /// or `jsonb`, so an output or outcome holding one fails the attempt for good (storing it

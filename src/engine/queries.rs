@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::definition::StepKind;
 use super::{Engine, EngineError, policy};
-use crate::security::Caller;
+use crate::security::{Caller, InWorkspace, ListScope};
 use crate::store;
 use crate::store::attempts::AttemptRow;
 use crate::store::history::HistoryRow;
@@ -43,6 +43,20 @@ impl Engine {
         })
     }
 
+    /// A run with its timeline, if the caller may see it.
+    pub async fn visible_run_detail(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<RunDetail, EngineError> {
+        let detail = self.run_detail(id).await?;
+        if caller.sees(detail.run.workspace()) {
+            Ok(detail)
+        } else {
+            Err(EngineError::RunNotFound(id))
+        }
+    }
+
     /// A run without its timeline.
     pub async fn run(&self, id: Uuid) -> Result<RunRow, EngineError> {
         let mut conn = self.pool.acquire().await?;
@@ -55,6 +69,52 @@ impl Engine {
     pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, EngineError> {
         let mut conn = self.pool.acquire().await?;
         Ok(store::runs::list(&mut conn, filter).await?)
+    }
+
+    /// Runs matching a filter that the caller may see, newest first: the filter's
+    /// workspace is narrowed to the caller's, and another workspace's runs are none.
+    pub async fn list_visible_runs(
+        &self,
+        caller: &Caller,
+        mut filter: RunFilter,
+    ) -> Result<Vec<RunRow>, EngineError> {
+        filter.workspace_id = match caller.list_scope(filter.workspace_id.as_deref()) {
+            ListScope::Nothing => return Ok(vec![]),
+            ListScope::All => None,
+            ListScope::Workspace(id) => Some(id),
+        };
+        self.list_runs(&filter).await
+    }
+}
+
+/// Figures about the engine's state for `/metrics`, read from the database so every
+/// replica reports the same numbers.
+#[derive(Debug, Clone)]
+pub struct Gauges {
+    /// Runs by workflow and status.
+    pub runs: Vec<store::metrics::RunCount>,
+    /// Step jobs due and not yet started.
+    pub queue_depth: i64,
+    /// Approval steps waiting for decisions.
+    pub pending_approvals: i64,
+    /// Age of the oldest waiting approval, in seconds.
+    pub oldest_approval_seconds: f64,
+}
+
+impl Engine {
+    /// The engine's gauges, now.
+    pub async fn gauges(&self) -> Result<Gauges, EngineError> {
+        let mut conn = self.pool.acquire().await?;
+        let runs = store::metrics::run_counts(&mut conn).await?;
+        let queue_depth = store::metrics::queue_depth(&mut conn, store::jobs::STEP_QUEUE).await?;
+        let (pending_approvals, oldest_approval_seconds) =
+            store::metrics::pending_approvals(&mut conn).await?;
+        Ok(Gauges {
+            runs,
+            queue_depth,
+            pending_approvals,
+            oldest_approval_seconds,
+        })
     }
 }
 

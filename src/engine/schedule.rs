@@ -20,9 +20,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Engine;
-use super::catalog::Catalog;
-use super::commands::StartRun;
-use super::validate::{DefinitionError, DefinitionErrors};
+use super::catalog::{Catalog, unreadable_dir};
+use super::commands::{StartRun, check_input};
+use super::validate::{DefinitionError, DefinitionErrors, toml_problem};
 use crate::store;
 
 /// Most ticks examined when looking for a missed one, so a per-second schedule that was
@@ -96,7 +96,7 @@ pub fn load_dir(dir: &Path, catalog: &Catalog) -> Result<Vec<Schedule>, Definiti
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
             .collect(),
-        Err(_) => vec![],
+        Err(error) => return Err(DefinitionErrors(vec![unreadable_dir(dir, &error)])),
     };
     paths.sort();
     for path in paths {
@@ -109,7 +109,7 @@ pub fn load_dir(dir: &Path, catalog: &Catalog) -> Result<Vec<Schedule>, Definiti
         let parsed = std::fs::read_to_string(&path)
             .map_err(|error| error.to_string())
             .and_then(|text| {
-                toml::from_str::<RawSchedule>(&text).map_err(|e| e.message().to_owned())
+                toml::from_str::<RawSchedule>(&text).map_err(|e| toml_problem(&text, &e))
             });
         let raw = match parsed {
             Ok(raw) => raw,
@@ -150,13 +150,23 @@ fn build(raw: RawSchedule, catalog: &Catalog) -> Result<Schedule, String> {
         .timezone
         .parse()
         .map_err(|_| format!("timezone `{}` is not an IANA zone name", raw.timezone))?;
-    if catalog.latest(&raw.workflow).is_none() {
+    let Some(definition) = catalog.latest(&raw.workflow) else {
         return Err(format!("workflow `{}` is not defined", raw.workflow));
-    }
+    };
     let input = match raw.input {
         None => Value::Object(Default::default()),
         Some(input) => serde_json::to_value(input).map_err(|e| e.to_string())?,
     };
+    // A schedule whose input fails its workflow's schema could never start a run: refuse
+    // it here rather than log the failure at every tick.
+    if let Some(schema) = &definition.input_schema {
+        check_input(schema, &input).map_err(|error| {
+            format!(
+                "its input cannot start workflow `{}`: {error}",
+                raw.workflow
+            )
+        })?;
+    }
     Ok(Schedule {
         name: raw.name,
         cron_text: raw.cron,

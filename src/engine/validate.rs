@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::context::is_valid_path;
 use super::definition::*;
-use super::duration::parse_duration;
+use crate::duration::parse_duration;
 
 mod specs;
 
@@ -57,6 +57,19 @@ impl fmt::Display for DefinitionErrors {
 
 impl std::error::Error for DefinitionErrors {}
 
+/// A TOML error as `line L, column C: message` (lines and columns from 1).
+pub fn toml_problem(source: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let before = &source[..span.start.min(source.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {}", error.message())
+        }
+        None => error.message().to_owned(),
+    }
+}
+
 /// Parses and validates one definition file.
 ///
 /// `file` names the file in error messages; `expected_name` is the file stem the
@@ -72,7 +85,10 @@ pub fn parse_definition(
     let raw: RawDefinition = match toml::from_str(source) {
         Ok(raw) => raw,
         Err(error) => {
-            problems.file_level(format!("not a valid definition: {}", error.message()));
+            problems.file_level(format!(
+                "not a valid definition: {}",
+                toml_problem(source, &error)
+            ));
             return Err(problems.list);
         }
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::state::{Business, Sandbox, Template};
-use crate::whatsapp::webhooks::sign;
+use crate::meta::signature::sign;
 
 /// How often due template reviews are announced.
 const TICK: Duration = Duration::from_millis(100);

@@ -13,7 +13,6 @@
 //! every 200 ms; readers of the ledger call [`chain_pending`] first, so they never miss a
 //! committed entry.
 
-use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -25,42 +24,11 @@ use crate::store;
 /// Hash before the first entry.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
-/// An entry to append.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEntry {
-    /// When (truncated to microseconds, the database's precision).
-    pub at: DateTime<Utc>,
-    /// Key name, or `engine` for what the engine does on its own.
-    pub actor: String,
-    /// What happened, e.g. `run.started`, `key.created`, `decision.refused`.
-    pub action: String,
-    /// What it happened to, e.g. `run:<uuid>`, `key:<uuid>`.
-    pub subject: String,
-    /// Workspace of the subject.
-    pub workspace_id: Option<String>,
-    /// Details. Never a secret.
-    pub data: Value,
-}
+pub use crate::store::audit::{AuditEntry, LedgerFilter, LedgerRow};
+
+use super::{Caller, ListScope};
 
 impl AuditEntry {
-    /// An entry stamped now.
-    pub fn now(
-        actor: &str,
-        action: impl Into<String>,
-        subject: impl Into<String>,
-        workspace_id: Option<&str>,
-        data: Value,
-    ) -> Self {
-        Self {
-            at: Utc::now().trunc_subsecs(6),
-            actor: actor.to_owned(),
-            action: action.into(),
-            subject: subject.into(),
-            workspace_id: workspace_id.map(str::to_owned),
-            data,
-        }
-    }
-
     /// The bytes that are hashed.
     pub fn canonical(&self) -> Vec<u8> {
         let value = json!({
@@ -144,6 +112,37 @@ pub async fn run_chainer(pool: PgPool, shutdown: impl Future<Output = ()>) {
     if let Err(error) = chain_pending(&pool).await {
         tracing::warn!(error = %error, "chaining audit entries at shutdown failed");
     }
+}
+
+/// Entries the caller may see (a confined key: its workspace's), newest first, after
+/// linking every committed entry so none is missed.
+pub async fn list(
+    pool: &PgPool,
+    caller: &Caller,
+    mut filter: LedgerFilter,
+) -> sqlx::Result<Vec<LedgerRow>> {
+    chain_pending(pool).await?;
+    filter.workspace_id = match caller.list_scope(None) {
+        ListScope::All => None,
+        ListScope::Workspace(id) => Some(id),
+        ListScope::Nothing => return Ok(vec![]),
+    };
+    let mut conn = pool.acquire().await?;
+    store::audit::list(&mut conn, &filter).await
+}
+
+/// The chain's end (`seq`, hash) after linking every committed entry.
+pub async fn head(pool: &PgPool) -> sqlx::Result<(i64, Vec<u8>)> {
+    chain_pending(pool).await?;
+    let mut conn = pool.acquire().await?;
+    store::audit::head(&mut conn).await
+}
+
+/// Verifies the whole chain after linking every committed entry.
+pub async fn verify_all(pool: &PgPool) -> sqlx::Result<Verification> {
+    chain_pending(pool).await?;
+    let mut conn = pool.acquire().await?;
+    verify(&mut conn).await
 }
 
 /// What verifying the chain found.

@@ -8,8 +8,10 @@ use uuid::Uuid;
 use super::audit::{self, AuditEntry};
 use super::roles::{Caller, Role};
 use super::tokens;
+use super::visibility::{InWorkspace, visible_in};
 use crate::store;
-use crate::store::keys::{KeyRow, NewKey};
+pub use crate::store::keys::KeyRow;
+use crate::store::keys::NewKey;
 
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +101,7 @@ pub async fn revoke(
     let mut tx = pool.begin().await?;
     let visible = store::keys::get(&mut tx, id)
         .await?
-        .filter(|key| scope.is_none() || key.workspace_id.as_deref() == scope);
+        .filter(|key| visible_in(scope, key.workspace()));
     if visible.is_none() {
         return Err(KeyError::NotFound(id));
     }
@@ -116,6 +118,12 @@ pub async fn revoke(
     audit::append(&mut tx, &[entry]).await?;
     tx.commit().await?;
     Ok(row)
+}
+
+impl InWorkspace for KeyRow {
+    fn workspace(&self) -> Option<&str> {
+        self.workspace_id.as_deref()
+    }
 }
 
 /// The caller a bearer token stands for; `None` for a malformed, unknown or revoked token.

@@ -84,15 +84,6 @@ impl Caller {
     pub fn has_any(&self, roles: &[Role]) -> bool {
         roles.contains(&self.role)
     }
-
-    /// Whether a record of `workspace` is visible to the caller. A scoped key sees only
-    /// its workspace's records (not unscoped ones); an unscoped key sees all.
-    pub fn sees(&self, workspace: Option<&str>) -> bool {
-        match &self.workspace_id {
-            None => true,
-            Some(own) => workspace == Some(own.as_str()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -105,20 +96,5 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
-    }
-
-    #[test]
-    fn scoped_callers_see_only_their_workspace() {
-        let mut caller = Caller {
-            key_id: Uuid::nil(),
-            name: "k".into(),
-            role: Role::Auditor,
-            workspace_id: Some("ws_a".into()),
-        };
-        assert!(caller.sees(Some("ws_a")));
-        assert!(!caller.sees(Some("ws_b")));
-        assert!(!caller.sees(None));
-        caller.workspace_id = None;
-        assert!(caller.sees(Some("ws_b")) && caller.sees(None));
     }
 }

@@ -3,11 +3,47 @@
 //! ([`crate::security::audit::chain_pending`]) links them: a seq and hashes in
 //! `audit_chain`. A ledger row is never written twice.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::security::audit::AuditEntry;
+/// A ledger entry: what happened, to what, by whom. The chain's hashing of it lives in
+/// [`crate::security::audit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// When (truncated to microseconds, the database's precision).
+    pub at: DateTime<Utc>,
+    /// Key name, or `engine` for what the engine does on its own.
+    pub actor: String,
+    /// What happened, e.g. `run.started`, `key.created`, `decision.refused`.
+    pub action: String,
+    /// What it happened to, e.g. `run:<uuid>`, `key:<uuid>`.
+    pub subject: String,
+    /// Workspace of the subject.
+    pub workspace_id: Option<String>,
+    /// Details. Never a secret.
+    pub data: Value,
+}
+
+impl AuditEntry {
+    /// An entry stamped now.
+    pub fn now(
+        actor: &str,
+        action: impl Into<String>,
+        subject: impl Into<String>,
+        workspace_id: Option<&str>,
+        data: Value,
+    ) -> Self {
+        Self {
+            at: Utc::now().trunc_subsecs(6),
+            actor: actor.to_owned(),
+            action: action.into(),
+            subject: subject.into(),
+            workspace_id: workspace_id.map(str::to_owned),
+            data,
+        }
+    }
+}
 
 /// A stored entry.
 #[derive(Debug, Clone)]

@@ -1,14 +1,13 @@
 //! What the WhatsApp handlers share: the pool, the Graph client, the token box, and the
 //! translation of Graph errors into step failures.
 
-use serde_json::Value;
 use sqlx::PgPool;
 
+use super::store;
 use crate::engine::handlers::{HandlerCall, HandlerError};
 use crate::meta::Handling;
 use crate::meta::client::{CallContext, CallError, GraphClient};
 use crate::security::secret_box::SecretBox;
-use crate::store;
 
 /// Dependencies of the WhatsApp handlers.
 #[derive(Debug, Clone)]
@@ -21,18 +20,15 @@ pub struct WhatsAppDeps {
     pub secrets: SecretBox,
 }
 
-/// A database failure inside a handler: worth retrying.
-pub fn db_error(error: sqlx::Error) -> HandlerError {
-    HandlerError::Retryable(format!("database: {error}"))
-}
-
 impl WhatsAppDeps {
     /// The workspace a run works for (`input.workspace_id`).
     pub fn workspace_id(call: &HandlerCall) -> Result<String, HandlerError> {
-        call.context["input"]["workspace_id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| HandlerError::Fatal("the run input has no `workspace_id`".into()))
+        /// The part of every WhatsApp run's input that names its workspace.
+        #[derive(serde::Deserialize)]
+        struct WorkspaceInput {
+            workspace_id: String,
+        }
+        Ok(call.input::<WorkspaceInput>()?.workspace_id)
     }
 
     /// Who a Graph call is made for.
@@ -46,10 +42,9 @@ impl WhatsAppDeps {
 
     /// The workspace's business token, decrypted.
     pub async fn token(&self, workspace_id: &str) -> Result<String, HandlerError> {
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let mut conn = self.pool.acquire().await?;
         let sealed = store::workspaces::token(&mut conn, workspace_id)
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(|| HandlerError::Fatal("the workspace has no access token yet".into()))?;
         self.secrets
             .open(&sealed)
@@ -75,7 +70,7 @@ impl WhatsAppDeps {
                     )
                     .await
                 {
-                    return db_error(db);
+                    return HandlerError::storage(db);
                 }
                 HandlerError::Fatal(format!(
                     "{reason}; the business must connect again through Embedded Signup"
@@ -84,27 +79,3 @@ impl WhatsAppDeps {
         }
     }
 }
-
-/// An optional string from the run input.
-pub fn input_str<'a>(call: &'a HandlerCall, key: &str) -> Option<&'a str> {
-    call.context["input"].get(key).and_then(Value::as_str)
-}
-
-/// Registers handler functions `async fn(&WhatsAppDeps, HandlerCall) -> Result<…>` by name,
-/// each sharing one copy of the dependencies.
-macro_rules! register_all {
-    ($registry:expr, $deps:expr, { $($name:literal => $function:path),* $(,)? }) => {{
-        let deps = std::sync::Arc::new($deps);
-        $(
-            let shared = deps.clone();
-            $registry.register(
-                $name,
-                move |call: $crate::engine::handlers::HandlerCall| -> $crate::engine::handlers::HandlerFuture {
-                    let deps = shared.clone();
-                    Box::pin(async move { $function(&deps, call).await })
-                },
-            );
-        )*
-    }};
-}
-pub(crate) use register_all;

@@ -5,10 +5,12 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::deps::{WhatsAppDeps, db_error, input_str, register_all};
-use crate::engine::handlers::{HandlerCall, HandlerError, HandlerOutput, HandlerRegistry};
+use super::deps::WhatsAppDeps;
+use super::store;
+use crate::engine::handlers::{
+    HandlerCall, HandlerError, HandlerOutput, HandlerRegistry, register_handlers,
+};
 use crate::meta::client::CallError;
-use crate::store;
 
 /// Scopes a business token must carry.
 const REQUIRED_SCOPES: [&str; 2] = [
@@ -18,7 +20,7 @@ const REQUIRED_SCOPES: [&str; 2] = [
 
 /// Registers `whatsapp.*` onboarding handlers and `workspace.activate`.
 pub fn register(registry: &mut HandlerRegistry, deps: WhatsAppDeps) {
-    register_all!(registry, deps, {
+    register_handlers!(registry, deps, {
         "whatsapp.exchange_code" => exchange_code,
         "whatsapp.find_waba" => find_waba,
         "whatsapp.fetch_phone_numbers" => fetch_phone_numbers,
@@ -33,9 +35,12 @@ type Outcome = Result<HandlerOutput, HandlerError>;
 
 /// This run's onboarding (`input.onboarding_id`).
 fn onboarding_id(call: &HandlerCall) -> Result<Uuid, HandlerError> {
-    input_str(call, "onboarding_id")
-        .and_then(|text| Uuid::parse_str(text).ok())
-        .ok_or_else(|| HandlerError::Fatal("the run input has no `onboarding_id`".into()))
+    /// The part of an onboarding run's input that names its sealed code and PIN.
+    #[derive(serde::Deserialize)]
+    struct OnboardingInput {
+        onboarding_id: Uuid,
+    }
+    Ok(call.input::<OnboardingInput>()?.onboarding_id)
 }
 
 /// The sealed code and PIN of this onboarding, opened.
@@ -44,10 +49,9 @@ async fn onboarding_secrets(
     call: &HandlerCall,
 ) -> Result<(String, String), HandlerError> {
     let id = onboarding_id(call)?;
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
     let (code, pin) = store::workspaces::onboarding_secrets(&mut conn, id)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| HandlerError::Fatal("the onboarding's code and PIN are gone".into()))?;
     let open = |sealed: &[u8]| {
         deps.secrets
@@ -60,10 +64,8 @@ async fn onboarding_secrets(
 async fn exchange_code(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     let workspace = WhatsAppDeps::workspace_id(&call)?;
     let onboarding = onboarding_id(&call)?;
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
-    let stored_by = store::workspaces::token_onboarding(&mut conn, &workspace)
-        .await
-        .map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
+    let stored_by = store::workspaces::token_onboarding(&mut conn, &workspace).await?;
     if stored_by == Some(onboarding) {
         // An earlier attempt of this onboarding exchanged the code (a code works once) and
         // stopped before its result was recorded.
@@ -84,10 +86,8 @@ async fn exchange_code(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
         Err(error) => return Err(deps.graph_failure(&workspace, error).await),
     };
     let sealed = deps.secrets.seal(&token.access_token);
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
-    store::workspaces::set_token(&mut conn, &workspace, &sealed, onboarding)
-        .await
-        .map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
+    store::workspaces::set_token(&mut conn, &workspace, &sealed, onboarding).await?;
     Ok(HandlerOutput::ok(json!({ "token_stored": true })))
 }
 
@@ -122,7 +122,7 @@ async fn find_waba(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
         .find(|scope| scope.scope == "whatsapp_business_management")
         .map(|scope| scope.target_ids.clone())
         .unwrap_or_default();
-    let waba = match input_str(&call, "waba_id") {
+    let waba = match call.input_str("waba_id") {
         Some(asked) if granted.iter().any(|id| id == asked) => asked.to_owned(),
         Some(asked) => {
             return Err(HandlerError::Fatal(format!(
@@ -135,24 +135,17 @@ async fn find_waba(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
             .cloned()
             .ok_or_else(|| HandlerError::Fatal("no WhatsApp Business Account was shared".into()))?,
     };
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
-    store::workspaces::set_waba(
-        &mut conn,
-        &workspace,
-        &waba,
-        input_str(&call, "business_id"),
-    )
-    .await
-    .map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
+    store::workspaces::set_waba(&mut conn, &workspace, &waba, call.input_str("business_id"))
+        .await?;
     Ok(HandlerOutput::ok(json!({ "waba_id": waba })))
 }
 
 /// The workspace's WABA, recorded by `find_waba`.
 async fn waba_of(deps: &WhatsAppDeps, workspace: &str) -> Result<String, HandlerError> {
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
     store::workspaces::get(&mut conn, workspace)
-        .await
-        .map_err(db_error)?
+        .await?
         .and_then(|row| row.waba_id)
         .ok_or_else(|| HandlerError::Fatal("the workspace has no WABA yet".into()))
 }
@@ -166,20 +159,19 @@ async fn fetch_phone_numbers(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome 
         Ok(numbers) => numbers,
         Err(error) => return Err(deps.graph_failure(&workspace, error).await),
     };
-    let chosen = match input_str(&call, "phone_number_id") {
+    let chosen = match call.input_str("phone_number_id") {
         Some(asked) => numbers.iter().find(|number| number.id == asked),
         None => numbers.first(),
     }
     .ok_or_else(|| HandlerError::Fatal(format!("WABA {waba} has no such phone number")))?;
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
     store::workspaces::set_phone(
         &mut conn,
         &workspace,
         &chosen.id,
         &chosen.display_phone_number,
     )
-    .await
-    .map_err(db_error)?;
+    .await?;
     Ok(HandlerOutput::ok(json!({
         "phone_number_id": chosen.id,
         "display_phone_number": chosen.display_phone_number,
@@ -202,10 +194,9 @@ async fn register_phone(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     let token = deps.token(&workspace).await?;
     let (_, pin) = onboarding_secrets(deps, &call).await?;
     let phone = {
-        let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+        let mut conn = deps.pool.acquire().await?;
         store::workspaces::get(&mut conn, &workspace)
-            .await
-            .map_err(db_error)?
+            .await?
             .and_then(|row| row.phone_number_id)
             .ok_or_else(|| HandlerError::Fatal("the workspace has no phone number yet".into()))?
     };
@@ -239,7 +230,7 @@ async fn import_templates(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
         Ok(templates) => templates,
         Err(error) => return Err(deps.graph_failure(&workspace, error).await),
     };
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
     for template in &templates {
         store::workspaces::upsert_template(
             &mut conn,
@@ -251,17 +242,14 @@ async fn import_templates(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
             &template.id,
             &template.status,
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     }
     Ok(HandlerOutput::ok(json!({ "imported": templates.len() })))
 }
 
 async fn activate(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     let workspace = WhatsAppDeps::workspace_id(&call)?;
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
-    store::workspaces::set_status(&mut conn, &workspace, "active", None)
-        .await
-        .map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
+    store::workspaces::set_status(&mut conn, &workspace, "active", None).await?;
     Ok(HandlerOutput::ok(json!({ "status": "active" })))
 }

@@ -4,16 +4,18 @@
 
 use serde_json::json;
 
-use super::deps::{WhatsAppDeps, db_error, register_all};
-use crate::engine::handlers::{HandlerCall, HandlerError, HandlerOutput, HandlerRegistry};
+use super::deps::WhatsAppDeps;
+use super::store;
+use super::store::templates::TemplateRow;
+use crate::engine::handlers::{
+    HandlerCall, HandlerError, HandlerOutput, HandlerRegistry, register_handlers,
+};
 use crate::meta::client::RemoteTemplate;
-use crate::store;
-use crate::store::templates::TemplateRow;
 
 /// Registers `whatsapp.submit_template`, `whatsapp.poll_template`,
 /// `whatsapp.record_template`.
 pub fn register(registry: &mut HandlerRegistry, deps: WhatsAppDeps) {
-    register_all!(registry, deps, {
+    register_handlers!(registry, deps, {
         "whatsapp.submit_template" => submit,
         "whatsapp.poll_template" => poll,
         "whatsapp.record_template" => record,
@@ -29,18 +31,16 @@ async fn template_row(
     let id = call.context["input"]["template"]
         .as_i64()
         .ok_or_else(|| HandlerError::Fatal("the run input has no `template`".into()))?;
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
     store::templates::get(&mut conn, id)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| HandlerError::Fatal(format!("template {id} is gone")))
 }
 
 async fn waba(deps: &WhatsAppDeps, workspace: &str) -> Result<String, HandlerError> {
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
     store::workspaces::get(&mut conn, workspace)
-        .await
-        .map_err(db_error)?
+        .await?
         .and_then(|row| row.waba_id)
         .ok_or_else(|| HandlerError::Fatal("the workspace is not connected to WhatsApp yet".into()))
 }
@@ -56,7 +56,7 @@ async fn save(
     remote: &RemoteTemplate,
     source: &str,
 ) -> Result<(), HandlerError> {
-    let mut conn = deps.pool.acquire().await.map_err(db_error)?;
+    let mut conn = deps.pool.acquire().await?;
     store::templates::record_status(
         &mut conn,
         row.id,
@@ -66,7 +66,7 @@ async fn save(
         source,
     )
     .await
-    .map_err(db_error)
+    .map_err(HandlerError::storage)
 }
 
 async fn submit(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {

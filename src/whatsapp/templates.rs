@@ -3,11 +3,14 @@
 
 use serde_json::{Value, json};
 
+use sqlx::PgPool;
+
+use super::store;
+pub use super::store::templates::{TemplateEventRow, TemplateRow};
+use super::workspaces::{self, WorkspaceError};
 use crate::engine::commands::StartRun;
-use crate::engine::{Engine, EngineError, InputProblem};
-use crate::store;
-use crate::store::runs::RunRow;
-use crate::store::templates::TemplateRow;
+use crate::engine::{Engine, EngineError, InputProblem, Run};
+use crate::security::Caller;
 
 /// The workflow following a template through Meta's review.
 pub const APPROVAL_WORKFLOW: &str = "template_approval";
@@ -200,6 +203,12 @@ pub enum TemplateError {
     /// A template of that name and language exists in the workspace.
     #[error("the workspace already has a template `{0}` in this language")]
     Exists(String),
+    /// No such workspace, or one the caller may not see.
+    #[error("workspace `{0}` not found")]
+    WorkspaceNotFound(String),
+    /// No such template in the workspace.
+    #[error("template {0} not found")]
+    NotFound(i64),
     /// Starting the run failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -208,13 +217,55 @@ pub enum TemplateError {
     Database(#[from] sqlx::Error),
 }
 
+/// The workspace, checked visible to the caller.
+async fn visible_workspace(
+    pool: &PgPool,
+    caller: &Caller,
+    workspace_id: &str,
+) -> Result<(), TemplateError> {
+    match workspaces::get(pool, caller, workspace_id).await {
+        Ok(_) => Ok(()),
+        Err(WorkspaceError::Database(error)) => Err(error.into()),
+        Err(_) => Err(TemplateError::WorkspaceNotFound(workspace_id.to_owned())),
+    }
+}
+
+/// Every template of a workspace the caller may see, with its current status.
+pub async fn list(
+    pool: &PgPool,
+    caller: &Caller,
+    workspace_id: &str,
+) -> Result<Vec<TemplateRow>, TemplateError> {
+    visible_workspace(pool, caller, workspace_id).await?;
+    let mut conn = pool.acquire().await?;
+    Ok(store::templates::list(&mut conn, workspace_id).await?)
+}
+
+/// One template of a workspace the caller may see, with every status it had.
+pub async fn get(
+    pool: &PgPool,
+    caller: &Caller,
+    workspace_id: &str,
+    template_id: i64,
+) -> Result<(TemplateRow, Vec<TemplateEventRow>), TemplateError> {
+    visible_workspace(pool, caller, workspace_id).await?;
+    let mut conn = pool.acquire().await?;
+    let row = store::templates::get(&mut conn, template_id)
+        .await?
+        .filter(|row| row.workspace_id == workspace_id)
+        .ok_or(TemplateError::NotFound(template_id))?;
+    let events = store::templates::events(&mut conn, row.id).await?;
+    Ok((row, events))
+}
+
 /// Validates, stores a draft and starts its approval run.
 pub async fn submit(
     engine: &Engine,
+    caller: &Caller,
     workspace_id: &str,
     request: &TemplateRequest,
-    initiator: &str,
-) -> Result<(TemplateRow, RunRow), TemplateError> {
+) -> Result<(TemplateRow, Run), TemplateError> {
+    visible_workspace(engine.pool(), caller, workspace_id).await?;
     let problems = validate(request);
     if !problems.is_empty() {
         return Err(TemplateError::Invalid(problems));
@@ -237,7 +288,7 @@ pub async fn submit(
             input: json!({ "workspace_id": workspace_id, "template": row.id }),
             workspace_id: Some(workspace_id.to_owned()),
             idempotency_key: Some(format!("template:{}", row.id)),
-            initiator: initiator.to_owned(),
+            initiator: caller.name.clone(),
         })
         .await?;
     let mut conn = engine.pool().acquire().await?;

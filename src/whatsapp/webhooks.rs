@@ -1,42 +1,48 @@
-//! Meta's webhooks: checking a delivery's signature, and processing stored deliveries —
+//! Meta's webhooks: storing a signed delivery, and processing stored deliveries —
 //! message statuses (monotone), inbound messages, template status changes (which resume
 //! the template-approval run waiting on them) and account disconnections.
 
 use std::future::Future;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 
+use super::store;
+use crate::engine::commands::Actor;
 use crate::engine::context::replace_nul;
 use crate::engine::{Engine, EngineError};
-use crate::store;
+use crate::meta::signature::signature_valid;
 
 /// The event a template-approval run waits for, correlated by Meta's template id.
 pub const TEMPLATE_STATUS_EVENT: &str = "template_status";
 
-/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of exactly `body` under
-/// `app_secret`, compared in constant time.
-pub fn signature_valid(app_secret: &str, body: &[u8], header: Option<&str>) -> bool {
-    let Some(hex_digest) = header.and_then(|value| value.strip_prefix("sha256=")) else {
-        return false;
-    };
-    let Ok(expected) = hex::decode(hex_digest.trim()) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+/// Why a delivery was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The signature is missing or is not over these bytes: nothing is stored.
+    #[error("X-Hub-Signature-256 is missing or is not the HMAC-SHA256 of this body")]
+    BadSignature,
+    /// The database failed: not acknowledged, so Meta delivers it again.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
 }
 
-/// `sha256=<hex>` for `body`, as Meta (and the sandbox) sign deliveries.
-pub fn sign(app_secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+/// Takes a delivery signed over exactly these bytes: stores it for the processor
+/// (deduplicated by its SHA-256; `false` when it was already stored).
+pub async fn take_delivery(
+    pool: &PgPool,
+    app_secret: &str,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<bool, DeliveryError> {
+    if !signature_valid(app_secret, body, signature) {
+        return Err(DeliveryError::BadSignature);
+    }
+    let digest = Sha256::digest(body);
+    let mut conn = pool.acquire().await?;
+    Ok(store::webhooks::insert(&mut conn, body, &digest).await?)
 }
 
 /// Deliveries processed per transaction.
@@ -83,7 +89,7 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
                     TEMPLATE_STATUS_EVENT,
                     &change.template_id,
                     &change.payload,
-                    "meta",
+                    Actor::Service("meta"),
                 )
                 .await
             {
@@ -217,30 +223,5 @@ pub async fn run_processor(engine: Engine, shutdown: impl Future<Output = ()>) {
         if let Err(error) = process_pending(&engine).await {
             tracing::warn!(error = %error, "processing webhook deliveries failed; will retry");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_cover_the_exact_bytes() {
-        let body = br#"{"text":"\u00e9t\u00e9"}"#;
-        let header = sign("secret", body);
-        assert!(signature_valid("secret", body, Some(&header)));
-        assert!(!signature_valid(
-            "secret",
-            "{\"text\":\"été\"}".as_bytes(),
-            Some(&header)
-        ));
-        assert!(!signature_valid("other", body, Some(&header)));
-        assert!(!signature_valid("secret", body, None));
-        assert!(!signature_valid("secret", body, Some("sha256=zz")));
-        assert!(!signature_valid(
-            "secret",
-            body,
-            Some(&header.replace("sha256=", "sha1="))
-        ));
     }
 }

@@ -1,16 +1,18 @@
-//! Creating workspaces and starting their onboarding. The Embedded Signup code and the
-//! PIN are sealed into `onboarding_secrets`; the run's input only names that row.
+//! Workspace commands: create, read (under the visibility rule), close, and start
+//! onboarding. The Embedded Signup code and the PIN are sealed into `onboarding_secrets`;
+//! the run's input only names that row.
 
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::store;
+pub use super::store::workspaces::WorkspaceRow;
 use crate::engine::commands::StartRun;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Run};
+use crate::security::audit::{self, AuditEntry};
 use crate::security::secret_box::SecretBox;
-use crate::store;
-use crate::store::runs::RunRow;
-use crate::store::workspaces::WorkspaceRow;
+use crate::security::{Caller, InWorkspace, ListScope};
 
 /// The workflow that connects a workspace to WhatsApp.
 pub const ONBOARDING_WORKFLOW: &str = "onboarding";
@@ -36,6 +38,12 @@ pub enum WorkspaceError {
     /// The request is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A key confined to a workspace asked to create one.
+    #[error("a key confined to a workspace cannot create workspaces")]
+    Confined,
+    /// The workspace is closed: it takes no new work.
+    #[error("workspace `{0}` is already closed")]
+    Closed(String),
     /// A workspace with that id exists.
     #[error("workspace `{0}` already exists")]
     Exists(String),
@@ -50,18 +58,72 @@ pub enum WorkspaceError {
     Database(#[from] sqlx::Error),
 }
 
+impl InWorkspace for WorkspaceRow {
+    fn workspace(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+/// The workspace, if the caller may see it.
+pub async fn get(pool: &PgPool, caller: &Caller, id: &str) -> Result<WorkspaceRow, WorkspaceError> {
+    let mut conn = pool.acquire().await?;
+    caller
+        .visible(store::workspaces::get(&mut conn, id).await?)
+        .ok_or_else(|| WorkspaceError::NotFound(id.to_owned()))
+}
+
+/// Every workspace the caller may see, oldest first.
+pub async fn list(pool: &PgPool, caller: &Caller) -> Result<Vec<WorkspaceRow>, WorkspaceError> {
+    let mut conn = pool.acquire().await?;
+    let scope = match caller.list_scope(None) {
+        ListScope::Nothing => return Ok(vec![]),
+        ListScope::All => None,
+        ListScope::Workspace(id) => Some(id),
+    };
+    Ok(store::workspaces::list(&mut conn, scope.as_deref()).await?)
+}
+
+/// Closes a workspace: status `closed`, its Meta token deleted, one audit entry, in one
+/// transaction. Its runs, templates and audit trail stay.
+pub async fn close(
+    pool: &PgPool,
+    caller: &Caller,
+    id: &str,
+) -> Result<WorkspaceRow, WorkspaceError> {
+    get(pool, caller, id).await?;
+    let mut tx = pool.begin().await?;
+    let reason = format!("closed by {}", caller.name);
+    if !store::workspaces::close(&mut tx, id, &reason).await? {
+        return Err(WorkspaceError::Closed(id.to_owned()));
+    }
+    let entry = AuditEntry::now(
+        &caller.name,
+        "workspace.closed",
+        format!("workspace:{id}"),
+        Some(id),
+        json!({}),
+    );
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    get(pool, caller, id).await
+}
+
 /// A new workspace id: `ws_` and a ULID.
 pub fn new_workspace_id() -> String {
     format!("ws_{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
-/// Creates a workspace in status `onboarding`.
+/// Creates a workspace in status `onboarding`, with its audit entry. A key confined to a
+/// workspace cannot create others.
 pub async fn create(
     pool: &PgPool,
+    caller: &Caller,
     id: Option<String>,
     name: &str,
-    by: &str,
 ) -> Result<WorkspaceRow, WorkspaceError> {
+    if caller.workspace_id.is_some() {
+        return Err(WorkspaceError::Confined);
+    }
     let id = id.unwrap_or_else(new_workspace_id);
     if id.is_empty()
         || id.len() > 100
@@ -73,12 +135,23 @@ pub async fn create(
             "a workspace id is 1 to 100 letters, digits, `_` or `-`".into(),
         ));
     }
-    let mut conn = pool.acquire().await?;
-    if store::workspaces::get(&mut conn, &id).await?.is_some() {
+    let mut tx = pool.begin().await?;
+    if store::workspaces::get(&mut tx, &id).await?.is_some() {
         return Err(WorkspaceError::Exists(id));
     }
-    match store::workspaces::insert(&mut conn, &id, name, by).await {
-        Ok(row) => Ok(row),
+    match store::workspaces::insert(&mut tx, &id, name, &caller.name).await {
+        Ok(row) => {
+            let entry = AuditEntry::now(
+                &caller.name,
+                "workspace.created",
+                format!("workspace:{id}"),
+                Some(&id),
+                json!({}),
+            );
+            audit::append(&mut tx, &[entry]).await?;
+            tx.commit().await?;
+            Ok(row)
+        }
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
             Err(WorkspaceError::Exists(id))
         }
@@ -90,10 +163,11 @@ pub async fn create(
 pub async fn start_onboarding(
     engine: &Engine,
     secrets: &SecretBox,
+    caller: &Caller,
     workspace_id: &str,
     request: &OnboardingRequest,
-    initiator: &str,
-) -> Result<RunRow, WorkspaceError> {
+) -> Result<Run, WorkspaceError> {
+    get(engine.pool(), caller, workspace_id).await?;
     if request.pin.len() != 6 || !request.pin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(WorkspaceError::Invalid(
             "`pin` must be the number's 6-digit two-step verification PIN".into(),
@@ -138,7 +212,7 @@ pub async fn start_onboarding(
             input,
             workspace_id: Some(workspace_id.to_owned()),
             idempotency_key: Some(format!("onboarding:{onboarding_id}")),
-            initiator: initiator.to_owned(),
+            initiator: caller.name.clone(),
         })
         .await?;
     Ok(run)

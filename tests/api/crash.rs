@@ -27,12 +27,20 @@ handler = "builtin.noop"
 /// `bazaarstreet <subcommand>` on this database and these workflows, heartbeating every
 /// second.
 fn process(subcommand: &str, database_url: &str, workflows: &std::path::Path) -> Command {
+    let jobs = workflows.join("jobs");
+    std::fs::create_dir_all(&jobs).expect("an empty jobs directory");
     let mut command = Command::new(env!("CARGO_BIN_EXE_bazaarstreet"));
+    // The child's settings are the test's alone, never the caller's environment.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("BAZAARSTREET_") {
+            command.env_remove(name);
+        }
+    }
     command
         .arg(subcommand)
         .env("BAZAARSTREET_DATABASE_URL", database_url)
         .env("BAZAARSTREET_WORKFLOWS_DIR", workflows)
-        .env("BAZAARSTREET_JOBS_DIR", workflows.join("none"))
+        .env("BAZAARSTREET_JOBS_DIR", jobs)
         .env("BAZAARSTREET_WORKER_HEARTBEAT", "1s")
         .env("BAZAARSTREET_DATABASE_POOL_SIZE", "4")
         .stdout(Stdio::null())
@@ -46,17 +54,18 @@ fn worker_process(database_url: &str, workflows: &std::path::Path) -> Child {
         .expect("worker process starts")
 }
 
-/// A `serve` process (API and workers); answers it with its API's address once it is up.
+/// A `serve` process (API and workers) on a port it picks itself (port 0, so no other
+/// process can take it between choosing and binding); answers it with its API's address,
+/// read from its startup log, once it is up.
 async fn serving_process(database_url: &str, workflows: &std::path::Path) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let child = process("serve", database_url, workflows)
-        .env("BAZAARSTREET_LISTEN", format!("127.0.0.1:{port}"))
+    let mut child = process("serve", database_url, workflows)
+        .env("BAZAARSTREET_LISTEN", "127.0.0.1:0")
         .env("BAZAARSTREET_META_SANDBOX_LISTEN", "127.0.0.1:0")
+        .env("BAZAARSTREET_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
         .spawn()
         .expect("serving process starts");
+    let port = api_port(child.stderr.take().expect("piped stderr"));
     let address = format!("http://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("{address}/readyz"))
@@ -70,6 +79,30 @@ async fn serving_process(database_url: &str, workflows: &std::path::Path) -> (Ch
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (child, address)
+}
+
+/// The API's port from the "API listening" line of a JSON log; the rest of the log is
+/// drained in the background so the process never blocks on a full pipe.
+fn api_port(stderr: std::process::ChildStderr) -> u16 {
+    use std::io::BufRead;
+    let (found, port) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Sending again after the first line is harmless: nobody receives it.
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let listening = event["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("API listening"));
+            if let (true, Some(port)) = (listening, event["port"].as_u64()) {
+                let _ = found.send(port as u16);
+            }
+        }
+    });
+    port.recv_timeout(Duration::from_secs(60))
+        .expect("serve logged the port it listens on")
 }
 
 /// Which process is killed mid-step.

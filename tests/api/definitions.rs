@@ -139,7 +139,7 @@ fn workflows_check_exits_non_zero_on_an_invalid_directory() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bazaarstreet"))
         .args(["workflows", "check"])
         .arg(dir.path())
-        .env("BAZAARSTREET_JOBS_DIR", dir.path().join("no-jobs"))
+        .env("BAZAARSTREET_JOBS_DIR", dir.path())
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bazaarstreet::whatsapp::webhooks::sign;
+use bazaarstreet::meta::signature::sign;
 use serde_json::{Value, json};
 
 use crate::helpers::{PATIENCE, TestApp, read, spawn_app};

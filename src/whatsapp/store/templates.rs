@@ -150,3 +150,38 @@ pub async fn events(conn: &mut PgConnection, id: i64) -> sqlx::Result<Vec<Templa
     .fetch_all(conn)
     .await
 }
+
+/// A submitted template still `PENDING` that no live run follows any more.
+#[derive(Debug, Clone)]
+pub struct StalePending {
+    /// Template id.
+    pub id: i64,
+    /// Workspace.
+    pub workspace_id: String,
+    /// Meta's id of the template.
+    pub meta_template_id: String,
+}
+
+/// Templates Meta has but whose approval run ended (failed, cancelled) or never existed
+/// while they are still `PENDING` here, not changed for `quiet_seconds`; oldest first.
+pub async fn stale_pending(
+    conn: &mut PgConnection,
+    quiet_seconds: f64,
+    limit: i64,
+) -> sqlx::Result<Vec<StalePending>> {
+    sqlx::query_as!(
+        StalePending,
+        r#"select t.id, t.workspace_id, t.meta_template_id as "meta_template_id!"
+           from whatsapp_templates t
+           left join runs r on r.id = t.run_id
+           where t.status = 'PENDING' and t.meta_template_id is not null
+             and (r.id is null or r.status in ('succeeded', 'failed', 'cancelled'))
+             and t.updated_at < now() - make_interval(secs => $1)
+           order by t.id
+           limit $2"#,
+        quiet_seconds,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
