@@ -50,10 +50,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum WorkflowsCommand {
-    /// Validate every definition (and schedule) without touching the database.
+    /// Validate every definition and schedule; with a reachable database, also report
+    /// definitions changed without a new version.
     Check {
         /// Directory of definitions (default: BAZAARSTREET_WORKFLOWS_DIR or ./workflows).
         dir: Option<PathBuf>,
+        /// Database whose stored versions to compare with (default:
+        /// BAZAARSTREET_DATABASE_URL; skipped with a note when that one is unreachable).
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -115,25 +120,79 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Workflows {
-            command: WorkflowsCommand::Check { dir },
-        } => {
-            let dir = dir.unwrap_or(settings.workflows_dir.clone());
-            let catalog =
-                Catalog::load_dir(&dir, bazaarstreet::app::handlers_for_checking(&settings))?;
-            let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
-            println!(
-                "{} workflow definition(s) and {} schedule(s) are valid",
-                catalog.all().len(),
-                schedules.len()
-            );
-            Ok(())
-        }
+            command: WorkflowsCommand::Check { dir, database },
+        } => check_definitions(&settings, dir, database).await,
         Command::Keys { command } => manage_keys(settings, command).await,
         Command::Openapi => {
             println!("{}", bazaarstreet::api::openapi_json());
             Ok(())
         }
         Command::Bench(args) => bazaarstreet::bench::run(settings, args).await,
+    }
+}
+
+/// `workflows check`: every definition and schedule valid, and (when a database answers)
+/// no definition changed without a new version.
+async fn check_definitions(
+    settings: &Settings,
+    dir: Option<PathBuf>,
+    database: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = dir.unwrap_or(settings.workflows_dir.clone());
+    let catalog = Catalog::load_dir(&dir, bazaarstreet::app::handlers_for_checking(settings))?;
+    let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
+    println!(
+        "{} workflow definition(s) in {} and {} schedule(s) in {} are valid",
+        catalog.all().len(),
+        dir.display(),
+        schedules.len(),
+        settings.jobs_dir.display()
+    );
+    let explicit = database.is_some();
+    let url = database.unwrap_or(settings.database_url.clone());
+    let target = bazaarstreet::db::target(&url);
+    let compared = async {
+        let options = bazaarstreet::db::connect_options(&url)?;
+        let mut conn = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::ConnectOptions::connect(&options),
+        )
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        match catalog.unbumped(&mut conn).await {
+            // A database not migrated yet holds no versions to differ from.
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P01") => {
+                Ok(vec![])
+            }
+            result => result,
+        }
+    }
+    .await;
+    match compared {
+        Ok(unbumped) if unbumped.is_empty() => {
+            println!("no definition differs from its stored version in {target}");
+            Ok(())
+        }
+        Ok(unbumped) => {
+            for problem in &unbumped {
+                eprintln!("error: {problem}");
+            }
+            Err(format!(
+                "{} definition(s) changed without a new version; `serve` on {target} would refuse to start",
+                unbumped.len()
+            )
+            .into())
+        }
+        Err(error) if explicit => {
+            Err(format!("cannot compare with the database {target}: {error}").into())
+        }
+        Err(error) => {
+            eprintln!(
+                "note: stored versions not compared ({target} did not answer: {error}); \
+                 pass --database URL to compare with another database"
+            );
+            Ok(())
+        }
     }
 }
 
@@ -195,7 +254,8 @@ async fn serve(settings: Settings, roles: Roles) -> Result<(), Box<dyn std::erro
             );
             println!("Its token (shown once, keep it safe): {token}");
             println!(
-                "Make more with `bazaarstreet keys create --name NAME --role ROLE` or POST /v1/keys."
+                "Make more with `target/release/bazaarstreet keys create --name NAME --role ROLE` \
+                 (or `cargo run --release -- keys create …`) or POST /v1/keys."
             );
         }
         let address = std::net::SocketAddr::new(listen.ip(), app.port());

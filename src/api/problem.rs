@@ -296,6 +296,8 @@ pub fn problem_response(error: poem::Error) -> poem::Response {
         "the request failed on our side; it has been logged".to_owned()
     } else if status == StatusCode::UNAUTHORIZED {
         unauthorized_detail(&error)
+    } else if status == StatusCode::BAD_REQUEST {
+        super::enum_hints::with_allowed_values(error.to_string())
     } else {
         error.to_string()
     };

@@ -126,6 +126,25 @@ impl Catalog {
         Ok(())
     }
 
+    /// Definitions whose file changed while keeping a version the database already holds
+    /// with other contents: `serve` would refuse to start on them. Reads only.
+    pub async fn unbumped(&self, conn: &mut PgConnection) -> sqlx::Result<Vec<RegisterError>> {
+        let mut found = Vec::new();
+        for definition in self.all() {
+            let stored =
+                store::definitions::get(conn, &definition.name, definition.version).await?;
+            if let Some(stored) = stored.filter(|stored| stored.sha256 != definition.sha256) {
+                found.push(RegisterError::ChangedWithoutNewVersion {
+                    name: definition.name.clone(),
+                    version: definition.version,
+                    stored: stored.sha256,
+                    file: definition.sha256.clone(),
+                });
+            }
+        }
+        Ok(found)
+    }
+
     /// The current definition of a workflow.
     pub fn latest(&self, name: &str) -> Option<Arc<Definition>> {
         self.latest.get(name).cloned()

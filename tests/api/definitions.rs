@@ -167,3 +167,118 @@ fn workflows_check_exits_non_zero_on_an_invalid_directory() {
         String::from_utf8_lossy(&valid.stderr)
     );
 }
+
+/// `bazaarstreet workflows check DIR` with this jobs directory and database, and nothing
+/// of the caller's environment.
+fn check(dir: &std::path::Path, jobs: &std::path::Path, database: Option<&str>) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bazaarstreet"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("BAZAARSTREET_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(["workflows", "check"])
+        .arg(dir)
+        .env("BAZAARSTREET_JOBS_DIR", jobs);
+    if let Some(url) = database {
+        command.args(["--database", url]);
+    }
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+const NEEDS_CUSTOMER: &str = r#"
+name = "needs_customer"
+version = 1
+input_schema = '{"type": "object", "required": ["customer"]}'
+[[steps]]
+id = "a"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+#[test]
+fn a_missing_directory_is_an_error_naming_its_path() {
+    let workflows = crate::helpers::write_files(&[("needs_customer", NEEDS_CUSTOMER)]);
+    let missing = workflows.path().join("no-such-jobs");
+    let (ok, text) = check(workflows.path(), &missing, None);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("no-such-jobs: the directory does not exist"),
+        "{text}"
+    );
+    let (ok, text) = check(&workflows.path().join("nope"), workflows.path(), None);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("nope: the directory does not exist"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_schedule_whose_input_fails_its_workflow_schema_is_refused_naming_the_field() {
+    let workflows = crate::helpers::write_files(&[("needs_customer", NEEDS_CUSTOMER)]);
+    let jobs = crate::helpers::write_files(&[(
+        "hourly",
+        "name = \"hourly\"\ncron = \"0 * * * *\"\nworkflow = \"needs_customer\"\ninput = { other = 1 }\n",
+    )]);
+    let (ok, text) = check(workflows.path(), jobs.path(), None);
+    assert!(!ok, "{text}");
+    assert!(text.contains("hourly.toml"), "{text}");
+    assert!(text.contains("/customer"), "{text}");
+
+    let jobs = crate::helpers::write_files(&[(
+        "hourly",
+        "name = \"hourly\"\ncron = \"0 * * * *\"\nworkflow = \"needs_customer\"\ninput = { customer = \"C-1\" }\n",
+    )]);
+    let (ok, text) = check(workflows.path(), jobs.path(), None);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn a_toml_syntax_error_names_its_line_and_column() {
+    let workflows = crate::helpers::write_files(&[(
+        "sample",
+        "name = \"sample\"\nversion = 1\n[[steps]\nid = \"a\"\n",
+    )]);
+    let (ok, text) = check(workflows.path(), workflows.path(), None);
+    assert!(!ok, "{text}");
+    assert!(text.contains("line 3, column"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workflows_check_reports_a_changed_definition_that_kept_its_version() {
+    let database_url = crate::helpers::fresh_database_url();
+    let workflows = crate::helpers::write_files(&[("needs_customer", NEEDS_CUSTOMER)]);
+    let jobs = crate::helpers::write_files(&[]);
+    let mut app = crate::helpers::spawn_app_on(
+        &database_url,
+        &[("needs_customer", NEEDS_CUSTOMER)],
+        &[],
+        bazaarstreet::app::Roles::Api,
+    )
+    .await;
+    app.stop_service().await;
+    let (ok, text) = check(workflows.path(), jobs.path(), Some(&database_url));
+    assert!(ok, "the same file: {text}");
+
+    let edited = NEEDS_CUSTOMER.replace("id = \"a\"", "id = \"b\"");
+    let workflows = crate::helpers::write_files(&[("needs_customer", &edited)]);
+    let (ok, text) = check(workflows.path(), jobs.path(), Some(&database_url));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("workflow `needs_customer` version 1 differs from the stored version"),
+        "{text}"
+    );
+    let bumped = edited.replace("version = 1", "version = 2");
+    let workflows = crate::helpers::write_files(&[("needs_customer", &bumped)]);
+    let (ok, text) = check(workflows.path(), jobs.path(), Some(&database_url));
+    assert!(ok, "a new version: {text}");
+    crate::helpers::drop_database(&database_url).await;
+}

@@ -285,3 +285,42 @@ async fn a_nul_character_in_a_query_parameter_or_the_path_is_a_400_naming_it() {
     assert_problem(&body, 400, "bad-request");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_outside_an_enum_is_a_400_listing_the_allowed_values() {
+    let app = spawn_app(&[("strict", STRICT)]).await;
+    let id = uuid::Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            &format!("/v1/runs/{id}/steps/review/decision"),
+            &json!({ "decision": "approved", "reason": "looks fine" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Allowed values: approve, reject."),
+        "{detail}"
+    );
+
+    let (status, body) = app
+        .post("/v1/keys", &json!({ "name": "x", "role": "superuser" }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(
+            "Allowed values: admin, integrator, compliance_officer, compliance_lead, auditor."
+        ),
+        "{detail}"
+    );
+
+    let (status, body) = app.get("/v1/runs?status=done").await;
+    assert_eq!(status, 400, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Allowed values: running, waiting, succeeded, failed, cancelled."),
+        "{detail}"
+    );
+    app.stop().await;
+}

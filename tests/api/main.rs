@@ -5,6 +5,7 @@ mod client;
 mod cluster;
 mod crash;
 mod definitions;
+mod docs;
 mod errors;
 mod graph;
 mod handoff;
