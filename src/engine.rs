@@ -45,6 +45,7 @@ use catalog::{Catalog, PinnedError};
 pub use crate::store::attempts::AttemptRow as Attempt;
 pub use crate::store::history::HistoryRow as HistoryEntry;
 pub use crate::store::runs::{RunFilter, RunRow as Run};
+pub use crate::store::status::{AttemptStatus, RunStatus, StepStatus};
 pub use crate::store::steps::StepRow as StepVisit;
 
 impl InWorkspace for Run {

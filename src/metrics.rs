@@ -1,8 +1,10 @@
 //! In-process metrics, rendered in the Prometheus text format at `/metrics` together
 //! with figures read from the database at scrape time (see `api::metrics`).
 //!
-//! One registry per process (like Prometheus clients' default registry): step durations
-//! and HTTP requests are counted where they happen; a scrape of every process adds up.
+//! One registry per process (like Prometheus clients' default registry): step durations,
+//! HTTP requests, runs started and finished, step failures and retries, Graph API calls
+//! and webhooks are counted where they happen; a scrape of every process adds up
+//! (`sum by (…)` across replicas).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -22,6 +24,63 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
 pub struct Metrics {
     steps: Mutex<BTreeMap<(String, String), Histogram>>,
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    counters: Mutex<BTreeMap<(Counter, String), u64>>,
+}
+
+/// A labelled counter of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counter {
+    /// Runs this process started, by workflow.
+    RunsStarted,
+    /// Runs this process finished, by workflow and final status.
+    RunsFinished,
+    /// Task attempts that failed, by workflow, step and kind (retryable or fatal).
+    StepFailures,
+    /// Steps put back for another attempt, by workflow and step.
+    StepRetries,
+    /// Calls to Meta's Graph API, by operation and outcome (ok or error).
+    GraphCalls,
+    /// Webhook deliveries received, by outcome (stored, duplicate, bad_signature, error).
+    WebhooksReceived,
+    /// Webhook deliveries processed, by outcome (ok, or error: kept with its error).
+    WebhooksProcessed,
+}
+
+impl Counter {
+    /// Every counter, in the order they are rendered.
+    const ALL: [Counter; 7] = [
+        Counter::RunsStarted,
+        Counter::RunsFinished,
+        Counter::StepFailures,
+        Counter::StepRetries,
+        Counter::GraphCalls,
+        Counter::WebhooksReceived,
+        Counter::WebhooksProcessed,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Counter::RunsStarted => "bazaarstreet_runs_started_total",
+            Counter::RunsFinished => "bazaarstreet_runs_finished_total",
+            Counter::StepFailures => "bazaarstreet_step_failures_total",
+            Counter::StepRetries => "bazaarstreet_step_retries_total",
+            Counter::GraphCalls => "bazaarstreet_graph_calls_total",
+            Counter::WebhooksReceived => "bazaarstreet_webhooks_received_total",
+            Counter::WebhooksProcessed => "bazaarstreet_webhooks_processed_total",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Counter::RunsStarted => "Runs started by this process, by workflow.",
+            Counter::RunsFinished => "Runs finished by this process, by workflow and final status.",
+            Counter::StepFailures => "Failed task attempts, by workflow, step and kind.",
+            Counter::StepRetries => "Steps scheduled for another attempt, by workflow and step.",
+            Counter::GraphCalls => "Calls to Meta's Graph API, by operation and outcome.",
+            Counter::WebhooksReceived => "Webhook deliveries received, by outcome.",
+            Counter::WebhooksProcessed => "Webhook deliveries processed, by outcome.",
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -58,8 +117,40 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Adds one to `counter` with these labels (`name`, value).
+    pub fn count(&self, counter: Counter, labels: &[(&str, &str)]) {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
+            .collect();
+        *self
+            .counters
+            .lock()
+            .expect("metrics lock")
+            .entry((counter, labels.join(",")))
+            .or_default() += 1;
+    }
+
     /// Appends this process's metrics in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP bazaarstreet_build_info The running build.\n# TYPE bazaarstreet_build_info gauge\nbazaarstreet_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let counters = self.counters.lock().expect("metrics lock");
+        for counter in Counter::ALL {
+            let _ = writeln!(
+                out,
+                "# HELP {0} {1}\n# TYPE {0} counter",
+                counter.name(),
+                counter.help()
+            );
+            for ((_, labels), value) in counters.iter().filter(|((c, _), _)| *c == counter) {
+                let _ = writeln!(out, "{}{{{labels}}} {value}", counter.name());
+            }
+        }
+        drop(counters);
         out.push_str("# HELP bazaarstreet_step_duration_seconds Duration of task step attempts.\n");
         out.push_str("# TYPE bazaarstreet_step_duration_seconds histogram\n");
         for ((workflow, step), histogram) in self.steps.lock().expect("metrics lock").iter() {
@@ -112,7 +203,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 22] = [
+const ROUTES: [&str; 23] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -131,6 +222,7 @@ const ROUTES: [&str; 22] = [
     "/webhooks/whatsapp",
     "/v1/audit",
     "/v1/audit/verify",
+    "/v1/audit/head",
     "/healthz",
     "/readyz",
     "/openapi.json",
@@ -172,6 +264,34 @@ mod tests {
         assert_eq!(route_of("/v1/audit/verify"), "/v1/audit/verify");
         assert_eq!(route_of("/wp-admin/login.php"), "unmatched");
         assert_eq!(route_of("/docs/index.css"), "/docs");
+    }
+
+    #[test]
+    fn counters_render_by_their_labels() {
+        let metrics = Metrics::default();
+        metrics.count(
+            Counter::RunsFinished,
+            &[("workflow", "wf"), ("status", "failed")],
+        );
+        metrics.count(
+            Counter::RunsFinished,
+            &[("workflow", "wf"), ("status", "failed")],
+        );
+        metrics.count(
+            Counter::GraphCalls,
+            &[("operation", "template.create"), ("outcome", "ok")],
+        );
+        let mut out = String::new();
+        metrics.render(&mut out);
+        assert!(
+            out.contains("bazaarstreet_runs_finished_total{workflow=\"wf\",status=\"failed\"} 2"),
+            "{out}"
+        );
+        assert!(out.contains(
+            "bazaarstreet_graph_calls_total{operation=\"template.create\",outcome=\"ok\"} 1"
+        ));
+        assert!(!out.contains("bazaarstreet_runs_started_total{"), "{out}");
+        assert!(out.contains("bazaarstreet_build_info{version="));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod runs;
 pub mod schedules;
 pub mod starts;
+pub mod status;
 pub mod steps;
 
 pub use sqlx::PgConnection;

@@ -25,47 +25,14 @@ pub async fn metrics(engine: Data<&Engine>) -> Response {
 
 async fn render(engine: &Engine) -> Result<String, EngineError> {
     let gauges = engine.gauges().await?;
-    let runs = gauges.runs;
     let depth = gauges.queue_depth;
     let (approvals, oldest) = (gauges.pending_approvals, gauges.oldest_approval_seconds);
     let mut out = String::new();
-    out.push_str("# HELP bazaarstreet_runs_started_total Runs started, by workflow.\n");
-    out.push_str("# TYPE bazaarstreet_runs_started_total counter\n");
-    let mut started: std::collections::BTreeMap<&str, i64> = Default::default();
-    for run in &runs {
-        *started.entry(&run.workflow).or_default() += run.count;
-    }
-    for (workflow, count) in started {
-        let _ = writeln!(
-            out,
-            "bazaarstreet_runs_started_total{{workflow=\"{}\"}} {count}",
-            escape(workflow)
-        );
-    }
-    out.push_str(
-        "# HELP bazaarstreet_runs_finished_total Runs finished, by workflow and final status.\n",
-    );
-    out.push_str("# TYPE bazaarstreet_runs_finished_total counter\n");
-    for run in runs
-        .iter()
-        .filter(|run| matches!(run.status.as_str(), "succeeded" | "failed" | "cancelled"))
-    {
-        let _ = writeln!(
-            out,
-            "bazaarstreet_runs_finished_total{{workflow=\"{}\",status=\"{}\"}} {}",
-            escape(&run.workflow),
-            run.status,
-            run.count
-        );
-    }
     out.push_str(
         "# HELP bazaarstreet_runs_in_progress Runs not finished, by workflow and status.\n",
     );
     out.push_str("# TYPE bazaarstreet_runs_in_progress gauge\n");
-    for run in runs
-        .iter()
-        .filter(|run| matches!(run.status.as_str(), "running" | "waiting"))
-    {
+    for run in &gauges.runs_in_progress {
         let _ = writeln!(
             out,
             "bazaarstreet_runs_in_progress{{workflow=\"{}\",status=\"{}\"}} {}",

@@ -233,7 +233,7 @@ impl RunsApi {
         let limit = limit.0.unwrap_or(50).min(MAX_PAGE);
         let filter = RunFilter {
             workflow: workflow.0,
-            status: status.0.map(|s| s.as_str().to_owned()),
+            status: status.0.map(RunStatus::into),
             workspace_id: workspace_id.0,
             before,
             limit: i64::from(limit),

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::engine::queries::RunDetail;
-use crate::engine::{Attempt, HistoryEntry, Run, StepVisit};
+use crate::engine::{self, Attempt, HistoryEntry, Run, StepVisit};
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -24,25 +24,26 @@ pub enum RunStatus {
     Cancelled,
 }
 
-impl RunStatus {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Waiting => "waiting",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
+impl From<engine::RunStatus> for RunStatus {
+    fn from(status: engine::RunStatus) -> Self {
+        match status {
+            engine::RunStatus::Running => RunStatus::Running,
+            engine::RunStatus::Waiting => RunStatus::Waiting,
+            engine::RunStatus::Succeeded => RunStatus::Succeeded,
+            engine::RunStatus::Failed => RunStatus::Failed,
+            engine::RunStatus::Cancelled => RunStatus::Cancelled,
         }
     }
+}
 
-    fn from_stored(text: &str) -> Self {
-        match text {
-            "waiting" => RunStatus::Waiting,
-            "succeeded" => RunStatus::Succeeded,
-            "failed" => RunStatus::Failed,
-            "cancelled" => RunStatus::Cancelled,
-            _ => RunStatus::Running,
+impl From<RunStatus> for engine::RunStatus {
+    fn from(status: RunStatus) -> Self {
+        match status {
+            RunStatus::Running => engine::RunStatus::Running,
+            RunStatus::Waiting => engine::RunStatus::Waiting,
+            RunStatus::Succeeded => engine::RunStatus::Succeeded,
+            RunStatus::Failed => engine::RunStatus::Failed,
+            RunStatus::Cancelled => engine::RunStatus::Cancelled,
         }
     }
 }
@@ -88,7 +89,7 @@ impl From<Run> for RunView {
             workflow: run.workflow,
             workflow_version: run.workflow_version,
             workspace_id: run.workspace_id,
-            status: RunStatus::from_stored(&run.status),
+            status: run.status.into(),
             current_step: run.current_step,
             input: run.input,
             error: run.error,
@@ -176,7 +177,7 @@ impl From<Attempt> for AttemptView {
         Self {
             attempt: row.attempt,
             worker: row.worker,
-            status: row.status,
+            status: row.status.to_string(),
             outcome: row.outcome,
             error: row.error,
             retryable: row.retryable,
@@ -231,7 +232,7 @@ impl From<RunDetail> for RunDetailView {
                     seq: step.seq,
                     step_id: step.step_id,
                     kind: step.kind,
-                    status: step.status,
+                    status: step.status.to_string(),
                     attempts: step.attempts,
                     attempt_log: mine.into_iter().map(AttemptView::from).collect(),
                     outcome: step.outcome,

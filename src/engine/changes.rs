@@ -3,6 +3,7 @@
 
 use super::EngineError;
 use super::transition::ENGINE_ACTOR;
+use crate::metrics::{Counter, METRICS};
 use crate::store;
 use crate::store::attempts::{FinishedAttempt, StartedAttempt};
 use crate::store::history::NewHistory;
@@ -11,6 +12,10 @@ use crate::store::runs::RunRow;
 use crate::store::starts::NewStart;
 use crate::store::steps::StepRow;
 use sqlx::PgConnection;
+
+/// The log target of run and step lines (`BAZAARSTREET_LOG=bazaarstreet::runs=warn`
+/// keeps only failures).
+pub const RUN_LOG: &str = "bazaarstreet::runs";
 
 /// Rows to write for one or many runs, or for one start.
 #[derive(Default)]
@@ -59,7 +64,20 @@ impl ChangeSet {
             .map(|(run, history)| (run, history.as_slice()))
             .collect();
         store::runs::save_many(conn, &runs, ENGINE_ACTOR).await?;
+        self.observe();
         Ok(())
+    }
+
+    /// Logs and counts what the written changes did to their runs: a line per run start
+    /// and end and per step failure, with ids only (never inputs, outputs or error text,
+    /// which can hold personal data). Counted when written: the rare transaction that
+    /// then fails to commit is repeated and may be counted once more.
+    fn observe(&self) {
+        for (run, history) in self.started.iter().chain(&self.runs) {
+            for entry in history {
+                observe_entry(run, entry);
+            }
+        }
     }
 
     async fn write_start(
@@ -86,9 +104,86 @@ impl ChangeSet {
             engine_actor: ENGINE_ACTOR,
         };
         if store::starts::insert(conn, &start).await? {
+            self.observe();
             Ok(())
         } else {
             Err(EngineError::StartRaced)
         }
+    }
+}
+
+/// The log line and counter of one history entry, if it is one an operator follows.
+fn observe_entry(run: &RunRow, entry: &NewHistory) {
+    let workflow = run.workflow.as_str();
+    let step = entry.step_id.as_deref().unwrap_or_default();
+    let failed = |kind: &str| {
+        METRICS.count(
+            Counter::StepFailures,
+            &[("workflow", workflow), ("step", step), ("kind", kind)],
+        );
+    };
+    match entry.kind {
+        "run_started" => {
+            METRICS.count(Counter::RunsStarted, &[("workflow", workflow)]);
+            tracing::info!(
+                target: RUN_LOG,
+                event = entry.kind,
+                run.id = %run.id,
+                workflow.name = workflow,
+                workflow.version = run.workflow_version,
+                workspace.id = run.workspace_id.as_deref().unwrap_or_default(),
+                "run started"
+            );
+        }
+        "run_succeeded" | "run_failed" | "run_cancelled" => {
+            METRICS.count(
+                Counter::RunsFinished,
+                &[("workflow", workflow), ("status", run.status.as_str())],
+            );
+            tracing::info!(
+                target: RUN_LOG,
+                event = entry.kind,
+                run.id = %run.id,
+                workflow.name = workflow,
+                run.status = %run.status,
+                "run finished"
+            );
+        }
+        "step_retry_scheduled" => {
+            failed("retryable");
+            METRICS.count(
+                Counter::StepRetries,
+                &[("workflow", workflow), ("step", step)],
+            );
+            tracing::warn!(
+                target: RUN_LOG,
+                event = entry.kind,
+                run.id = %run.id,
+                workflow.name = workflow,
+                step.id = step,
+                step.attempt = %entry.data["attempt"],
+                "step attempt failed; another is scheduled"
+            );
+        }
+        "step_failed" | "step_timed_out" => {
+            let kind = if entry.kind == "step_timed_out" {
+                "timeout"
+            } else if entry.data["fatal"] == true {
+                "fatal"
+            } else {
+                "attempts_exhausted"
+            };
+            failed(kind);
+            tracing::warn!(
+                target: RUN_LOG,
+                event = entry.kind,
+                run.id = %run.id,
+                workflow.name = workflow,
+                step.id = step,
+                failure = kind,
+                "step failed"
+            );
+        }
+        _ => {}
     }
 }

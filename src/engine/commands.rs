@@ -1,6 +1,7 @@
 //! What callers ask of runs: start, cancel, decide an approval, post an event. Each is one
 //! transaction over the locked run, with its history and any job it implies.
 
+use super::{RunStatus, StepStatus};
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -115,7 +116,7 @@ impl Engine {
             workflow: definition.name.clone(),
             workflow_version: definition.version,
             workspace_id: request.workspace_id.clone(),
-            status: "running".to_owned(),
+            status: RunStatus::Running,
             context: initial_context(&request.input),
             input: request.input.clone(),
             current_step: None,
@@ -181,14 +182,14 @@ impl Engine {
             .pinned(&mut tx, &run.workflow, run.workflow_version)
             .await?;
         if let Some(mut row) = store::steps::get(&mut tx, id, run.current_seq).await? {
-            row.status = "cancelled".to_owned();
+            row.status = StepStatus::Cancelled;
             row.wake_at = None;
             row.finished_at = Some(chrono::Utc::now());
             store::steps::save(&mut tx, &row).await?;
         }
         let mut transition = Transition::new(&definition, run, Some(actor.name().to_owned()));
         transition.run.cancel_reason = Some(reason.to_owned());
-        transition.finish("cancelled", None);
+        transition.finish(RunStatus::Cancelled, None);
         let run = transition.commit_changes(&mut tx).await?;
         tx.commit().await?;
         Ok(run)
@@ -228,7 +229,8 @@ impl Engine {
         };
         let mut row = match store::steps::get(&mut tx, id, run.current_seq).await? {
             Some(row)
-                if run.current_step.as_deref() == Some(step_id) && row.status == "waiting" =>
+                if run.current_step.as_deref() == Some(step_id)
+                    && row.status == StepStatus::Waiting =>
             {
                 row
             }
@@ -381,7 +383,10 @@ impl Engine {
             json!({ "event_id": event_id, "name": name, "correlation": correlation }),
         );
         let mut matched = false;
-        if let (Some(step), Some(mut row)) = (waiting_step, row.filter(|r| r.status == "waiting")) {
+        if let (Some(step), Some(mut row)) = (
+            waiting_step,
+            row.filter(|r| r.status == StepStatus::Waiting),
+        ) {
             matched =
                 store::events::consume_matching(&mut tx, id, name, Some(correlation), row.seq)
                     .await?

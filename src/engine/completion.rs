@@ -2,6 +2,7 @@
 //! its run on (or scheduling a retry, or failing the step), and continuing the run in the
 //! same worker when its next step is a task due now.
 
+use super::{AttemptStatus, StepStatus};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,8 +78,8 @@ impl Engine {
             && run.generation == done.job.generation
             && run.current_seq == done.seq;
         changes.finished_attempts.push(finished_attempt(done));
-        let Some(mut row) =
-            row.filter(|row| current && row.attempts == number && row.status == "running")
+        let Some(mut row) = row
+            .filter(|row| current && row.attempts == number && row.status == StepStatus::Running)
         else {
             // The run moved on (cancelled) or another worker took the step over: keep the
             // attempt on record, change nothing else.
@@ -102,7 +103,7 @@ impl Engine {
                 let delay = jittered(&done.retry, number as u32).max(failure.minimum_wait());
                 let wake_at =
                     transition.now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                row.status = "retrying".to_owned();
+                row.status = StepStatus::Retrying;
                 row.error = Some(error.clone());
                 row.wake_at = Some(wake_at);
                 changes.saved_steps.push(row);
@@ -150,7 +151,7 @@ fn fail_step(
     error: &HandlerError,
 ) {
     let fatal = matches!(error, HandlerError::Fatal(_));
-    row.status = "failed".to_owned();
+    row.status = StepStatus::Failed;
     row.outcome = Some(outcome::FAILED.to_owned());
     row.error = Some(error.to_string());
     row.wake_at = None;
@@ -166,14 +167,14 @@ fn fail_step(
 fn finished_attempt(done: &Completion) -> FinishedAttempt {
     let (status, outcome, output, error, retryable) = match &done.result {
         Ok(output) => (
-            "succeeded",
+            AttemptStatus::Succeeded,
             Some(output.outcome.clone()),
             Some(output.output.clone()),
             None,
             None,
         ),
         Err(error) => (
-            "failed",
+            AttemptStatus::Failed,
             None,
             None,
             Some(match error {

@@ -11,6 +11,7 @@
 //! Every other case takes the general path, which locks the run and looks at the step
 //! first.
 
+use super::StepStatus;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -180,13 +181,13 @@ impl Engine {
 
         match &step.kind {
             StepKind::Task(spec) => {
-                if row.status == "running" {
+                if row.status == StepStatus::Running {
                     // Only a redelivered job finds its step running: the worker that
                     // started the previous attempt died without finishing it.
                     store::attempts::abandon_running(&mut tx, run.id, row.seq).await?;
                 }
                 row.attempts += 1;
-                row.status = "running".to_owned();
+                row.status = StepStatus::Running;
                 row.wake_at = None;
                 row.started_at.get_or_insert(now);
                 store::steps::save(&mut tx, &row).await?;
@@ -209,7 +210,7 @@ impl Engine {
                 // The deadline passed while the step was still waiting.
                 let target = timeout_target(step);
                 let mut transition = Transition::new(&definition, run, None);
-                row.status = "timed_out".to_owned();
+                row.status = StepStatus::TimedOut;
                 row.outcome = Some(outcome::TIMEOUT.to_owned());
                 row.finished_at = Some(now);
                 transition.record("step_timed_out", Some(&step.id), json!({}));

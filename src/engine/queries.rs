@@ -91,8 +91,8 @@ impl Engine {
 /// replica reports the same numbers.
 #[derive(Debug, Clone)]
 pub struct Gauges {
-    /// Runs by workflow and status.
-    pub runs: Vec<store::metrics::RunCount>,
+    /// Runs in progress by workflow and status.
+    pub runs_in_progress: Vec<store::metrics::RunCount>,
     /// Step jobs due and not yet started.
     pub queue_depth: i64,
     /// Approval steps waiting for decisions.
@@ -105,12 +105,12 @@ impl Engine {
     /// The engine's gauges, now.
     pub async fn gauges(&self) -> Result<Gauges, EngineError> {
         let mut conn = self.pool.acquire().await?;
-        let runs = store::metrics::run_counts(&mut conn).await?;
+        let runs_in_progress = store::metrics::runs_in_progress(&mut conn).await?;
         let queue_depth = store::metrics::queue_depth(&mut conn, store::jobs::STEP_QUEUE).await?;
         let (pending_approvals, oldest_approval_seconds) =
             store::metrics::pending_approvals(&mut conn).await?;
         Ok(Gauges {
-            runs,
+            runs_in_progress,
             queue_depth,
             pending_approvals,
             oldest_approval_seconds,

@@ -6,6 +6,7 @@
 //! (or [`Transition::into_changes`] adds them to a batch's [`ChangeSet`]), so a state
 //! change, its history and the next job exist together or not at all.
 
+use super::{RunStatus, StepStatus};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
@@ -124,14 +125,14 @@ impl<'a> Transition<'a> {
         loop {
             match target {
                 Target::Succeed => {
-                    self.finish("succeeded", None);
+                    self.finish(RunStatus::Succeeded, None);
                     return Ok(());
                 }
                 Target::Fail => {
                     let error = failure
                         .take()
                         .unwrap_or_else(|| "the workflow ended in `fail`".to_owned());
-                    self.finish("failed", Some(error));
+                    self.finish(RunStatus::Failed, Some(error));
                     return Ok(());
                 }
                 Target::Step(index) => match self.enter(conn, index).await? {
@@ -146,16 +147,19 @@ impl<'a> Transition<'a> {
     }
 
     /// Ends the run with a final status.
-    pub fn finish(&mut self, status: &str, error: Option<String>) {
+    pub fn finish(&mut self, status: RunStatus, error: Option<String>) {
         self.bump_generation();
-        self.run.status = status.to_owned();
+        self.run.status = status;
         self.run.current_step = None;
         self.run.error = error.clone();
         self.run.finished_at = Some(self.now);
         let kind = match status {
-            "succeeded" => "run_succeeded",
-            "failed" => "run_failed",
-            _ => "run_cancelled",
+            RunStatus::Succeeded => "run_succeeded",
+            RunStatus::Failed => "run_failed",
+            RunStatus::Cancelled => "run_cancelled",
+            RunStatus::Running | RunStatus::Waiting => {
+                unreachable!("a run finishes as succeeded, failed or cancelled")
+            }
         };
         self.record(kind, None, json!({ "error": error }));
     }
@@ -176,7 +180,7 @@ impl<'a> Transition<'a> {
             seq: self.run.current_seq,
             step_id: step.id.clone(),
             kind: step.kind_name().to_owned(),
-            status: "pending".to_owned(),
+            status: StepStatus::Pending,
             attempts: 0,
             outcome: None,
             output: None,
@@ -193,7 +197,7 @@ impl<'a> Transition<'a> {
         );
         let entered = match &step.kind {
             StepKind::Task(_) => {
-                self.run.status = "running".to_owned();
+                self.run.status = RunStatus::Running;
                 self.enqueue_current(None);
                 Entered::Parked
             }
@@ -234,14 +238,14 @@ impl<'a> Transition<'a> {
             }
             StepKind::Timer(spec) => match self.timer_instant(spec) {
                 Ok(wake_at) => {
-                    self.run.status = "waiting".to_owned();
-                    row.status = "waiting".to_owned();
+                    self.run.status = RunStatus::Waiting;
+                    row.status = StepStatus::Waiting;
                     row.wake_at = Some(wake_at);
                     self.enqueue_current(Some(wake_at));
                     Entered::Parked
                 }
                 Err(error) => {
-                    row.status = "failed".to_owned();
+                    row.status = StepStatus::Failed;
                     row.error = Some(error.clone());
                     row.finished_at = Some(self.now);
                     self.record("step_failed", Some(&step.id), json!({ "error": error }));
@@ -258,8 +262,8 @@ impl<'a> Transition<'a> {
 
     /// Parks the run on the current step, with an optional deadline job.
     fn park(&mut self, row: &mut StepRow, deadline: Option<std::time::Duration>) {
-        self.run.status = "waiting".to_owned();
-        row.status = "waiting".to_owned();
+        self.run.status = RunStatus::Waiting;
+        row.status = StepStatus::Waiting;
         if let Some(after) = deadline {
             let wake_at =
                 self.now + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
@@ -291,15 +295,15 @@ impl<'a> Transition<'a> {
             self.definition.step(&step_id).map(|step| &step.kind),
             Some(StepKind::Task(_))
         );
-        if self.run.status != "running"
+        if self.run.status != RunStatus::Running
             || !is_task
             || !due_now
             || row.seq != self.run.current_seq
-            || row.status != "pending"
+            || row.status != StepStatus::Pending
         {
             return None;
         }
-        row.status = "running".to_owned();
+        row.status = StepStatus::Running;
         row.attempts = 1;
         row.started_at = Some(self.now);
         let started = StartedAttempt {
@@ -313,7 +317,7 @@ impl<'a> Transition<'a> {
 
     /// Marks a step row succeeded with an outcome and output, and stores the output.
     pub fn complete_row(&mut self, row: &mut StepRow, outcome: &str, output: &Value) {
-        row.status = "succeeded".to_owned();
+        row.status = StepStatus::Succeeded;
         row.outcome = Some(outcome.to_owned());
         row.output = Some(output.clone());
         row.wake_at = None;

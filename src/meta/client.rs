@@ -16,6 +16,7 @@ pub use super::wire::{
     TokenInfo,
 };
 use super::wire::{DataList, DebugTokenResponse, SendResponse, Success};
+use crate::metrics::{Counter, METRICS};
 use crate::store;
 
 /// Where the Graph API is and who we are to it.
@@ -160,13 +161,17 @@ impl GraphClient {
         result: &Result<(u16, T), CallError>,
         took: Duration,
     ) {
-        let Some(pool) = &self.recorder else { return };
         let (status, code) = match result {
             Ok((status, _)) => (Some(i32::from(*status)), None),
             Err(CallError::Unexpected { status, .. }) => (Some(i32::from(*status)), None),
             Err(error) => (None, error.code()),
         };
         let outcome = if result.is_ok() { "ok" } else { "error" };
+        METRICS.count(
+            Counter::GraphCalls,
+            &[("operation", operation), ("outcome", outcome)],
+        );
+        let Some(pool) = &self.recorder else { return };
         let recorded = store::graph_calls::insert(
             pool,
             &store::graph_calls::NewCall {

@@ -2,6 +2,7 @@
 //! ended, and reading them back. The claim and the finish take many attempts at once so
 //! the engine's group commit writes a whole batch with one statement each.
 
+use super::status::AttemptStatus;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -16,8 +17,8 @@ pub struct AttemptRow {
     pub attempt: i32,
     /// Worker that ran it.
     pub worker: String,
-    /// running, succeeded, failed, abandoned.
-    pub status: String,
+    /// How it ended, or that it has not.
+    pub status: AttemptStatus,
     /// Outcome.
     pub outcome: Option<String>,
     /// Error text.
@@ -237,8 +238,8 @@ pub struct FinishedAttempt {
     pub seq: i32,
     /// 1-based attempt.
     pub attempt: i32,
-    /// succeeded or failed.
-    pub status: &'static str,
+    /// Succeeded or failed.
+    pub status: AttemptStatus,
     /// Outcome of a success.
     pub outcome: Option<String>,
     /// Output of a success.
@@ -257,7 +258,7 @@ pub async fn finish_many(conn: &mut PgConnection, ended: &[FinishedAttempt]) -> 
     let run_ids: Vec<Uuid> = ended.iter().map(|a| a.run_id).collect();
     let seqs: Vec<i32> = ended.iter().map(|a| a.seq).collect();
     let attempts: Vec<i32> = ended.iter().map(|a| a.attempt).collect();
-    let statuses: Vec<String> = ended.iter().map(|a| a.status.to_owned()).collect();
+    let statuses: Vec<String> = ended.iter().map(|a| a.status.to_string()).collect();
     let outcomes: Vec<Option<String>> = ended.iter().map(|a| a.outcome.clone()).collect();
     let outputs: Vec<Option<Value>> = ended.iter().map(|a| a.output.clone()).collect();
     let errors: Vec<Option<String>> = ended.iter().map(|a| a.error.clone()).collect();

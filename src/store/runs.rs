@@ -1,5 +1,6 @@
 //! The `runs` table: one row per workflow run, locked `for update` while it changes.
 
+use super::status::RunStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
@@ -18,8 +19,8 @@ pub struct RunRow {
     pub workflow_version: i32,
     /// Workspace the run belongs to.
     pub workspace_id: Option<String>,
-    /// running, waiting, succeeded, failed or cancelled.
-    pub status: String,
+    /// Where it stands.
+    pub status: RunStatus,
     /// The input the run started with.
     pub input: Value,
     /// `{input, steps}`.
@@ -49,7 +50,7 @@ pub struct RunRow {
 impl RunRow {
     /// Whether the run has reached a final status.
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
+        self.status.is_finished()
     }
 }
 
@@ -95,7 +96,7 @@ pub async fn save_many(
     }
     let runs = || changes.iter().map(|(run, _)| *run);
     let ids: Vec<Uuid> = runs().map(|r| r.id).collect();
-    let statuses: Vec<String> = runs().map(|r| r.status.clone()).collect();
+    let statuses: Vec<String> = runs().map(|r| r.status.to_string()).collect();
     let contexts: Vec<Value> = runs().map(|r| r.context.clone()).collect();
     let current_steps: Vec<Option<String>> = runs().map(|r| r.current_step.clone()).collect();
     let current_seqs: Vec<i32> = runs().map(|r| r.current_seq).collect();
@@ -222,7 +223,7 @@ pub struct RunFilter {
     /// Only this workflow.
     pub workflow: Option<String>,
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Only this workspace.
     pub workspace_id: Option<String>,
     /// Only runs older than this id.
@@ -243,7 +244,7 @@ pub async fn list(conn: &mut PgConnection, filter: &RunFilter) -> sqlx::Result<V
          order by id desc
          limit $5",
         filter.workflow,
-        filter.status,
+        filter.status.map(RunStatus::as_str),
         filter.workspace_id,
         filter.before,
         filter.limit

@@ -147,7 +147,7 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
         run.workflow,
         run.workflow_version,
         run.workspace_id,
-        run.status,
+        run.status.as_str(),
         run.input,
         run.context,
         run.current_step,

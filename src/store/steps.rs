@@ -1,6 +1,7 @@
 //! Step visits (`run_steps`) and approval decisions (`step_decisions`); attempts are in
 //! [`super::attempts`].
 
+use super::status::StepStatus;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -17,8 +18,8 @@ pub struct StepRow {
     pub step_id: String,
     /// Step kind.
     pub kind: String,
-    /// pending, running, retrying, waiting, succeeded, failed, cancelled, timed_out.
-    pub status: String,
+    /// Where the visit stands.
+    pub status: StepStatus,
     /// Attempts started (tasks).
     pub attempts: i32,
     /// Outcome that chose the next step.
@@ -61,7 +62,7 @@ impl StepColumns {
             seqs: steps.iter().map(|s| s.seq).collect(),
             step_ids: steps.iter().map(|s| s.step_id.clone()).collect(),
             kinds: steps.iter().map(|s| s.kind.clone()).collect(),
-            statuses: steps.iter().map(|s| s.status.clone()).collect(),
+            statuses: steps.iter().map(|s| s.status.to_string()).collect(),
             attempts: steps.iter().map(|s| s.attempts).collect(),
             outcomes: steps.iter().map(|s| s.outcome.clone()).collect(),
             outputs: steps.iter().map(|s| s.output.clone()).collect(),

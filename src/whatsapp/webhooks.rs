@@ -14,6 +14,7 @@ use crate::engine::commands::Actor;
 use crate::engine::context::replace_nul;
 use crate::engine::{Engine, EngineError};
 use crate::meta::signature::signature_valid;
+use crate::metrics::{Counter, METRICS};
 
 /// The event a template-approval run waits for, correlated by Meta's template id.
 pub const TEMPLATE_STATUS_EVENT: &str = "template_status";
@@ -37,12 +38,24 @@ pub async fn take_delivery(
     body: &[u8],
     signature: Option<&str>,
 ) -> Result<bool, DeliveryError> {
+    let received =
+        |outcome: &str| METRICS.count(Counter::WebhooksReceived, &[("outcome", outcome)]);
     if !signature_valid(app_secret, body, signature) {
+        received("bad_signature");
         return Err(DeliveryError::BadSignature);
     }
     let digest = Sha256::digest(body);
-    let mut conn = pool.acquire().await?;
-    Ok(store::webhooks::insert(&mut conn, body, &digest).await?)
+    let stored = async {
+        let mut conn = pool.acquire().await?;
+        store::webhooks::insert(&mut conn, body, &digest).await
+    }
+    .await;
+    received(match &stored {
+        Ok(true) => "stored",
+        Ok(false) => "duplicate",
+        Err(_) => "error",
+    });
+    Ok(stored?)
 }
 
 /// Deliveries processed per transaction.
@@ -78,6 +91,8 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
                 Err(error) => Some(format!("not JSON: {error}")),
             };
             store::webhooks::mark_processed(&mut tx, delivery.id, error.as_deref()).await?;
+            let outcome = if error.is_some() { "error" } else { "ok" };
+            METRICS.count(Counter::WebhooksProcessed, &[("outcome", outcome)]);
         }
         tx.commit().await?;
         total += deliveries.len();
