@@ -139,15 +139,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn live_mode_refuses_to_start_without_its_secrets() {
-        let error = MetaSettings::from_lookup(|name| {
-            (name == "BAZAARSTREET_META_MODE").then(|| "live".to_owned())
+    fn live_mode_refuses_to_start_without_each_of_its_secrets() {
+        let secrets = [
+            ("BAZAARSTREET_META_APP_ID", "1234"),
+            ("BAZAARSTREET_META_APP_SECRET", "app-secret"),
+            ("BAZAARSTREET_SECRET_KEY", &"ab".repeat(32)),
+            ("BAZAARSTREET_META_WEBHOOK_VERIFY_TOKEN", "verify"),
+        ];
+        // Each secret left out alone is named; all of them given, live mode starts.
+        for (missing, _) in secrets {
+            let error = MetaSettings::from_lookup(|name| {
+                if name == "BAZAARSTREET_META_MODE" {
+                    return Some("live".to_owned());
+                }
+                secrets
+                    .iter()
+                    .find(|(secret, _)| *secret == name && *secret != missing)
+                    .map(|(_, value)| (*value).to_owned())
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains(missing), "{error}");
+            assert!(error.contains("required in live mode"), "{error}");
+        }
+        let live = MetaSettings::from_lookup(|name| {
+            if name == "BAZAARSTREET_META_MODE" {
+                return Some("live".to_owned());
+            }
+            secrets
+                .iter()
+                .find(|(secret, _)| *secret == name)
+                .map(|(_, value)| (*value).to_owned())
         })
-        .unwrap_err();
-        assert!(
-            error.to_string().contains("required in live mode"),
-            "{error}"
-        );
+        .unwrap();
+        assert_eq!(live.mode, MetaMode::Live);
         let sandbox = MetaSettings::from_lookup(|_| None).unwrap();
         assert_eq!(sandbox.mode, MetaMode::Sandbox);
         assert!(sandbox.secret_key.is_none());

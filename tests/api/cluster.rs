@@ -69,34 +69,49 @@ impl PrivateCluster {
             .args(["-A", "trust", "-U", "postgres", "-D"])
             .arg(&data));
         configure(&data);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cluster = Self {
+        let mut cluster = Self {
             _dir: dir,
             data,
             bin,
-            port,
+            port: 0,
         };
-        cluster.ctl(&["start"]);
-        cluster
+        // PostgreSQL cannot be told to pick a port itself, so a free one is chosen, and
+        // chosen again if another process takes it before the server binds it.
+        for _ in 0..5 {
+            cluster.port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            if cluster.try_ctl(&["start"]) {
+                return cluster;
+            }
+        }
+        panic!("the private cluster never found a free port");
     }
 
     /// Runs `pg_ctl` with `action` (`start`, `restart`, …), waiting for it.
     pub fn ctl(&self, action: &[&str]) {
+        assert!(self.try_ctl(action), "pg_ctl {action:?} failed");
+    }
+
+    /// Like [`PrivateCluster::ctl`]; whether it succeeded.
+    fn try_ctl(&self, action: &[&str]) -> bool {
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {}",
             self.port,
             self.data.parent().unwrap().display()
         );
-        run(as_postgres(&self.bin.join("pg_ctl"))
+        as_postgres(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(&self.data)
             .args(["-w", "-m", "fast", "-o", &options, "-l"])
             .arg(self.data.parent().unwrap().join("log"))
-            .args(action));
+            .args(action)
+            .output()
+            .expect("pg_ctl runs")
+            .status
+            .success()
     }
 
     /// The URL of `database` on this cluster.

@@ -151,6 +151,12 @@ impl TestApp {
         token
     }
 
+    /// Takes over the keys `earlier` created (a service restarted on the same database).
+    pub fn keep_keys_of(&self, earlier: &TestApp) {
+        let known = earlier.tokens.lock().unwrap().clone();
+        self.tokens.lock().unwrap().extend(known);
+    }
+
     /// The token of key `name`; a key not created yet is created: `tester` as an admin,
     /// any other name as a compliance officer.
     pub async fn token(&self, name: &str) -> String {

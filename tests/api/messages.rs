@@ -113,8 +113,30 @@ async fn a_sent_message_is_read_even_when_its_webhooks_arrive_reordered_and_twic
         .await
         .unwrap();
     wait_status(&app, &second.id, "read").await;
-    // Late `sent` deliveries (reordered, repeated) never move it back.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Reordered, `read` came first; once the late `sent` has been stored, processing it
+    // must not move the status back.
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let late_sent: bool = sqlx::query_scalar(
+            "select exists(select 1 from webhook_events
+                           where position($1 in convert_from(body, 'UTF8')) > 0
+                             and position('\"sent\"' in convert_from(body, 'UTF8')) > 0)",
+        )
+        .bind(&second.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if late_sent {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the late `sent` never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pool.close().await;
     bazaarstreet::whatsapp::webhooks::process_pending(&app.engine)
         .await
         .unwrap();

@@ -51,7 +51,8 @@ async fn metrics_report_runs_steps_approvals_and_requests() {
     let app = spawn_app(&[("metered", FLOW), ("metered_failing", FAILING)]).await;
     // Process-wide series other tests may move too: compared before and after.
     let before = scrape(&app).await;
-    let bad_request = "bazaarstreet_http_requests_total{route=\"/v1/runs/{id}\",method=\"GET\",status=\"400\"}";
+    let bad_request =
+        "bazaarstreet_http_requests_total{route=\"/v1/runs/{id}\",method=\"GET\",status=\"400\"}";
     let bad_signature = "bazaarstreet_webhooks_received_total{outcome=\"bad_signature\"}";
     let id = app.start("metered", json!({})).await;
     app.wait_at_step(&id, "review").await;

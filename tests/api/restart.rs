@@ -65,3 +65,81 @@ async fn the_service_recovers_by_itself_when_postgres_restarts_under_it() {
     assert_eq!(app.get("/readyz").await.0, 200);
     app.stop_service().await;
 }
+
+const PARKED: &str = r#"
+name = "parked"
+version = 1
+[[steps]]
+id = "review"
+kind = "approval"
+roles = ["compliance_officer"]
+[[steps]]
+id = "payment"
+kind = "wait_event"
+event = "payment_received"
+correlation = "input.order_id"
+timeout = "10m"
+[[steps]]
+id = "ship"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+/// A run parked on an approval, then on an event, survives two restarts of the service:
+/// each resumes it from the database alone, nothing of the stopped process needed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_parked_on_an_approval_or_an_event_resumes_after_the_service_restarts() {
+    let database_url = crate::helpers::fresh_database_url();
+    let workflows = [("parked", PARKED)];
+    let mut first = spawn_app_on(&database_url, &workflows, &[], Roles::All).await;
+    let id = first.start("parked", json!({ "order_id": "ORD-9" })).await;
+    first.wait_at_step(&id, "review").await;
+    first.token("officer").await;
+    first.stop_service().await;
+
+    let mut second = spawn_app_on(&database_url, &workflows, &[], Roles::All).await;
+    second.keep_keys_of(&first);
+    let (status, body) = second
+        .post_as(
+            &format!("/v1/runs/{id}/steps/review/decision"),
+            &json!({ "decision": "approve", "reason": "after a restart" }),
+            "officer",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    second.wait_at_step(&id, "payment").await;
+    second.stop_service().await;
+
+    let third = spawn_app_on(&database_url, &workflows, &[], Roles::All).await;
+    third.keep_keys_of(&first);
+    let (status, body) = third
+        .post(
+            &format!("/v1/runs/{id}/events"),
+            &json!({ "name": "payment_received", "correlation": "ORD-9", "payload": { "ok": true } }),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["matched"], true, "{body}");
+    let run = third.wait_for_status(&id, "succeeded").await;
+    let steps: Vec<(&str, &str)> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step_id"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("review", "succeeded"),
+            ("payment", "succeeded"),
+            ("ship", "succeeded")
+        ],
+        "{run:#}"
+    );
+    third.stop().await;
+}

@@ -236,8 +236,37 @@ handler = "builtin.noop"
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "cancelled");
     assert_eq!(body["cancel_reason"], "customer withdrew");
-    // Give the timer's job time to fire; it must find a stale generation and do nothing.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Until the timer's job has fired (every job of the run done): it must have found a
+    // stale generation and done nothing.
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let open: Vec<String> = sqlx::query_scalar(
+            "select status from apalis.jobs
+             where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1 and status <> 'Done'",
+        )
+        .bind(&id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let jobs: i64 = sqlx::query_scalar(
+            "select count(*) from apalis.jobs
+             where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if open.is_empty() && jobs >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the timer's job never ran: {open:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    pool.close().await;
     let (_, run) = app.get(&format!("/v1/runs/{id}")).await;
     assert_eq!(run["status"], "cancelled");
     assert_eq!(run["steps"].as_array().unwrap().len(), 1, "{run}");
@@ -464,8 +493,23 @@ async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
     let (_, rest) = app.get(&format!("/v1/runs?limit=2&cursor={cursor}")).await;
     assert_eq!(rest["items"][0]["id"], ids[0].as_str());
     assert!(rest["next_cursor"].is_null());
+    // Status filter: none has succeeded yet; all three wait at their review.
     let (_, none) = app.get("/v1/runs?status=succeeded").await;
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    for id in &ids {
+        app.wait_at_step(id, "review").await;
+    }
+    let (_, waiting) = app.get("/v1/runs?status=waiting&limit=200").await;
+    let mut found: Vec<&str> = waiting["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    found.sort();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(found, expected, "every waiting run, and only those");
     app.stop().await;
 }
 
