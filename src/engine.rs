@@ -15,6 +15,7 @@
 //! - [`schedule`]: recurring runs from `jobs/*.toml`.
 //! - [`queries`]: read models for the API.
 
+pub mod attempt;
 pub mod builtin;
 pub mod catalog;
 pub mod changes;
@@ -53,6 +54,9 @@ impl InWorkspace for Run {
         self.workspace_id.as_deref()
     }
 }
+
+/// The actor recorded for what the engine does on its own (steps, timers, timeouts).
+pub const ENGINE_ACTOR: &str = "engine";
 
 /// The engine: a pool and a catalog, cheap to clone.
 #[derive(Clone)]

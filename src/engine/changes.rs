@@ -2,7 +2,7 @@
 //! per table, in the order foreign keys need; what a start writes, in one statement.
 
 use super::EngineError;
-use super::transition::ENGINE_ACTOR;
+use super::ENGINE_ACTOR;
 use crate::metrics::{Counter, METRICS};
 use crate::store;
 use crate::store::attempts::{FinishedAttempt, StartedAttempt};

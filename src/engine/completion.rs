@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::changes::ChangeSet;
 use super::definition::{RetryPolicy, Step, outcome};
-use super::executor::{Attempt, pinned_step};
+use super::attempt::{Attempt, pinned_step};
 use super::group_commit::RunRequest;
 use super::handlers::{HandlerError, HandlerOutput};
 use super::transition::Transition;

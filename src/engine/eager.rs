@@ -30,7 +30,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::changes::ChangeSet;
-use super::executor::{Attempt, StepWriters, keep_trying};
+use super::attempt::Attempt;
+use super::executor::{StepWriters, keep_trying};
 use super::transition::Transition;
 use super::{Engine, EngineError};
 use crate::store;

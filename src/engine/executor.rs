@@ -20,15 +20,16 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::FutureExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use sqlx::PgConnection;
 
+use super::attempt::{Attempt, pinned_step};
 use super::completion::{Completion, Continued};
-use super::definition::{Definition, Step, StepKind, TaskSpec, outcome};
+use super::definition::{Step, StepKind, outcome};
 use super::group_commit::{GroupCommit, RunRequest};
-use super::handlers::{HandlerCall, HandlerError, HandlerOutput, storable};
+use super::handlers::{HandlerError, HandlerOutput, storable};
 use super::transition::Transition;
 use super::{Engine, EngineError};
 use crate::metrics::METRICS;
@@ -348,76 +349,6 @@ enum Claim {
     Early(Duration),
     /// An attempt to run, with the job it is current for.
     Attempt(StepJob, Box<Attempt>),
-}
-
-/// An attempt started and not yet ended: what the handler is called with.
-pub(super) struct Attempt {
-    pub(super) workflow: String,
-    pub(super) spec: TaskSpec,
-    pub(super) seq: i32,
-    pub(super) call: HandlerCall,
-}
-
-/// Step `step_id` of the definition a run is pinned to (a run never names a step its
-/// definition lacks, unless the stored definition was tampered with).
-pub(super) fn pinned_step<'d>(
-    definition: &'d Definition,
-    step_id: &str,
-) -> Result<&'d Step, EngineError> {
-    definition
-        .step(step_id)
-        .ok_or_else(|| EngineError::Definition(format!("step `{step_id}` vanished")))
-}
-
-impl Attempt {
-    /// Attempt `number` of task step `step_id` on visit `seq` of a run.
-    pub(super) fn of_task(
-        definition: &Definition,
-        step_id: &str,
-        run_id: Uuid,
-        seq: i32,
-        number: i32,
-        context: Value,
-    ) -> Result<Self, EngineError> {
-        let step = pinned_step(definition, step_id)?;
-        let StepKind::Task(spec) = &step.kind else {
-            return Err(EngineError::Definition(format!(
-                "step `{step_id}` is no longer a task"
-            )));
-        };
-        Ok(Self::new(
-            &definition.name,
-            run_id,
-            step,
-            spec,
-            seq,
-            number,
-            context,
-        ))
-    }
-
-    fn new(
-        workflow: &str,
-        run_id: Uuid,
-        step: &Step,
-        spec: &TaskSpec,
-        seq: i32,
-        number: i32,
-        context: Value,
-    ) -> Self {
-        Self {
-            workflow: workflow.to_owned(),
-            spec: spec.clone(),
-            seq,
-            call: HandlerCall {
-                run_id,
-                step_id: step.id.clone(),
-                attempt: number,
-                context,
-                params: spec.params.clone(),
-            },
-        }
-    }
 }
 
 impl RunRequest for ClaimRequest {

@@ -22,8 +22,6 @@ use crate::store::jobs::{PendingJob, StepJob};
 use crate::store::runs::RunRow;
 use crate::store::steps::StepRow;
 
-/// The actor recorded for what the engine does on its own (steps, timers, timeouts).
-pub const ENGINE_ACTOR: &str = "engine";
 
 /// Changes to one run in progress.
 pub struct Transition<'a> {

@@ -1,0 +1,81 @@
+//! An attempt of a task step, started and not yet ended: what its handler is called
+//! with, built from the definition the run is pinned to. Claims (the executor), inline
+//! continuations (completion) and hand-offs (eager) all build it here.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::definition::{Definition, Step, StepKind, TaskSpec};
+use super::handlers::HandlerCall;
+use super::EngineError;
+
+/// An attempt started and not yet ended: what the handler is called with.
+pub(super) struct Attempt {
+    pub(super) workflow: String,
+    pub(super) spec: TaskSpec,
+    pub(super) seq: i32,
+    pub(super) call: HandlerCall,
+}
+
+/// Step `step_id` of the definition a run is pinned to (a run never names a step its
+/// definition lacks, unless the stored definition was tampered with).
+pub(super) fn pinned_step<'d>(
+    definition: &'d Definition,
+    step_id: &str,
+) -> Result<&'d Step, EngineError> {
+    definition
+        .step(step_id)
+        .ok_or_else(|| EngineError::Definition(format!("step `{step_id}` vanished")))
+}
+
+impl Attempt {
+    /// Attempt `number` of task step `step_id` on visit `seq` of a run.
+    pub(super) fn of_task(
+        definition: &Definition,
+        step_id: &str,
+        run_id: Uuid,
+        seq: i32,
+        number: i32,
+        context: Value,
+    ) -> Result<Self, EngineError> {
+        let step = pinned_step(definition, step_id)?;
+        let StepKind::Task(spec) = &step.kind else {
+            return Err(EngineError::Definition(format!(
+                "step `{step_id}` is no longer a task"
+            )));
+        };
+        Ok(Self::new(
+            &definition.name,
+            run_id,
+            step,
+            spec,
+            seq,
+            number,
+            context,
+        ))
+    }
+
+    pub(super) fn new(
+        workflow: &str,
+        run_id: Uuid,
+        step: &Step,
+        spec: &TaskSpec,
+        seq: i32,
+        number: i32,
+        context: Value,
+    ) -> Self {
+        Self {
+            workflow: workflow.to_owned(),
+            spec: spec.clone(),
+            seq,
+            call: HandlerCall {
+                run_id,
+                step_id: step.id.clone(),
+                attempt: number,
+                context,
+                params: spec.params.clone(),
+            },
+        }
+    }
+}
+
