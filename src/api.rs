@@ -95,8 +95,9 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
 /// The OpenAPI document as JSON, exactly as served at `/openapi.json`.
 pub fn openapi_json() -> String {
     let pool = sqlx::PgPool::connect_lazy("postgres://localhost/unused").expect("lazy pool");
-    let catalog =
-        crate::engine::catalog::Catalog::empty(crate::engine::handlers::HandlerRegistry::default());
+    let catalog = crate::engine::definitions::catalog::Catalog::empty(
+        crate::engine::handlers::HandlerRegistry::default(),
+    );
     openapi_service(
         Engine::new(pool, std::sync::Arc::new(catalog)),
         SecretBox::development(),

@@ -11,14 +11,15 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use crate::api;
 use crate::config::{MetaMode, MetaSettings, Settings};
 use crate::db;
-use crate::domains::{self, Domain, DomainContext};
+use crate::domain::{Domain, DomainContext, Shutdown};
+use crate::domains;
 use crate::engine::Engine;
-use crate::engine::catalog::{Catalog, RegisterError};
+use crate::engine::background::maintenance::{MaintenanceSettings, run_maintenance};
+use crate::engine::background::schedule::{self, Schedule};
+use crate::engine::definitions::catalog::{Catalog, RegisterError};
+use crate::engine::definitions::validate::DefinitionErrors;
+use crate::engine::execution::worker::{WorkerSettings, Workers};
 use crate::engine::handlers::HandlerRegistry;
-use crate::engine::maintenance::{MaintenanceSettings, run_maintenance};
-use crate::engine::schedule::{self, Schedule};
-use crate::engine::validate::DefinitionErrors;
-use crate::engine::worker::{WorkerSettings, Workers};
 use crate::meta::{GraphClient, GraphSettings};
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::security::secret_box::SecretBox;
@@ -195,7 +196,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let shutdown: domains::Shutdown = shutdown.boxed().shared();
+        let shutdown: Shutdown = shutdown.boxed().shared();
         let grace = self.settings.shutdown_grace;
         let mut tasks = tokio::task::JoinSet::new();
         // Workers before the API: a request taken at the first moment can already hand its

@@ -22,9 +22,9 @@ use tokio::sync::oneshot;
 use crate::config::Settings;
 use crate::db;
 use crate::engine::Engine;
-use crate::engine::catalog::Catalog;
+use crate::engine::definitions::catalog::Catalog;
+use crate::engine::execution::worker::{WorkerSettings, run_workers};
 use crate::engine::handlers::HandlerRegistry;
-use crate::engine::worker::{WorkerSettings, run_workers};
 
 /// Benchmark options.
 #[derive(Debug, Clone, clap::Args)]

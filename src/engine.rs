@@ -1,47 +1,32 @@
 //! The durable workflow engine. apalis-postgres carries step jobs; our own tables hold
-//! the truth about runs, steps, attempts and history.
+//! the truth about runs, steps, attempts and history. Five groups, each with one entry
+//! file saying what it owns; dependencies between them point one way, top to bottom:
 //!
-//! - [`definition`], [`validate`]: the TOML format and its validation.
-//! - [`catalog`]: definitions loaded from `workflows/` and pinned versions from the database.
-//! - [`handlers`], [`builtin`]: task handlers by name.
-//! - [`transition`]: moving a locked run between steps in one transaction.
-//! - [`changes`]: the rows a batch of transitions writes, one statement per table.
-//! - [`commands`]: start, cancel, decide, post an event.
-//! - [`executor`]: what a step job does when a worker picks it up.
-//! - [`eager`]: steps a command makes due handed to a worker of the same process.
-//! - [`completion`]: recording ended attempts, a batch per transaction; continuing runs inline.
-//! - [`group_commit`]: claims and completions of many steps written by one transaction.
-//! - [`worker`]: the apalis workers and their monitor.
-//! - [`schedule`]: recurring runs from `jobs/*.toml`.
-//! - [`queries`]: read models for the API.
+//! - [`background`]: recurring runs from `jobs/*.toml` and queue housekeeping.
+//! - [`commands`]: what callers ask of runs (start, cancel, decide, post an event), the
+//!   approval policy, and the read models for the API.
+//! - [`execution`]: workers, claims, the eager hand-off, group commit, completion, and
+//!   moving a locked run between steps.
+//! - [`definitions`]: the TOML format, its validation, and the catalog of loaded and
+//!   pinned versions.
+//! - [`handlers`]: task handlers by name, what they are called with (the run context)
+//!   and what they answer; the built-in ones.
+//!
+//! This file holds what every group shares: the [`Engine`] value, its errors, the states
+//! and row types the engine speaks in.
 
-pub mod attempt;
-pub mod builtin;
-pub mod catalog;
-pub mod changes;
+pub mod background;
 pub mod commands;
-pub mod completion;
-pub mod context;
-pub mod definition;
-pub mod eager;
-pub mod executor;
-pub mod graph;
-pub mod group_commit;
+pub mod definitions;
+pub mod execution;
 pub mod handlers;
-pub mod maintenance;
-pub mod policy;
-pub mod queries;
-pub mod schedule;
-pub mod transition;
-pub mod validate;
-pub mod worker;
 
 use std::sync::Arc;
 
 use sqlx::PgPool;
 
 use crate::security::InWorkspace;
-use catalog::{Catalog, PinnedError};
+use definitions::catalog::{Catalog, PinnedError};
 
 pub use crate::store::attempts::AttemptRow as Attempt;
 pub use crate::store::history::HistoryRow as HistoryEntry;
@@ -64,7 +49,7 @@ pub struct Engine {
     pool: PgPool,
     catalog: Arc<Catalog>,
     /// Where commands hand off the steps they make due; empty without workers.
-    eager: eager::EagerSlot,
+    eager: execution::eager::EagerSlot,
 }
 
 impl Engine {
@@ -73,7 +58,7 @@ impl Engine {
         Self {
             pool,
             catalog,
-            eager: eager::EagerSlot::default(),
+            eager: execution::eager::EagerSlot::default(),
         }
     }
 
@@ -140,7 +125,7 @@ pub enum EngineError {
     StartRaced,
     /// An approval policy rule refuses the decision (recorded in the audit ledger).
     #[error("{}", .0.detail)]
-    Refused(policy::Refusal),
+    Refused(commands::policy::Refusal),
     /// A definition problem discovered at run time.
     #[error("definition problem: {0}")]
     Definition(String),

@@ -15,6 +15,7 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod domains;
 pub mod duration;
 pub mod engine;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use bazaarstreet::app::{Application, Roles};
 use bazaarstreet::config::Settings;
-use bazaarstreet::engine::catalog::Catalog;
-use bazaarstreet::engine::schedule;
+use bazaarstreet::engine::background::schedule;
+use bazaarstreet::engine::definitions::catalog::Catalog;
 use bazaarstreet::security::Role;
 use bazaarstreet::security::keys::{self, KeyRequest};
 use clap::{Parser, Subcommand};

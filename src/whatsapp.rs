@@ -9,7 +9,7 @@
 
 use futures::FutureExt;
 
-use crate::domains::{BackgroundLoop, Domain, DomainContext, Shutdown};
+use crate::domain::{BackgroundLoop, Domain, DomainContext, Shutdown};
 use crate::engine::Engine;
 use crate::engine::handlers::HandlerRegistry;
 

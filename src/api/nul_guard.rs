@@ -14,7 +14,7 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response};
 
 use super::problem::ApiError;
 use crate::engine::InputProblem;
-use crate::engine::context::first_nul;
+use crate::engine::handlers::context::first_nul;
 
 /// Paths whose bodies are passed on unread.
 const RAW_BODY_PREFIX: &str = "/webhooks/";

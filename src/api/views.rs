@@ -5,7 +5,7 @@ use poem_openapi::{Enum, Object};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::engine::queries::RunDetail;
+use crate::engine::commands::queries::RunDetail;
 use crate::engine::{self, Attempt, HistoryEntry, Run, StepVisit};
 
 /// Where a run stands.

@@ -11,7 +11,7 @@ use super::ApiTags;
 use super::auth::ApiKey;
 use super::problem::ApiError;
 use crate::engine::Engine;
-use crate::engine::definition::Definition;
+use crate::engine::definitions::definition::Definition;
 
 /// A workflow definition.
 #[derive(Debug, Object)]
@@ -56,7 +56,7 @@ pub struct WorkflowList {
 }
 
 fn view(definition: &Arc<Definition>) -> WorkflowView {
-    use crate::engine::definition::StepKind;
+    use crate::engine::definitions::definition::StepKind;
     WorkflowView {
         name: definition.name.clone(),
         version: definition.version,

@@ -1,7 +1,13 @@
 //! Task handlers: the trait the engine calls, their results, and the registry by name.
 //!
+//! [`context`] reads the run context a handler is given; [`builtin`] holds the handlers
+//! every definition can use without domain code.
+//!
 //! Handlers must be idempotent: a crash between a handler's side effect and the engine
 //! recording its result repeats the attempt (at-least-once execution).
+
+pub mod builtin;
+pub mod context;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::context::first_nul;
+use crate::engine::handlers::context::first_nul;
 
 /// What a handler is given for one attempt.
 #[derive(Debug, Clone)]
@@ -47,6 +53,9 @@ impl HandlerCall {
     }
 }
 
+/// The outcome of a task that finished normally (definitions name it `ok`).
+pub const OK_OUTCOME: &str = "ok";
+
 /// A successful attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandlerOutput {
@@ -60,7 +69,7 @@ impl HandlerOutput {
     /// An `ok` outcome with this output.
     pub fn ok(output: Value) -> Self {
         Self {
-            outcome: super::definition::outcome::OK.to_owned(),
+            outcome: OK_OUTCOME.to_owned(),
             output,
         }
     }

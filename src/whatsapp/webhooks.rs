@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use super::store;
 use crate::engine::commands::Actor;
-use crate::engine::context::replace_nul;
+use crate::engine::handlers::context::replace_nul;
 use crate::engine::{Engine, EngineError};
 use crate::meta::signature::signature_valid;
 use crate::metrics::{Counter, METRICS};

@@ -1,7 +1,7 @@
 //! Definition validation: each kind of error is reported with its file and step.
 
+use bazaarstreet::engine::definitions::validate::parse_definition;
 use bazaarstreet::engine::handlers::HandlerRegistry;
-use bazaarstreet::engine::validate::parse_definition;
 
 fn problems(source: &str) -> Vec<String> {
     let registry = HandlerRegistry::with_builtins();

@@ -10,6 +10,7 @@ mod errors;
 mod graph;
 mod handoff;
 mod helpers;
+mod layers;
 mod maintenance;
 mod messages;
 mod metrics;

@@ -7,9 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use sqlx::PgConnection;
 
-use super::definition::Definition;
-use super::handlers::HandlerRegistry;
-use super::validate::{DefinitionError, DefinitionErrors, parse_definition};
+use crate::engine::definitions::definition::Definition;
+use crate::engine::definitions::validate::{DefinitionError, DefinitionErrors, parse_definition};
+use crate::engine::handlers::HandlerRegistry;
 use crate::store;
 
 /// Definitions by name (latest from files) and by (name, version) (pinned by runs).

@@ -5,21 +5,21 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::definition::{Definition, Step, StepKind, TaskSpec};
-use super::handlers::HandlerCall;
-use super::EngineError;
+use crate::engine::EngineError;
+use crate::engine::definitions::definition::{Definition, Step, StepKind, TaskSpec};
+use crate::engine::handlers::HandlerCall;
 
 /// An attempt started and not yet ended: what the handler is called with.
-pub(super) struct Attempt {
-    pub(super) workflow: String,
-    pub(super) spec: TaskSpec,
-    pub(super) seq: i32,
-    pub(super) call: HandlerCall,
+pub(in crate::engine) struct Attempt {
+    pub(in crate::engine) workflow: String,
+    pub(in crate::engine) spec: TaskSpec,
+    pub(in crate::engine) seq: i32,
+    pub(in crate::engine) call: HandlerCall,
 }
 
 /// Step `step_id` of the definition a run is pinned to (a run never names a step its
 /// definition lacks, unless the stored definition was tampered with).
-pub(super) fn pinned_step<'d>(
+pub(in crate::engine) fn pinned_step<'d>(
     definition: &'d Definition,
     step_id: &str,
 ) -> Result<&'d Step, EngineError> {
@@ -30,7 +30,7 @@ pub(super) fn pinned_step<'d>(
 
 impl Attempt {
     /// Attempt `number` of task step `step_id` on visit `seq` of a run.
-    pub(super) fn of_task(
+    pub(in crate::engine) fn of_task(
         definition: &Definition,
         step_id: &str,
         run_id: Uuid,
@@ -55,7 +55,7 @@ impl Attempt {
         ))
     }
 
-    pub(super) fn new(
+    pub(in crate::engine) fn new(
         workflow: &str,
         run_id: Uuid,
         step: &Step,
@@ -78,4 +78,3 @@ impl Attempt {
         }
     }
 }
-

@@ -19,10 +19,11 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::Engine;
-use super::catalog::{Catalog, unreadable_dir};
-use super::commands::{StartRun, check_input};
-use super::validate::{DefinitionError, DefinitionErrors, toml_problem};
+use crate::engine::Engine;
+use crate::engine::commands::StartRun;
+use crate::engine::commands::runs::check_input;
+use crate::engine::definitions::catalog::{Catalog, unreadable_dir};
+use crate::engine::definitions::validate::{DefinitionError, DefinitionErrors, toml_problem};
 use crate::store;
 
 /// Most ticks examined when looking for a missed one, so a per-second schedule that was
@@ -224,7 +225,7 @@ async fn start_missed_tick(
     engine: &Engine,
     schedule: &Schedule,
     now: DateTime<Utc>,
-) -> Result<(), super::EngineError> {
+) -> Result<(), crate::engine::EngineError> {
     let row = {
         let mut conn = engine.pool().acquire().await?;
         store::schedules::ensure(&mut conn, &schedule.name).await?
@@ -243,7 +244,7 @@ pub async fn start_tick(
     engine: &Engine,
     schedule: &Schedule,
     tick: DateTime<Utc>,
-) -> Result<(), super::EngineError> {
+) -> Result<(), crate::engine::EngineError> {
     let (run, created) = engine
         .start_run(StartRun {
             workflow: schedule.workflow.clone(),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::EngineError;
+use crate::engine::EngineError;
 
 /// A request that belongs to one run.
 pub trait RunRequest: Send + 'static {

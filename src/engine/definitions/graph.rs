@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::definition::{Step, StepKind, Target, outcome};
+use crate::engine::definitions::definition::{Step, StepKind, Target, outcome};
 
 /// Every target a step can lead to.
 fn edges(step: &Step) -> Vec<Target> {

@@ -3,8 +3,8 @@
 
 use uuid::Uuid;
 
-use super::definition::StepKind;
-use super::{Engine, EngineError, policy};
+use crate::engine::definitions::definition::StepKind;
+use crate::engine::{Engine, EngineError, commands::policy};
 use crate::security::{Caller, InWorkspace, ListScope};
 use crate::store;
 use crate::store::attempts::AttemptRow;

@@ -2,7 +2,7 @@
 //! its run on (or scheduling a retry, or failing the step), and continuing the run in the
 //! same worker when its next step is a task due now.
 
-use super::{AttemptStatus, StepStatus};
+use crate::engine::{AttemptStatus, StepStatus};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +12,13 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::changes::ChangeSet;
-use super::definition::{RetryPolicy, Step, outcome};
-use super::attempt::{Attempt, pinned_step};
-use super::group_commit::RunRequest;
-use super::handlers::{HandlerError, HandlerOutput};
-use super::transition::Transition;
-use super::{Engine, EngineError};
+use crate::engine::definitions::definition::{RetryPolicy, Step, outcome};
+use crate::engine::execution::attempt::{Attempt, pinned_step};
+use crate::engine::execution::changes::ChangeSet;
+use crate::engine::execution::group_commit::RunRequest;
+use crate::engine::execution::transition::Transition;
+use crate::engine::handlers::{HandlerError, HandlerOutput};
+use crate::engine::{Engine, EngineError};
 use crate::store;
 use crate::store::attempts::FinishedAttempt;
 use crate::store::jobs::StepJob;
@@ -27,7 +27,7 @@ use crate::store::steps::StepRow;
 
 impl Engine {
     /// Records a batch of ended attempts and what follows from each, in one transaction.
-    pub(super) async fn complete_batch(
+    pub(in crate::engine) async fn complete_batch(
         &self,
         completions: Vec<Arc<Completion>>,
     ) -> Result<Vec<Continued>, EngineError> {
@@ -207,18 +207,18 @@ fn jittered(policy: &RetryPolicy, attempt: u32) -> Duration {
 }
 
 /// An attempt that ended, waiting to be recorded.
-pub(super) struct Completion {
-    pub(super) job: StepJob,
-    pub(super) seq: i32,
-    pub(super) attempt: i32,
-    pub(super) retry: RetryPolicy,
-    pub(super) result: Result<HandlerOutput, HandlerError>,
+pub(in crate::engine) struct Completion {
+    pub(in crate::engine) job: StepJob,
+    pub(in crate::engine) seq: i32,
+    pub(in crate::engine) attempt: i32,
+    pub(in crate::engine) retry: RetryPolicy,
+    pub(in crate::engine) result: Result<HandlerOutput, HandlerError>,
     /// The worker that may run the next step at once, if it is a task due now.
-    pub(super) continue_as: Option<String>,
+    pub(in crate::engine) continue_as: Option<String>,
 }
 
 /// The next attempt a worker runs at once, with the job it is current for.
-pub(super) type Continued = Option<(StepJob, Box<Attempt>)>;
+pub(in crate::engine) type Continued = Option<(StepJob, Box<Attempt>)>;
 
 impl RunRequest for Completion {
     fn run_id(&self) -> Uuid {

@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::context::is_valid_path;
-use super::definition::*;
 use crate::duration::parse_duration;
+use crate::engine::definitions::definition::*;
+use crate::engine::handlers::context::is_valid_path;
 
 mod specs;
 
@@ -146,7 +146,7 @@ pub fn parse_definition(
         }
     }
     if problems.list.is_empty() {
-        for (step, message) in super::graph::check_graph(&steps) {
+        for (step, message) in crate::engine::definitions::graph::check_graph(&steps) {
             problems.in_step(&step, message);
         }
     }

@@ -1,7 +1,7 @@
 //! Who may decide an approval step: the rules a decision must pass, checked in the
 //! decision's transaction. A refusal names the rule that refused it.
 
-use super::definition::ApprovalSpec;
+use crate::engine::definitions::definition::ApprovalSpec;
 use crate::security::Role;
 
 /// A decision the policy refuses.
@@ -67,7 +67,7 @@ pub fn check(spec: &ApprovalSpec, step_id: &str, decider: &Decider<'_>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::definition::Target;
+    use crate::engine::definitions::definition::Target;
 
     fn spec() -> ApprovalSpec {
         ApprovalSpec {

@@ -1,6 +1,6 @@
 //! Workflow definitions: the TOML file format (`Raw*`) and the validated model the engine runs.
 //!
-//! A file is parsed into [`RawDefinition`] (shape only), then [`super::validate`] turns it into a
+//! A file is parsed into [`RawDefinition`] (shape only), then `validate` turns it into a
 //! [`Definition`] whose step targets are resolved indices, so the executor never meets a
 //! dangling reference. See docs/WORKFLOWS.md for the format.
 
@@ -193,7 +193,7 @@ impl Step {
 /// Outcome names the engine itself produces.
 pub mod outcome {
     /// A task finished normally; a timer elapsed.
-    pub const OK: &str = "ok";
+    pub const OK: &str = crate::engine::handlers::OK_OUTCOME;
     /// A task failed fatally or ran out of attempts.
     pub const FAILED: &str = "failed";
     /// An approval reached its quorum.

@@ -12,9 +12,9 @@ use apalis_postgres::{Config, PostgresStorage};
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
-use super::Engine;
-use super::eager::EagerWorker;
-use super::executor::StepWriters;
+use crate::engine::Engine;
+use crate::engine::execution::eager::EagerWorker;
+use crate::engine::execution::executor::StepWriters;
 use crate::store::jobs::{STEP_QUEUE, StepJob};
 
 /// How a process's workers behave.

@@ -6,22 +6,21 @@
 //! (or [`Transition::into_changes`] adds them to a batch's [`ChangeSet`]), so a state
 //! change, its history and the next job exist together or not at all.
 
-use super::{RunStatus, StepStatus};
+use crate::engine::{RunStatus, StepStatus};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use super::EngineError;
-use super::changes::ChangeSet;
-use super::context::{correlation_text, lookup};
-use super::definition::{Definition, StepKind, Target, TimerSpec, outcome};
+use crate::engine::EngineError;
+use crate::engine::definitions::definition::{Definition, StepKind, Target, TimerSpec, outcome};
+use crate::engine::execution::changes::ChangeSet;
+use crate::engine::handlers::context::{correlation_text, lookup};
 use crate::store;
 use crate::store::attempts::StartedAttempt;
 use crate::store::history::NewHistory;
 use crate::store::jobs::{PendingJob, StepJob};
 use crate::store::runs::RunRow;
 use crate::store::steps::StepRow;
-
 
 /// Changes to one run in progress.
 pub struct Transition<'a> {

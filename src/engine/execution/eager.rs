@@ -29,17 +29,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::changes::ChangeSet;
-use super::attempt::Attempt;
-use super::executor::{StepWriters, keep_trying};
-use super::transition::Transition;
-use super::{Engine, EngineError};
+use crate::engine::execution::attempt::Attempt;
+use crate::engine::execution::changes::ChangeSet;
+use crate::engine::execution::executor::{StepWriters, keep_trying};
+use crate::engine::execution::transition::Transition;
+use crate::engine::{Engine, EngineError};
 use crate::store;
 use crate::store::jobs::{HeldJob, StepJob};
 use crate::store::runs::RunRow;
 
 /// Where a command's changes go.
-pub(super) enum Writer {
+pub(in crate::engine) enum Writer {
     /// A transaction, which may also hold the command's reads and locks; committed after.
     Transaction(Transaction<'static, Postgres>),
     /// A connection outside any transaction, for a start: its changes are one statement
@@ -168,7 +168,7 @@ impl Engine {
     /// Writes `transition` through `writer`; when the run now waits at a task step due
     /// now and this process has a free eager slot, that step's attempt is started in the
     /// same write and run here right after it commits.
-    pub(super) async fn commit_handing_off(
+    pub(in crate::engine) async fn commit_handing_off(
         &self,
         writer: Writer,
         mut transition: Transition<'_>,

@@ -7,11 +7,11 @@
 //! while the handler runs. Both go through the
 //! process's [`StepWriters`]: the common claim (a due task step, current generation) of
 //! every job a worker holds is one statement, and the completions that pile up while one
-//! batch commits are written by the next, in one transaction ([`super::completion`]).
+//! batch commits are written by the next, in one transaction ([`crate::engine::execution::completion`]).
 //! Every other case takes the general path, which locks the run and looks at the step
 //! first.
 
-use super::StepStatus;
+use crate::engine::StepStatus;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -25,13 +25,13 @@ use uuid::Uuid;
 
 use sqlx::PgConnection;
 
-use super::attempt::{Attempt, pinned_step};
-use super::completion::{Completion, Continued};
-use super::definition::{Step, StepKind, outcome};
-use super::group_commit::{GroupCommit, RunRequest};
-use super::handlers::{HandlerError, HandlerOutput, storable};
-use super::transition::Transition;
-use super::{Engine, EngineError};
+use crate::engine::definitions::definition::{Step, StepKind, outcome};
+use crate::engine::execution::attempt::{Attempt, pinned_step};
+use crate::engine::execution::completion::{Completion, Continued};
+use crate::engine::execution::group_commit::{GroupCommit, RunRequest};
+use crate::engine::execution::transition::Transition;
+use crate::engine::handlers::{HandlerError, HandlerOutput, storable};
+use crate::engine::{Engine, EngineError};
 use crate::metrics::METRICS;
 use crate::store;
 use crate::store::attempts::{ClaimRequest, ClaimedTask};
@@ -269,7 +269,7 @@ impl Engine {
     /// Calls the handler, then records the result through the completion writers; while
     /// the run moves straight on to another task step, continues with it here. `job`
     /// follows the run: on an error it names the step whose attempt was cut short.
-    pub(super) async fn run_attempt(
+    pub(in crate::engine) async fn run_attempt(
         &self,
         writers: &StepWriters,
         worker: &str,
@@ -323,7 +323,7 @@ impl Engine {
 
 /// Runs `write` until it succeeds, pausing longer after each failure (up to 5 s): for the
 /// writes that recovery depends on, made while the database may be away.
-pub(super) async fn keep_trying<F, Fut>(what: &str, mut write: F)
+pub(in crate::engine) async fn keep_trying<F, Fut>(what: &str, mut write: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), EngineError>>,
@@ -336,11 +336,11 @@ where
     }
 }
 
-fn timeout_target(step: &Step) -> super::definition::Target {
+fn timeout_target(step: &Step) -> crate::engine::definitions::definition::Target {
     match &step.kind {
         StepKind::Approval(spec) => spec.on_timeout,
         StepKind::WaitEvent(spec) => spec.on_timeout,
-        _ => super::definition::Target::Fail,
+        _ => crate::engine::definitions::definition::Target::Fail,
     }
 }
 

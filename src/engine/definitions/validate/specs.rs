@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{DEFAULT_TASK_TIMEOUT, Problems};
-use crate::engine::context::is_valid_path;
-use crate::engine::definition::*;
+use crate::engine::definitions::definition::*;
+use crate::engine::handlers::context::is_valid_path;
 
 pub(super) fn task_spec(
     raw: &RawStep,

@@ -1,8 +1,8 @@
 //! What a batch of run changes writes, gathered first and then written with one statement
 //! per table, in the order foreign keys need; what a start writes, in one statement.
 
-use super::EngineError;
-use super::ENGINE_ACTOR;
+use crate::engine::ENGINE_ACTOR;
+use crate::engine::EngineError;
 use crate::metrics::{Counter, METRICS};
 use crate::store;
 use crate::store::attempts::{FinishedAttempt, StartedAttempt};

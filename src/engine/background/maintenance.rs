@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::transition::Transition;
-use super::{Engine, EngineError};
+use crate::engine::execution::transition::Transition;
+use crate::engine::{Engine, EngineError};
 use crate::store;
 use crate::store::jobs::STEP_QUEUE;
 use crate::store::maintenance::Stranded;

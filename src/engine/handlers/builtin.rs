@@ -9,8 +9,10 @@
 
 use serde_json::Value;
 
-use super::handlers::{HandlerCall, HandlerError, HandlerFuture, HandlerOutput, HandlerRegistry};
 use crate::duration::parse_duration;
+use crate::engine::handlers::{
+    HandlerCall, HandlerError, HandlerFuture, HandlerOutput, HandlerRegistry,
+};
 
 impl HandlerRegistry {
     /// A registry holding the built-in handlers (a domain adds its own to it).

@@ -1,0 +1,454 @@
+//! What callers ask of runs: start, cancel, decide an approval, post an event. Each is one
+//! transaction over the locked run, with its history and any job it implies.
+
+use crate::engine::{RunStatus, StepStatus};
+use chrono::Utc;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::engine::commands::policy;
+use crate::engine::definitions::definition::{StepKind, outcome};
+use crate::engine::execution::eager::Writer;
+use crate::engine::execution::transition::Transition;
+use crate::engine::handlers::context::{correlation_text, initial_context, lookup};
+use crate::engine::{Engine, EngineError, InputProblem};
+use crate::security::Caller;
+use crate::security::audit::{self, AuditEntry};
+use crate::store;
+use crate::store::runs::RunRow;
+
+/// A request to start a run.
+#[derive(Debug, Clone)]
+pub struct StartRun {
+    /// Workflow name.
+    pub workflow: String,
+    /// Input.
+    pub input: Value,
+    /// Workspace.
+    pub workspace_id: Option<String>,
+    /// Same key, same run.
+    pub idempotency_key: Option<String>,
+    /// Who starts it.
+    pub initiator: String,
+}
+
+/// An approval decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Approve.
+    Approve,
+    /// Reject.
+    Reject,
+}
+
+impl Decision {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+}
+
+/// Who asks for a command: a caller of the API, for whom the visibility rule applies (a
+/// run of a workspace it may not see does not exist), or the service itself (the webhook
+/// processor, a schedule), named as the actor it records.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// An authenticated caller.
+    Caller(&'a Caller),
+    /// The service on its own behalf.
+    Service(&'a str),
+}
+
+impl Actor<'_> {
+    /// The name recorded in history and the audit ledger.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Caller(caller) => &caller.name,
+            Actor::Service(name) => name,
+        }
+    }
+
+    /// The run, if this actor may see it.
+    fn visible(&self, run: Option<RunRow>) -> Option<RunRow> {
+        match self {
+            Actor::Caller(caller) => caller.visible(run),
+            Actor::Service(_) => run,
+        }
+    }
+}
+
+/// What posting an event did.
+#[derive(Debug, Clone)]
+pub struct EventReceipt {
+    /// Stored event id.
+    pub event_id: i64,
+    /// Whether a waiting step took it.
+    pub matched: bool,
+    /// The run after the event.
+    pub run: RunRow,
+}
+
+impl Engine {
+    /// Starts a run, or returns the run already started with the same idempotency key
+    /// (`created` false).
+    pub async fn start_run(&self, request: StartRun) -> Result<(RunRow, bool), EngineError> {
+        let definition = self
+            .catalog
+            .latest(&request.workflow)
+            .ok_or_else(|| EngineError::UnknownWorkflow(request.workflow.clone()))?;
+        if let Some(schema) = &definition.input_schema {
+            check_input(schema, &request.input)?;
+        }
+        // No transaction: what a start writes is one statement (src/store/starts.rs), and
+        // a concurrent start with the same key makes it write nothing (`StartRaced`).
+        let mut conn = self.pool.acquire().await?;
+        if let Some(key) = &request.idempotency_key
+            && let Some(existing) = store::runs::by_idempotency_key(&mut conn, key).await?
+        {
+            return same_request(existing, &request).map(|run| (run, false));
+        }
+        let now = Utc::now();
+        let run = RunRow {
+            id: Uuid::now_v7(),
+            workflow: definition.name.clone(),
+            workflow_version: definition.version,
+            workspace_id: request.workspace_id.clone(),
+            status: RunStatus::Running,
+            context: initial_context(&request.input),
+            input: request.input.clone(),
+            current_step: None,
+            current_seq: 0,
+            generation: 0,
+            idempotency_key: request.idempotency_key.clone(),
+            initiator: request.initiator.clone(),
+            error: None,
+            cancel_reason: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        let mut transition =
+            Transition::starting(&definition, run, Some(request.initiator.clone()));
+        transition.record(
+            "run_started",
+            None,
+            json!({ "workflow": definition.name, "version": definition.version, "sha256": definition.sha256 }),
+        );
+        // Following reads nothing of a run not yet written (no event can be buffered for
+        // it), so the connection outside a transaction serves.
+        transition
+            .follow(
+                &mut conn,
+                crate::engine::definitions::definition::Target::Step(0),
+                None,
+            )
+            .await?;
+        let run = match self
+            .commit_handing_off(Writer::Statement(conn), transition)
+            .await
+        {
+            Err(EngineError::StartRaced) => {
+                // Another request with the same key won the race; answer with its run.
+                let key = request.idempotency_key.as_deref().unwrap_or_default();
+                let mut conn = self.pool.acquire().await?;
+                let existing = store::runs::by_idempotency_key(&mut conn, key)
+                    .await?
+                    .ok_or_else(|| EngineError::Conflict("idempotency key race lost".into()))?;
+                return same_request(existing, &request).map(|run| (run, false));
+            }
+            result => result?,
+        };
+        Ok((run, true))
+    }
+
+    /// Cancels a run that has not finished; its queued jobs become no-ops.
+    pub async fn cancel_run(
+        &self,
+        id: Uuid,
+        reason: &str,
+        actor: Actor<'_>,
+    ) -> Result<RunRow, EngineError> {
+        let mut tx = self.pool.begin().await?;
+        let run = actor
+            .visible(store::runs::lock(&mut tx, id).await?)
+            .ok_or(EngineError::RunNotFound(id))?;
+        if run.is_finished() {
+            return Err(EngineError::Conflict(format!(
+                "run {id} has already {} and cannot be cancelled",
+                run.status
+            )));
+        }
+        let definition = self
+            .catalog
+            .pinned(&mut tx, &run.workflow, run.workflow_version)
+            .await?;
+        if let Some(mut row) = store::steps::get(&mut tx, id, run.current_seq).await? {
+            row.status = StepStatus::Cancelled;
+            row.wake_at = None;
+            row.finished_at = Some(chrono::Utc::now());
+            store::steps::save(&mut tx, &row).await?;
+        }
+        let mut transition = Transition::new(&definition, run, Some(actor.name().to_owned()));
+        transition.run.cancel_reason = Some(reason.to_owned());
+        transition.finish(RunStatus::Cancelled, None);
+        let run = transition.commit_changes(&mut tx).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// Records an approval decision on the step the run is waiting at; once the quorum
+    /// of approvals is reached (or on any rejection) the run moves on. The step's policy
+    /// is checked first, in the same transaction; a refusal is recorded in the audit
+    /// ledger on its own and answered with the rule that refused it.
+    pub async fn decide(
+        &self,
+        id: Uuid,
+        step_id: &str,
+        decider: &Caller,
+        decision: Decision,
+        reason: &str,
+    ) -> Result<RunRow, EngineError> {
+        let actor = decider.name.as_str();
+        let mut tx = self.pool.begin().await?;
+        let run = decider
+            .visible(store::runs::lock(&mut tx, id).await?)
+            .ok_or(EngineError::RunNotFound(id))?;
+        let definition = self
+            .catalog
+            .pinned(&mut tx, &run.workflow, run.workflow_version)
+            .await?;
+        let step = definition.step(step_id).ok_or_else(|| {
+            EngineError::StepNotFound(format!(
+                "workflow `{}` has no step `{step_id}`",
+                run.workflow
+            ))
+        })?;
+        let StepKind::Approval(spec) = &step.kind else {
+            return Err(EngineError::Conflict(format!(
+                "step `{step_id}` is not an approval step"
+            )));
+        };
+        let mut row = match store::steps::get(&mut tx, id, run.current_seq).await? {
+            Some(row)
+                if run.current_step.as_deref() == Some(step_id)
+                    && row.status == StepStatus::Waiting =>
+            {
+                row
+            }
+            _ => {
+                return Err(EngineError::Conflict(format!(
+                    "step `{step_id}` is not waiting for a decision (run is {})",
+                    run.status
+                )));
+            }
+        };
+        let decided = store::steps::decided_by(&mut tx, id, actor).await?;
+        if decided.iter().any(|(seq, _)| *seq == row.seq) {
+            return Err(EngineError::Conflict(format!(
+                "{actor} has already decided step `{step_id}`"
+            )));
+        }
+        let decided_steps: Vec<String> = decided.into_iter().map(|(_, step)| step).collect();
+        let check = policy::check(
+            spec,
+            step_id,
+            &policy::Decider {
+                actor,
+                role: decider.role,
+                initiator: &run.initiator,
+                decided_steps: &decided_steps,
+            },
+        );
+        if let Err(refusal) = check {
+            tx.rollback().await?;
+            self.record_refusal(&run, step_id, decider, decision, &refusal)
+                .await?;
+            return Err(EngineError::Refused(refusal));
+        }
+        if !store::steps::insert_decision(
+            &mut tx,
+            id,
+            row.seq,
+            actor,
+            decider.role.as_str(),
+            decision.as_str(),
+            reason,
+        )
+        .await?
+        {
+            return Err(EngineError::Conflict(format!(
+                "{actor} has already decided step `{step_id}`"
+            )));
+        }
+        let approvals = store::steps::count_approvals(&mut tx, id, row.seq).await?;
+        let mut transition = Transition::new(&definition, run, Some(actor.to_owned()));
+        transition.record(
+            "decision_recorded",
+            Some(step_id),
+            json!({
+                "decision": decision.as_str(), "role": decider.role.as_str(), "reason": reason,
+                "approvals": approvals, "quorum": spec.quorum,
+            }),
+        );
+        let reached = match decision {
+            Decision::Reject => Some(outcome::REJECTED),
+            Decision::Approve if approvals >= i64::from(spec.quorum) => Some(outcome::APPROVED),
+            Decision::Approve => None,
+        };
+        if let Some(reached) = reached {
+            let output = json!({ "decision": reached, "decided_by": actor, "reason": reason });
+            transition.complete_row(&mut row, reached, &output);
+            store::steps::save(&mut tx, &row).await?;
+            let failure = (reached == outcome::REJECTED)
+                .then(|| format!("step `{step_id}` was rejected by {actor}: {reason}"));
+            transition
+                .follow(&mut tx, step.target_for(reached), failure)
+                .await?;
+        }
+        let run = self
+            .commit_handing_off(Writer::Transaction(tx), transition)
+            .await?;
+        Ok(run)
+    }
+
+    /// Writes a refused decision to the audit ledger (its own transaction: the decision's
+    /// was rolled back).
+    async fn record_refusal(
+        &self,
+        run: &RunRow,
+        step_id: &str,
+        decider: &Caller,
+        decision: Decision,
+        refusal: &policy::Refusal,
+    ) -> Result<(), EngineError> {
+        let entry = AuditEntry::now(
+            &decider.name,
+            "decision.refused",
+            format!("run:{}", run.id),
+            run.workspace_id.as_deref(),
+            json!({
+                "step_id": step_id, "decision": decision.as_str(), "role": decider.role.as_str(),
+                "rule": refusal.rule, "detail": refusal.detail,
+            }),
+        );
+        let mut tx = self.pool.begin().await?;
+        audit::append(&mut tx, &[entry]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores an event for a run; a `wait_event` step waiting for this name and
+    /// correlation takes it at once, otherwise it waits for a later step.
+    pub async fn post_event(
+        &self,
+        id: Uuid,
+        name: &str,
+        correlation: &str,
+        payload: &Value,
+        actor: Actor<'_>,
+    ) -> Result<EventReceipt, EngineError> {
+        let mut tx = self.pool.begin().await?;
+        let run = actor
+            .visible(store::runs::lock(&mut tx, id).await?)
+            .ok_or(EngineError::RunNotFound(id))?;
+        if run.is_finished() {
+            return Err(EngineError::Conflict(format!(
+                "run {id} has already {}",
+                run.status
+            )));
+        }
+        let event_id = store::events::insert(&mut tx, id, name, correlation, payload).await?;
+        let definition = self
+            .catalog
+            .pinned(&mut tx, &run.workflow, run.workflow_version)
+            .await?;
+        let waiting_step = run
+            .current_step
+            .as_deref()
+            .and_then(|step_id| definition.step(step_id))
+            .filter(|step| match &step.kind {
+                StepKind::WaitEvent(spec) => {
+                    spec.event == name
+                        && spec.correlation.as_deref().is_none_or(|path| {
+                            lookup(&run.context, path).map(correlation_text).as_deref()
+                                == Some(correlation)
+                        })
+                }
+                _ => false,
+            });
+        let row = store::steps::get(&mut tx, id, run.current_seq).await?;
+        let mut transition = Transition::new(&definition, run, Some(actor.name().to_owned()));
+        transition.record(
+            "event_received",
+            transition.run.current_step.clone().as_deref(),
+            json!({ "event_id": event_id, "name": name, "correlation": correlation }),
+        );
+        let mut matched = false;
+        if let (Some(step), Some(mut row)) = (
+            waiting_step,
+            row.filter(|r| r.status == StepStatus::Waiting),
+        ) {
+            matched =
+                store::events::consume_matching(&mut tx, id, name, Some(correlation), row.seq)
+                    .await?
+                    .is_some();
+            if matched {
+                transition.complete_row(&mut row, outcome::RECEIVED, payload);
+                store::steps::save(&mut tx, &row).await?;
+                transition
+                    .follow(&mut tx, step.target_for(outcome::RECEIVED), None)
+                    .await?;
+            }
+        }
+        let run = self
+            .commit_handing_off(Writer::Transaction(tx), transition)
+            .await?;
+        Ok(EventReceipt {
+            event_id,
+            matched,
+            run,
+        })
+    }
+}
+
+fn same_request(existing: RunRow, request: &StartRun) -> Result<RunRow, EngineError> {
+    if existing.workflow != request.workflow {
+        return Err(EngineError::Conflict(format!(
+            "idempotency key already used to start a `{}` run",
+            existing.workflow
+        )));
+    }
+    Ok(existing)
+}
+
+/// Checks `input` against a workflow's input schema, locating every problem.
+pub(in crate::engine) fn check_input(schema: &Value, input: &Value) -> Result<(), EngineError> {
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|error| EngineError::Definition(format!("input schema: {error}")))?;
+    let problems: Vec<InputProblem> = validator
+        .iter_errors(input)
+        .map(|error| {
+            let mut pointer = error.instance_path.to_string();
+            // Point at the missing property itself, not at the object lacking it.
+            if let jsonschema::error::ValidationErrorKind::Required { property } = &error.kind {
+                let name = property
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| property.to_string());
+                pointer = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+            }
+            InputProblem {
+                pointer,
+                message: error.to_string(),
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidInput(problems))
+    }
+}
