@@ -16,10 +16,12 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// Could not connect: names where, and the setting that says so (never a password).
-    #[error("cannot connect to the database {target} (BAZAARSTREET_DATABASE_URL): {source}")]
+    #[error("cannot connect to the database {target} (BAZAARSTREET_DATABASE_URL): {reason}")]
     Connect {
         /// `user@host:port/database`.
         target: String,
+        /// What went wrong, in words (the server's message, without its source position).
+        reason: String,
         /// Cause.
         source: sqlx::Error,
     },
@@ -125,7 +127,21 @@ pub fn target(url: &str) -> String {
 fn unreachable(url: &str) -> impl FnOnce(sqlx::Error) -> DbError + '_ {
     move |source| DbError::Connect {
         target: target(url),
+        reason: reason(&source),
         source,
+    }
+}
+
+/// An error in words: a server's refusal as its message and SQLSTATE (sqlx's own text
+/// appends the position in PostgreSQL's C source, which tells an operator nothing).
+fn reason(error: &sqlx::Error) -> String {
+    match error.as_database_error() {
+        Some(refusal) => format!(
+            "the server refused: {} (SQLSTATE {})",
+            refusal.message(),
+            refusal.code().as_deref().unwrap_or("?")
+        ),
+        None => error.to_string(),
     }
 }
 

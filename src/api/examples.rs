@@ -27,7 +27,7 @@ impl Example for RunView {
             id: run_id(),
             workflow: "deletion_request".into(),
             workflow_version: 3,
-            workspace_id: Some("ws_demo".into()),
+            workspace_id: Some("ws_salon_aurora".into()),
             status: RunStatus::Waiting,
             current_step: Some("review".into()),
             input: json!({ "customer": "C-1001" }),
@@ -47,7 +47,7 @@ impl Example for ApprovalView {
         Self {
             run_id: run_id(),
             workflow: "deletion_request".into(),
-            workspace_id: Some("ws_demo".into()),
+            workspace_id: Some("ws_salon_aurora".into()),
             step_id: "review".into(),
             initiator: "crm-integration".into(),
             roles: vec!["compliance_officer".into()],
@@ -92,7 +92,7 @@ impl Example for AuditEntryView {
             actor: "dana.compliance".into(),
             action: "run.decision_recorded".into(),
             subject: format!("run:{}", run_id()),
-            workspace_id: Some("ws_demo".into()),
+            workspace_id: Some("ws_salon_aurora".into()),
             data: json!({
                 "workflow": "deletion_request", "step_id": "review",
                 "details": { "decision": "approve", "role": "compliance_officer" },

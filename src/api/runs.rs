@@ -41,7 +41,7 @@ impl Example for StartRunRequest {
         Self {
             workflow: "example".into(),
             input: serde_json::json!({ "customer": "C-1001" }),
-            workspace_id: Some("ws_demo".into()),
+            workspace_id: Some("ws_salon_aurora".into()),
             idempotency_key: Some("order-1001".into()),
         }
     }

@@ -151,6 +151,14 @@ impl TestApp {
         token
     }
 
+    /// Remembers the token of a key created over the API, so requests can be made "as" it.
+    pub fn keep_token(&self, name: &str, token: &str) {
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), token.to_owned());
+    }
+
     /// Takes over the keys `earlier` created (a service restarted on the same database).
     pub fn keep_keys_of(&self, earlier: &TestApp) {
         let known = earlier.tokens.lock().unwrap().clone();

@@ -88,7 +88,10 @@ fn mutual(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
 
 #[test]
 fn the_api_calls_commands_and_never_the_store() {
-    for file in rust_files(&src().join("api")).into_iter().chain([src().join("api.rs")]) {
+    for file in rust_files(&src().join("api"))
+        .into_iter()
+        .chain([src().join("api.rs")])
+    {
         let code = code(&file);
         assert!(
             !code.contains("crate::store") && !code.contains("::store::"),
@@ -108,7 +111,13 @@ fn no_two_top_level_modules_import_each_other() {
 #[test]
 fn the_engine_groups_depend_on_each_other_one_way() {
     let graph = dependencies(&src().join("engine"), "crate::engine::");
-    for group in ["background", "commands", "definitions", "execution", "handlers"] {
+    for group in [
+        "background",
+        "commands",
+        "definitions",
+        "execution",
+        "handlers",
+    ] {
         assert!(graph.contains_key(group), "no group `{group}`: {graph:#?}");
     }
     assert_eq!(mutual(&graph), Vec::<(String, String)>::new(), "{graph:#?}");

@@ -1,0 +1,119 @@
+//! Every request example of the OpenAPI document works as sent: a newcomer who pastes
+//! them into Swagger UI in order (workspace, key, run, decision, …) gets a 2xx for each.
+
+use serde_json::{Value, json};
+
+use crate::helpers::spawn_app;
+
+/// `(METHOD /path, example)` of every operation whose request body has an example.
+fn request_examples() -> Vec<(String, Value)> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    let document: Value = serde_json::from_str(&text).unwrap();
+    let mut examples = Vec::new();
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let Some(content) = operation["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            for media in content.values() {
+                let name = media["schema"]["$ref"]
+                    .as_str()
+                    .and_then(|r| r.rsplit('/').next())
+                    .unwrap_or_default();
+                let example = &document["components"]["schemas"][name]["example"];
+                if !example.is_null() {
+                    examples.push((format!("{} {path}", method.to_uppercase()), example.clone()));
+                }
+            }
+        }
+    }
+    examples
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_example_of_the_document_works_as_sent() {
+    // The shipped workflows, as a newcomer's service has them.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows");
+    let shipped: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = shipped
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    let app = spawn_app(&files).await;
+    let examples = request_examples();
+    let example = |operation: &str| -> Value {
+        examples
+            .iter()
+            .find(|(op, _)| op == operation)
+            .map(|(_, body)| body.clone())
+            .unwrap_or_else(|| panic!("the document has no example for {operation}"))
+    };
+    let mut sent = Vec::new();
+    let mut send = async |operation: &str, path: &str, actor: &str| -> Value {
+        let (status, body) = app.post_as(path, &example(operation), actor).await;
+        assert!(
+            (200..300).contains(&status),
+            "{operation} with its example: {status} {body}"
+        );
+        sent.push(operation.to_owned());
+        body
+    };
+
+    let workspace = send("POST /v1/workspaces", "/v1/workspaces", "tester").await;
+    let workspace = workspace["id"].as_str().unwrap().to_owned();
+    let key = send("POST /v1/keys", "/v1/keys", "tester").await;
+    let officer = key["key"]["name"].as_str().unwrap().to_owned();
+    app.keep_token(&officer, key["token"].as_str().unwrap());
+
+    let run = send("POST /v1/runs", "/v1/runs", "tester").await;
+    let run = run["id"].as_str().unwrap().to_owned();
+    app.wait_at_step(&run, "review").await;
+    send(
+        "POST /v1/runs/{id}/steps/{step_id}/decision",
+        &format!("/v1/runs/{run}/steps/review/decision"),
+        &officer,
+    )
+    .await;
+
+    let other = app.start("example", json!({ "customer": "C-2002" })).await;
+    send(
+        "POST /v1/runs/{id}/events",
+        &format!("/v1/runs/{other}/events"),
+        "tester",
+    )
+    .await;
+    send(
+        "POST /v1/runs/{id}/cancel",
+        &format!("/v1/runs/{other}/cancel"),
+        "tester",
+    )
+    .await;
+    send(
+        "POST /v1/workspaces/{id}/templates",
+        &format!("/v1/workspaces/{workspace}/templates"),
+        "tester",
+    )
+    .await;
+    send(
+        "POST /v1/workspaces/{id}/onboarding",
+        &format!("/v1/workspaces/{workspace}/onboarding"),
+        "tester",
+    )
+    .await;
+
+    let mut documented: Vec<String> = examples.into_iter().map(|(op, _)| op).collect();
+    documented.sort();
+    sent.sort();
+    assert_eq!(sent, documented, "every request example was sent");
+    app.stop().await;
+}
