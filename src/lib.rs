@@ -1,13 +1,20 @@
 //! Bazaarstreet Workflows: the back office of a WhatsApp Business platform — durable,
 //! multi-step workflows on PostgreSQL with an HTTP API to start, inspect and approve them.
 //!
-//! Where things live:
-//! - [`config`]: typed settings from the environment.
-//! - [`app`]: startup and shutdown of API, workers and scheduler.
-//! - [`api`]: HTTP resources, problem bodies, the OpenAPI document.
-//! - [`engine`]: definitions, runs, steps, approvals, events, timers, retries, schedules.
-//! - [`store`]: SQL only.
+//! Where things live (docs/ARCHITECTURE.md has the layer picture and a concept -> file
+//! table):
+//! - [`app`]: startup, wiring and shutdown of API, workers, scheduler and background loops.
+//! - [`config`]: typed settings from the environment; [`duration`]: `2s`, `1h30m`.
+//! - [`logging`]: log lines as text or JSON; [`metrics`]: this process's counters.
 //! - [`db`]: connecting and migrating.
+//! - [`api`]: HTTP resources, problem bodies, the OpenAPI document; calls commands only.
+//! - [`domain`]: what a product domain is; [`domains`]: which ones the service runs.
+//! - [`whatsapp`]: the WhatsApp domain (workspaces, onboarding, templates, webhooks).
+//! - [`engine`]: definitions, handlers, execution, commands on runs, schedules.
+//! - [`security`]: roles, permissions, visibility, keys, the audit ledger.
+//! - [`meta`]: the Graph API client, wire formats, webhook signing; [`sandbox`]: Meta's
+//!   stand-in.
+//! - [`store`]: SQL only.
 //! - [`bench`]: the throughput and latency benchmark.
 
 pub mod api;
