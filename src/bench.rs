@@ -5,7 +5,8 @@
 //! (c) 5-step runs in steps/s, (d) idle start -> first step latency, (e) approval
 //! decision -> next step running, (f) audit-ledger appends under concurrent writers,
 //! (g) authenticated `GET /v1/runs/{id}` latency at a fixed rate, (h) signed webhook
-//! deliveries accepted and persisted per second with their acknowledgement latency. Engine
+//! deliveries accepted and persisted per second with their acknowledgement latency, (i) the
+//! takeover of a run whose worker process was killed mid-step. Engine
 //! latencies are what a caller waits: from its request to the step's handler being called
 //! (bench/latency.rs).
 
@@ -21,10 +22,10 @@ use tokio::sync::oneshot;
 
 use crate::config::Settings;
 use crate::db;
-use crate::engine::Engine;
 use crate::engine::definitions::catalog::Catalog;
 use crate::engine::execution::worker::{WorkerSettings, run_workers};
 use crate::engine::handlers::HandlerRegistry;
+use crate::engine::{Engine, RunStatus};
 
 /// Benchmark options.
 #[derive(Debug, Clone, clap::Args)]
@@ -78,13 +79,15 @@ impl BenchArgs {
 mod latency;
 mod security;
 mod server;
+mod takeover;
 mod webhooks;
 
 use latency::{Marks, decision_latency, percentiles, start_latency, start_request};
 
 const BASELINE_QUEUE: &str = "bench.noop";
 
-const DEFINITIONS: [(&str, &str); 4] = [
+const DEFINITIONS: [(&str, &str); 5] = [
+    takeover::SLOW_STEP,
     (
         "one_step",
         "name = \"one_step\"\nversion = 1\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n",
@@ -168,7 +171,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
         );
     }
     let (sample_run, _) = engine.start_run(start_request("one_step", 0)).await?;
-    wait_for_run(engine.pool(), sample_run.id, "succeeded").await?;
+    wait_for_run(engine.pool(), sample_run.id, RunStatus::Succeeded).await?;
     workers.stop().await;
 
     if args.wants('f') {
@@ -204,6 +207,22 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
                 "{:.0} posts/s, ack p50 {:.1} ms, p99 {:.1} ms, {} stored",
                 hooks.per_second, hooks.p50, hooks.p99, hooks.stored
             ),
+            "",
+        );
+    }
+    if args.wants('i') {
+        let mut rescuers = None;
+        let took = takeover::killed_worker_takeover(&engine, &url, || {
+            rescuers = Some(start_workers_beating(&engine, &args, takeover::HEARTBEAT));
+            std::future::ready(())
+        })
+        .await?;
+        if let Some(workers) = rescuers {
+            workers.stop().await;
+        }
+        row(
+            "(i) killed worker -> run finished elsewhere",
+            &format!("{:.1} s (heartbeat 1 s, step 2 s)", took.as_secs_f64()),
             "",
         );
     }
@@ -347,7 +366,7 @@ async fn start_many(
 async fn wait_for_run(
     pool: &PgPool,
     id: uuid::Uuid,
-    status: &str,
+    status: RunStatus,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -355,7 +374,7 @@ async fn wait_for_run(
             .bind(id)
             .fetch_one(pool)
             .await?;
-        if current == status {
+        if current == status.as_str() {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -427,12 +446,16 @@ impl RunningWorkers {
 }
 
 fn start_workers(engine: &Engine, args: &BenchArgs) -> RunningWorkers {
+    start_workers_beating(engine, args, Duration::from_secs(5))
+}
+
+fn start_workers_beating(engine: &Engine, args: &BenchArgs, heartbeat: Duration) -> RunningWorkers {
     let (stop, rx) = oneshot::channel::<()>();
     let settings = WorkerSettings {
         concurrency: args.concurrency,
         fetchers: args.fetchers,
         shutdown_grace: Duration::from_secs(5),
-        heartbeat: Duration::from_secs(5),
+        heartbeat,
         name_prefix: format!(
             "bench-{}-{}",
             std::process::id(),

@@ -15,9 +15,9 @@ use serde_json::json;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::engine::Engine;
 use crate::engine::commands::{Decision, StartRun};
 use crate::engine::handlers::{HandlerCall, HandlerFuture, HandlerOutput, HandlerRegistry};
+use crate::engine::{Engine, RunStatus};
 use crate::security::{Caller, Role};
 
 /// The handler that marks when it was called.
@@ -74,7 +74,7 @@ pub(super) async fn start_latency(
         let asked = Instant::now();
         let (run, _) = engine.start_run(start_request(workflow, i)).await?;
         latencies.push(millis(marks.called_for(run.id).await? - asked));
-        super::wait_for_run(engine.pool(), run.id, "succeeded").await?;
+        super::wait_for_run(engine.pool(), run.id, RunStatus::Succeeded).await?;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(percentiles(latencies))
@@ -97,13 +97,13 @@ pub(super) async fn decision_latency(
     let mut latencies = Vec::with_capacity(samples);
     for i in 0..samples {
         let (run, _) = engine.start_run(start_request(workflow, i)).await?;
-        super::wait_for_run(engine.pool(), run.id, "waiting").await?;
+        super::wait_for_run(engine.pool(), run.id, RunStatus::Waiting).await?;
         let asked = Instant::now();
         engine
             .decide(run.id, "gate", &approver, Decision::Approve, "bench")
             .await?;
         latencies.push(millis(marks.called_for(run.id).await? - asked));
-        super::wait_for_run(engine.pool(), run.id, "succeeded").await?;
+        super::wait_for_run(engine.pool(), run.id, RunStatus::Succeeded).await?;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(percentiles(latencies))

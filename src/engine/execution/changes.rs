@@ -131,7 +131,7 @@ fn observe_entry(run: &RunRow, entry: &NewHistory) {
                 run.id = %run.id,
                 workflow.name = workflow,
                 workflow.version = run.workflow_version,
-                workspace.id = run.workspace_id.as_deref().unwrap_or_default(),
+                workspace.id = run.workspace_id.as_deref(),
                 "run started"
             );
         }
