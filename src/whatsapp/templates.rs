@@ -259,6 +259,7 @@ pub async fn get(
 }
 
 /// Validates, stores a draft and starts its approval run.
+#[tracing::instrument(name = "submit_template", skip_all, fields(workspace.id = workspace_id))]
 pub async fn submit(
     engine: &Engine,
     caller: &Caller,

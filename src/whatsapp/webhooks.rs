@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use tracing::Instrument;
 
 use super::store;
 use crate::engine::commands::Actor;
@@ -69,6 +70,7 @@ struct TemplateChange {
 }
 
 /// Processes stored deliveries until none is left; returns how many.
+#[tracing::instrument(name = "process_webhooks", skip_all)]
 pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
     let mut total = 0;
     loop {
@@ -80,16 +82,22 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
         }
         let mut changes = Vec::new();
         for delivery in &deliveries {
+            let span = tracing::info_span!("webhook", webhook.id = delivery.id);
             let error = match serde_json::from_slice::<Value>(&delivery.body) {
                 Ok(mut payload) => {
                     // A NUL (say, in a customer's text) cannot be stored and would fail
                     // this delivery, and every one queued behind it, forever; the raw
                     // body stays as it came.
                     replace_nul(&mut payload);
-                    apply(&mut tx, &payload, &mut changes).await?
+                    apply(&mut tx, &payload, &mut changes)
+                        .instrument(span)
+                        .await?
                 }
                 Err(error) => Some(format!("not JSON: {error}")),
             };
+            if let Some(error) = &error {
+                tracing::warn!(webhook.id = delivery.id, %error, "a webhook delivery could not be applied; kept with its error");
+            }
             store::webhooks::mark_processed(&mut tx, delivery.id, error.as_deref()).await?;
             let outcome = if error.is_some() { "error" } else { "ok" };
             METRICS.count(Counter::WebhooksProcessed, &[("outcome", outcome)]);

@@ -85,6 +85,7 @@ pub async fn list(pool: &PgPool, caller: &Caller) -> Result<Vec<WorkspaceRow>, W
 
 /// Closes a workspace: status `closed`, its Meta token deleted, one audit entry, in one
 /// transaction. Its runs, templates and audit trail stay.
+#[tracing::instrument(name = "close_workspace", skip_all, fields(workspace.id = id))]
 pub async fn close(
     pool: &PgPool,
     caller: &Caller,
@@ -160,6 +161,7 @@ pub async fn create(
 }
 
 /// Starts the onboarding run of a workspace.
+#[tracing::instrument(name = "start_onboarding", skip_all, fields(workspace.id = workspace_id))]
 pub async fn start_onboarding(
     engine: &Engine,
     secrets: &SecretBox,

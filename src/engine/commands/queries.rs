@@ -25,6 +25,34 @@ pub struct RunDetail {
     pub history: Vec<HistoryRow>,
 }
 
+/// Figures about the engine's state for `/metrics`, read from the database so every
+/// replica reports the same numbers.
+#[derive(Debug, Clone)]
+pub struct Gauges {
+    /// Runs in progress by workflow and status.
+    pub runs_in_progress: Vec<store::metrics::RunCount>,
+    /// Step jobs due and not yet started.
+    pub queue_depth: i64,
+    /// Approval steps waiting for decisions.
+    pub pending_approvals: i64,
+    /// Age of the oldest waiting approval, in seconds.
+    pub oldest_approval_seconds: f64,
+}
+
+/// Approvals waiting that a caller may decide now.
+#[derive(Debug, Clone)]
+pub struct OpenApproval {
+    /// The waiting step visit.
+    pub waiting: store::steps::WaitingApproval,
+    /// Distinct approvals needed.
+    pub quorum: u32,
+    /// Roles that may decide.
+    pub roles: Vec<String>,
+}
+
+/// Most waiting approvals looked at for one listing.
+const APPROVALS_SCANNED: i64 = 1_000;
+
 impl Engine {
     /// A run with its timeline.
     pub async fn run_detail(&self, id: Uuid) -> Result<RunDetail, EngineError> {
@@ -85,23 +113,7 @@ impl Engine {
         };
         self.list_runs(&filter).await
     }
-}
 
-/// Figures about the engine's state for `/metrics`, read from the database so every
-/// replica reports the same numbers.
-#[derive(Debug, Clone)]
-pub struct Gauges {
-    /// Runs in progress by workflow and status.
-    pub runs_in_progress: Vec<store::metrics::RunCount>,
-    /// Step jobs due and not yet started.
-    pub queue_depth: i64,
-    /// Approval steps waiting for decisions.
-    pub pending_approvals: i64,
-    /// Age of the oldest waiting approval, in seconds.
-    pub oldest_approval_seconds: f64,
-}
-
-impl Engine {
     /// The engine's gauges, now.
     pub async fn gauges(&self) -> Result<Gauges, EngineError> {
         let mut conn = self.pool.acquire().await?;
@@ -116,23 +128,7 @@ impl Engine {
             oldest_approval_seconds,
         })
     }
-}
 
-/// Approvals waiting that a caller may decide now.
-#[derive(Debug, Clone)]
-pub struct OpenApproval {
-    /// The waiting step visit.
-    pub waiting: store::steps::WaitingApproval,
-    /// Distinct approvals needed.
-    pub quorum: u32,
-    /// Roles that may decide.
-    pub roles: Vec<String>,
-}
-
-/// Most waiting approvals looked at for one listing.
-const APPROVALS_SCANNED: i64 = 1_000;
-
-impl Engine {
     /// The approval steps `caller` may decide right now: visible to the key, the policy
     /// allows it, and it has not voted on them yet. Oldest first.
     pub async fn open_approvals(&self, caller: &Caller) -> Result<Vec<OpenApproval>, EngineError> {

@@ -94,6 +94,11 @@ pub struct EventReceipt {
 impl Engine {
     /// Starts a run, or returns the run already started with the same idempotency key
     /// (`created` false).
+    #[tracing::instrument(
+        name = "start_run",
+        skip_all,
+        fields(workflow.name = %request.workflow, workspace.id = request.workspace_id.as_deref())
+    )]
     pub async fn start_run(&self, request: StartRun) -> Result<(RunRow, bool), EngineError> {
         let definition = self
             .catalog
@@ -165,6 +170,7 @@ impl Engine {
     }
 
     /// Cancels a run that has not finished; its queued jobs become no-ops.
+    #[tracing::instrument(name = "cancel_run", skip_all, fields(run.id = %id))]
     pub async fn cancel_run(
         &self,
         id: Uuid,
@@ -203,6 +209,7 @@ impl Engine {
     /// of approvals is reached (or on any rejection) the run moves on. The step's policy
     /// is checked first, in the same transaction; a refusal is recorded in the audit
     /// ledger on its own and answered with the rule that refused it.
+    #[tracing::instrument(name = "decide", skip_all, fields(run.id = %id, step.id = step_id))]
     pub async fn decide(
         &self,
         id: Uuid,
@@ -342,6 +349,7 @@ impl Engine {
 
     /// Stores an event for a run; a `wait_event` step waiting for this name and
     /// correlation takes it at once, otherwise it waits for a later step.
+    #[tracing::instrument(name = "post_event", skip_all, fields(run.id = %id, event.name = name))]
     pub async fn post_event(
         &self,
         id: Uuid,

@@ -299,6 +299,17 @@ impl Engine {
         }
     }
 
+    #[tracing::instrument(
+        name = "step",
+        skip_all,
+        fields(
+            run.id = %attempt.call.run_id,
+            workflow.name = %attempt.workflow,
+            step.id = %attempt.call.step_id,
+            step.attempt = attempt.call.attempt,
+            handler = %attempt.spec.handler,
+        )
+    )]
     async fn call_handler(&self, attempt: &Attempt) -> Result<HandlerOutput, HandlerError> {
         let Some(handler) = self.catalog.registry().get(&attempt.spec.handler) else {
             return Err(HandlerError::Fatal(format!(
