@@ -87,7 +87,12 @@ async fn a_tick_missed_while_every_replica_was_down_runs_once_on_start() {
     let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
     // The schedule's row appears when the scheduler looks for missed ticks: from then on
     // it has looked (a fresh schedule has no tick between its first sight and now).
-    wait_until_scheduled(&pool, "hourly").await;
+    wait_for(
+        &pool,
+        "select exists(select 1 from schedules where name = $1)",
+        "hourly",
+    )
+    .await;
     app.stop_service().await;
     let runs = || async {
         sqlx::query_scalar::<_, String>(
@@ -192,22 +197,21 @@ async fn a_tick_missed_while_every_replica_was_down_runs_once_on_start() {
     drop_database(&database_url).await;
 }
 
-/// Waits until the scheduler has registered the schedule `name`.
-async fn wait_until_scheduled(pool: &sqlx::PgPool, name: &str) {
+/// Waits until `query` (an `exists` over `$1` = `value`) answers true.
+async fn wait_for(pool: &sqlx::PgPool, query: &'static str, value: &str) {
     let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
-        let seen: bool =
-            sqlx::query_scalar("select exists(select 1 from schedules where name = $1)")
-                .bind(name)
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        if seen {
+        let found: bool = sqlx::query_scalar(query)
+            .bind(value)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if found {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the scheduler never registered `{name}`"
+            "never true: {query} for {value}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

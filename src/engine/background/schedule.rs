@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::engine::Engine;
 use crate::engine::commands::StartRun;
 use crate::engine::commands::runs::check_input;
-use crate::engine::definitions::catalog::{Catalog, unreadable_dir};
+use crate::engine::definitions::catalog::{Catalog, toml_files};
 use crate::engine::definitions::validate::{DefinitionError, DefinitionErrors, toml_problem};
 use crate::store;
 
@@ -92,15 +92,7 @@ impl Schedule {
 pub fn load_dir(dir: &Path, catalog: &Catalog) -> Result<Vec<Schedule>, DefinitionErrors> {
     let mut errors = Vec::new();
     let mut schedules: Vec<Schedule> = Vec::new();
-    let mut paths: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
-            .collect(),
-        Err(error) => return Err(DefinitionErrors(vec![unreadable_dir(dir, &error)])),
-    };
-    paths.sort();
-    for path in paths {
+    for path in toml_files(dir)? {
         let file = path.display().to_string();
         let problem = |message: String| DefinitionError {
             file: file.clone(),

@@ -43,19 +43,11 @@ pub enum RegisterError {
 }
 
 impl Catalog {
-    /// Loads and validates every `*.toml` in `dir` (a missing directory is an empty catalog).
+    /// Loads and validates every `*.toml` in `dir` (a missing directory is an error).
     pub fn load_dir(dir: &Path, registry: HandlerRegistry) -> Result<Self, DefinitionErrors> {
         let mut errors = Vec::new();
         let mut latest = HashMap::new();
-        let mut paths: Vec<_> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
-                .collect(),
-            Err(error) => return Err(DefinitionErrors(vec![unreadable_dir(dir, &error)])),
-        };
-        paths.sort();
-        for path in paths {
+        for path in toml_files(dir)? {
             let file = path.display().to_string();
             let stem = path
                 .file_stem()
@@ -207,9 +199,22 @@ pub enum PinnedError {
     Database(#[from] sqlx::Error),
 }
 
+/// The `*.toml` files of a definitions or schedules directory, sorted by name.
+pub fn toml_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, DefinitionErrors> {
+    let mut paths: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .collect(),
+        Err(error) => return Err(DefinitionErrors(vec![unreadable_dir(dir, &error)])),
+    };
+    paths.sort();
+    Ok(paths)
+}
+
 /// A definitions or schedules directory that cannot be read: a missing one is an error,
 /// never zero definitions (a mistyped path would otherwise start a service with none).
-pub fn unreadable_dir(dir: &Path, error: &std::io::Error) -> DefinitionError {
+fn unreadable_dir(dir: &Path, error: &std::io::Error) -> DefinitionError {
     let message = if error.kind() == std::io::ErrorKind::NotFound {
         "the directory does not exist (BAZAARSTREET_WORKFLOWS_DIR and BAZAARSTREET_JOBS_DIR \
          choose the directories; the defaults are ./workflows and ./jobs, relative to where \
