@@ -315,6 +315,21 @@ pub async fn drop_database(database_url: &str) {
 }
 
 /// Attempts recorded for a run's steps: (step_id, attempt, status).
+/// Each step visit of a run as (step id, status), in order.
+pub fn step_statuses(run: &Value) -> Vec<(&str, &str)> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            (
+                step["step_id"].as_str().unwrap(),
+                step["status"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
 pub fn attempts(run: &Value) -> Vec<(String, i64, String)> {
     run["steps"]
         .as_array()

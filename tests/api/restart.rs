@@ -121,17 +121,7 @@ async fn a_run_parked_on_an_approval_or_an_event_resumes_after_the_service_resta
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["matched"], true, "{body}");
     let run = third.wait_for_status(&id, "succeeded").await;
-    let steps: Vec<(&str, &str)> = run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["step_id"].as_str().unwrap(),
-                s["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let steps = crate::helpers::step_statuses(&run);
     assert_eq!(
         steps,
         [

@@ -46,17 +46,7 @@ async fn a_run_goes_through_task_approval_timer_and_task_to_success() {
     assert_eq!(status, 200, "{body}");
 
     let done = app.wait_for_status(&id, "succeeded").await;
-    let steps: Vec<(&str, &str)> = done["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["step_id"].as_str().unwrap(),
-                s["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let steps = crate::helpers::step_statuses(&done);
     assert_eq!(
         steps,
         [
