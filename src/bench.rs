@@ -171,7 +171,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
         );
     }
     let (sample_run, _) = engine.start_run(start_request("one_step", 0)).await?;
-    wait_for_run(engine.pool(), sample_run.id, RunStatus::Succeeded).await?;
+    wait_for_run(engine.pool(), sample_run.id.uuid(), RunStatus::Succeeded).await?;
     workers.stop().await;
 
     if args.wants('f') {
@@ -189,9 +189,13 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
         );
     }
     if args.wants('g') {
-        let (p50, p99) =
-            security::authenticated_get(&engine, sample_run.id, args.get_rate, args.get_seconds)
-                .await?;
+        let (p50, p99) = security::authenticated_get(
+            &engine,
+            sample_run.id.uuid(),
+            args.get_rate,
+            args.get_seconds,
+        )
+        .await?;
         row(
             &format!("(g) GET /v1/runs/{{id}} at {}/s", args.get_rate),
             &format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),

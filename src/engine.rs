@@ -30,6 +30,7 @@ use definitions::catalog::{Catalog, PinnedError};
 
 pub use crate::store::attempts::AttemptRow as Attempt;
 pub use crate::store::history::HistoryRow as HistoryEntry;
+pub use crate::store::ids::{KeyId, RunId};
 pub use crate::store::runs::{RunFilter, RunRow as Run};
 pub use crate::store::status::{AttemptStatus, RunStatus, StepStatus};
 pub use crate::store::steps::StepRow as StepVisit;
@@ -109,7 +110,7 @@ pub enum EngineError {
     UnknownWorkflow(String),
     /// No such run.
     #[error("run {0} not found")]
-    RunNotFound(uuid::Uuid),
+    RunNotFound(RunId),
     /// The run's workflow has no such step.
     #[error("{0}")]
     StepNotFound(String),

@@ -81,7 +81,7 @@ enum KeysCommand {
     /// Revoke a key by id; it stops working at once.
     Revoke {
         /// Key id.
-        id: uuid::Uuid,
+        id: bazaarstreet::security::KeyId,
     },
 }
 

@@ -9,6 +9,7 @@ pub mod secret_box;
 pub mod tokens;
 pub mod visibility;
 
+pub use crate::store::ids::KeyId;
 pub use permissions::{Forbidden, Permission};
 pub use roles::{Caller, Role};
 pub use visibility::{InWorkspace, ListScope};

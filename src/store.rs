@@ -24,6 +24,7 @@ pub mod definitions;
 pub mod events;
 pub mod graph_calls;
 pub mod history;
+pub mod ids;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;

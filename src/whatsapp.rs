@@ -3,9 +3,9 @@
 //! -> active), message templates and their approval (`workflows/template_approval.toml`),
 //! and Meta's webhooks.
 //!
-//! Its faces: commands [`workspaces`], [`templates`] and [`webhooks::take_delivery`];
-//! task handlers [`onboarding`], [`template_steps`] and [`template_reconciliation`]; the background loop
-//! [`webhooks::run_processor`]; its SQL in [`store`].
+//! Its faces: commands [`workspaces`], [`templates`] and [`webhooks::take_delivery`]; task
+//! handlers [`onboarding`], [`template_steps`] and [`template_reconciliation`]; the
+//! background loop [`webhooks::run_processor`]; its SQL in [`store`].
 
 use futures::FutureExt;
 

@@ -67,7 +67,7 @@ impl ApprovalsApi {
             items: open
                 .into_iter()
                 .map(|item| ApprovalView {
-                    run_id: item.waiting.run_id,
+                    run_id: item.waiting.run_id.uuid(),
                     workflow: item.waiting.workflow,
                     workspace_id: item.waiting.workspace_id,
                     step_id: item.waiting.step_id,

@@ -11,6 +11,7 @@ use super::ApiTags;
 use super::auth::ApiKey;
 use super::problem::ApiError;
 use crate::engine::Engine;
+use crate::security::KeyId;
 use crate::security::Permission;
 use crate::security::Role;
 use crate::security::keys::KeyRow;
@@ -95,7 +96,7 @@ pub struct KeyView {
 impl From<KeyRow> for KeyView {
     fn from(row: KeyRow) -> Self {
         Self {
-            id: row.id,
+            id: row.id.uuid(),
             name: row.name,
             role: row.role,
             workspace_id: row.workspace_id,
@@ -199,7 +200,7 @@ impl KeysApi {
         let caller = auth.require(Permission::ManageKeys)?;
         let row = keys::revoke(
             self.engine.pool(),
-            id.0,
+            KeyId::from(id.0),
             caller.workspace_id.as_deref(),
             &caller.name,
         )

@@ -11,6 +11,7 @@ use super::ApiTags;
 use super::auth::ApiKey;
 use super::problem::ApiError;
 use super::views::{RunDetailView, RunStatus, RunView};
+use crate::engine::RunId;
 use crate::engine::commands::{Actor, Decision, StartRun};
 use crate::engine::{Engine, RunFilter};
 use crate::security::Permission;
@@ -254,7 +255,10 @@ impl RunsApi {
     /// timestamps) and its history.
     #[oai(path = "/v1/runs/:id", method = "get", operation_id = "get_run")]
     async fn get_run(&self, auth: ApiKey, id: Path<Uuid>) -> Result<Json<RunDetailView>, ApiError> {
-        let detail = self.engine.visible_run_detail(&auth.0, id.0).await?;
+        let detail = self
+            .engine
+            .visible_run_detail(&auth.0, RunId::from(id.0))
+            .await?;
         Ok(Json(detail.into()))
     }
 
@@ -276,7 +280,7 @@ impl RunsApi {
         let caller = auth.require(Permission::CancelRuns)?;
         let run = self
             .engine
-            .cancel_run(id.0, &body.0.reason, Actor::Caller(caller))
+            .cancel_run(RunId::from(id.0), &body.0.reason, Actor::Caller(caller))
             .await?;
         Ok(Json(run.into()))
     }
@@ -302,7 +306,7 @@ impl RunsApi {
         let receipt = self
             .engine
             .post_event(
-                id.0,
+                RunId::from(id.0),
                 &body.name,
                 &body.correlation,
                 &body.payload,
@@ -338,7 +342,13 @@ impl RunsApi {
         };
         let run = self
             .engine
-            .decide(id.0, &step_id.0, &auth.0, decision, &body.0.reason)
+            .decide(
+                RunId::from(id.0),
+                &step_id.0,
+                &auth.0,
+                decision,
+                &body.0.reason,
+            )
             .await?;
         Ok(Json(run.into()))
     }

@@ -190,7 +190,7 @@ impl TemplatesApi {
             examples: body.examples,
         };
         let (mut row, run) = templates::submit(&self.engine, caller, &id.0, &request).await?;
-        row.run_id = Some(run.id);
+        row.run_id = Some(run.id.uuid());
         Ok(SubmitResponse::Submitted(Json(row.into())))
     }
 

@@ -85,7 +85,7 @@ pub struct RunView {
 impl From<Run> for RunView {
     fn from(run: Run) -> Self {
         Self {
-            id: run.id,
+            id: run.id.uuid(),
             workflow: run.workflow,
             workflow_version: run.workflow_version,
             workspace_id: run.workspace_id,

@@ -40,7 +40,7 @@ impl Marks {
                 .called
                 .lock()
                 .expect("marks lock")
-                .insert(call.run_id, at);
+                .insert(call.run_id.uuid(), at);
             marks.marked.notify_waiters();
             Box::pin(async move { Ok(HandlerOutput::ok(json!({}))) })
         });
@@ -73,8 +73,8 @@ pub(super) async fn start_latency(
     for i in 0..samples {
         let asked = Instant::now();
         let (run, _) = engine.start_run(start_request(workflow, i)).await?;
-        latencies.push(millis(marks.called_for(run.id).await? - asked));
-        super::wait_for_run(engine.pool(), run.id, RunStatus::Succeeded).await?;
+        latencies.push(millis(marks.called_for(run.id.uuid()).await? - asked));
+        super::wait_for_run(engine.pool(), run.id.uuid(), RunStatus::Succeeded).await?;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(percentiles(latencies))
@@ -89,7 +89,7 @@ pub(super) async fn decision_latency(
     samples: usize,
 ) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let approver = Caller {
-        key_id: Uuid::nil(),
+        key_id: Uuid::nil().into(),
         name: "bench-approver".to_owned(),
         role: Role::ComplianceOfficer,
         workspace_id: None,
@@ -97,13 +97,13 @@ pub(super) async fn decision_latency(
     let mut latencies = Vec::with_capacity(samples);
     for i in 0..samples {
         let (run, _) = engine.start_run(start_request(workflow, i)).await?;
-        super::wait_for_run(engine.pool(), run.id, RunStatus::Waiting).await?;
+        super::wait_for_run(engine.pool(), run.id.uuid(), RunStatus::Waiting).await?;
         let asked = Instant::now();
         engine
             .decide(run.id, "gate", &approver, Decision::Approve, "bench")
             .await?;
-        latencies.push(millis(marks.called_for(run.id).await? - asked));
-        super::wait_for_run(engine.pool(), run.id, RunStatus::Succeeded).await?;
+        latencies.push(millis(marks.called_for(run.id.uuid()).await? - asked));
+        super::wait_for_run(engine.pool(), run.id.uuid(), RunStatus::Succeeded).await?;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(percentiles(latencies))

@@ -81,6 +81,6 @@ where
     started?;
     let killed = Instant::now();
     rescue().await;
-    super::wait_for_run(engine.pool(), run.id, RunStatus::Succeeded).await?;
+    super::wait_for_run(engine.pool(), run.id.uuid(), RunStatus::Succeeded).await?;
     Ok(killed.elapsed())
 }

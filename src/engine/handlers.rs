@@ -9,6 +9,7 @@
 pub mod builtin;
 pub mod context;
 
+use crate::store::ids::RunId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +17,6 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::engine::handlers::context::first_nul;
 
@@ -24,7 +24,7 @@ use crate::engine::handlers::context::first_nul;
 #[derive(Debug, Clone)]
 pub struct HandlerCall {
     /// The run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// The step being executed.
     pub step_id: String,
     /// 1-based attempt number.

@@ -3,13 +3,13 @@
 
 use serde_json::json;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::audit::{self, AuditEntry};
 use super::roles::{Caller, Role};
 use super::tokens;
 use super::visibility::{InWorkspace, visible_in};
 use crate::store;
+use crate::store::ids::KeyId;
 pub use crate::store::keys::KeyRow;
 use crate::store::keys::NewKey;
 
@@ -21,7 +21,7 @@ pub enum KeyError {
     Invalid(String),
     /// No such live key (or not visible to the caller).
     #[error("no key {0}")]
-    NotFound(Uuid),
+    NotFound(KeyId),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -56,7 +56,7 @@ pub async fn create(
     let token = tokens::generate();
     let digest = tokens::digest(&token);
     let prefix = tokens::display_prefix(&token);
-    let id = Uuid::now_v7();
+    let id = KeyId::new();
     let mut tx = pool.begin().await?;
     let stored = store::keys::insert(
         &mut tx,
@@ -94,7 +94,7 @@ pub async fn create(
 /// Revokes a key the caller can see (`scope`: the caller's workspace, if confined).
 pub async fn revoke(
     pool: &PgPool,
-    id: Uuid,
+    id: KeyId,
     scope: Option<&str>,
     revoked_by: &str,
 ) -> Result<KeyRow, KeyError> {

@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn auditors_change_nothing_and_only_admins_manage_keys() {
         let caller = |role| Caller {
-            key_id: uuid::Uuid::nil(),
+            key_id: crate::store::ids::KeyId::from(uuid::Uuid::nil()),
             name: "k".into(),
             role,
             workspace_id: None,

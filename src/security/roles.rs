@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use uuid::Uuid;
+use crate::store::ids::KeyId;
 
 /// What a key may do. The role x endpoint matrix is in docs/SECURITY.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,7 +70,7 @@ impl FromStr for Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// Key id.
-    pub key_id: Uuid,
+    pub key_id: KeyId,
     /// Key name; the actor recorded in history and the audit ledger.
     pub name: String,
     /// Role.

@@ -79,7 +79,7 @@ mod tests {
 
     fn caller(workspace: Option<&str>) -> Caller {
         Caller {
-            key_id: uuid::Uuid::nil(),
+            key_id: crate::store::ids::KeyId::from(uuid::Uuid::nil()),
             name: "k".into(),
             role: Role::Integrator,
             workspace_id: workspace.map(str::to_owned),

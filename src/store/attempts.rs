@@ -2,6 +2,7 @@
 //! ended, and reading them back. The claim and the finish take many attempts at once so
 //! the engine's group commit writes a whole batch with one statement each.
 
+use super::ids::RunId;
 use super::status::AttemptStatus;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -34,7 +35,7 @@ pub struct AttemptRow {
 /// Records the start of an attempt.
 pub async fn start(
     conn: &mut PgConnection,
-    run_id: Uuid,
+    run_id: RunId,
     seq: i32,
     attempt: i32,
     worker: &str,
@@ -42,7 +43,7 @@ pub async fn start(
     sqlx::query!(
         "insert into step_attempts (run_id, seq, attempt, worker, status)
          values ($1, $2, $3, $4, 'running')",
-        run_id,
+        run_id.uuid(),
         seq,
         attempt,
         worker
@@ -56,7 +57,7 @@ pub async fn start(
 #[derive(Debug, Clone)]
 pub struct StartedAttempt {
     /// Run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// Visit number.
     pub seq: i32,
     /// 1-based attempt.
@@ -70,7 +71,7 @@ pub async fn start_many(conn: &mut PgConnection, started: &[StartedAttempt]) -> 
     if started.is_empty() {
         return Ok(());
     }
-    let run_ids: Vec<Uuid> = started.iter().map(|a| a.run_id).collect();
+    let run_ids: Vec<Uuid> = started.iter().map(|a| a.run_id.uuid()).collect();
     let seqs: Vec<i32> = started.iter().map(|a| a.seq).collect();
     let attempts: Vec<i32> = started.iter().map(|a| a.attempt).collect();
     let workers: Vec<String> = started.iter().map(|a| a.worker.clone()).collect();
@@ -93,7 +94,7 @@ pub async fn start_many(conn: &mut PgConnection, started: &[StartedAttempt]) -> 
 /// that has not heartbeat for `dead_after_secs` (or is gone from apalis's worker table).
 pub async fn running_on_dead_worker(
     conn: &mut PgConnection,
-    run_id: Uuid,
+    run_id: RunId,
     seq: i32,
     dead_after_secs: f64,
 ) -> sqlx::Result<bool> {
@@ -107,7 +108,7 @@ pub async fn running_on_dead_worker(
                  and (w.id is null
                       or w.last_seen < now() - make_interval(secs => $3))
            ) as "dead!""#,
-        run_id,
+        run_id.uuid(),
         seq,
         dead_after_secs
     )
@@ -120,7 +121,7 @@ pub async fn running_on_dead_worker(
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     /// Run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// Step the job is for.
     pub step_id: String,
     /// Generation the job was enqueued with.
@@ -133,7 +134,7 @@ pub struct ClaimRequest {
 #[derive(Debug, Clone)]
 pub struct ClaimedTask {
     /// Run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// Workflow of the run.
     pub workflow: String,
     /// Definition version the run is pinned to.
@@ -158,7 +159,7 @@ pub async fn claim_due_tasks<R: AsRef<ClaimRequest>>(
     requests: &[R],
 ) -> sqlx::Result<Vec<ClaimedTask>> {
     let requests = || requests.iter().map(AsRef::as_ref);
-    let run_ids: Vec<Uuid> = requests().map(|r| r.run_id).collect();
+    let run_ids: Vec<Uuid> = requests().map(|r| r.run_id.uuid()).collect();
     let step_ids: Vec<String> = requests().map(|r| r.step_id.clone()).collect();
     let generations: Vec<i64> = requests().map(|r| r.generation).collect();
     let workers: Vec<String> = requests().map(|r| r.worker.clone()).collect();
@@ -215,13 +216,13 @@ pub async fn claim_due_tasks<R: AsRef<ClaimRequest>>(
 }
 
 /// Marks attempts that were started but never finished (their worker died) as abandoned.
-pub async fn abandon_running(conn: &mut PgConnection, run_id: Uuid, seq: i32) -> sqlx::Result<()> {
+pub async fn abandon_running(conn: &mut PgConnection, run_id: RunId, seq: i32) -> sqlx::Result<()> {
     sqlx::query!(
         "update step_attempts
          set status = 'abandoned', finished_at = now(),
              error = 'the worker running this attempt stopped before finishing it'
          where run_id = $1 and seq = $2 and status = 'running'",
-        run_id,
+        run_id.uuid(),
         seq
     )
     .execute(conn)
@@ -233,7 +234,7 @@ pub async fn abandon_running(conn: &mut PgConnection, run_id: Uuid, seq: i32) ->
 #[derive(Debug, Clone)]
 pub struct FinishedAttempt {
     /// Run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// Visit number.
     pub seq: i32,
     /// 1-based attempt.
@@ -255,7 +256,7 @@ pub async fn finish_many(conn: &mut PgConnection, ended: &[FinishedAttempt]) -> 
     if ended.is_empty() {
         return Ok(());
     }
-    let run_ids: Vec<Uuid> = ended.iter().map(|a| a.run_id).collect();
+    let run_ids: Vec<Uuid> = ended.iter().map(|a| a.run_id.uuid()).collect();
     let seqs: Vec<i32> = ended.iter().map(|a| a.seq).collect();
     let attempts: Vec<i32> = ended.iter().map(|a| a.attempt).collect();
     let statuses: Vec<String> = ended.iter().map(|a| a.status.to_string()).collect();
@@ -287,12 +288,12 @@ pub async fn finish_many(conn: &mut PgConnection, ended: &[FinishedAttempt]) -> 
 }
 
 /// Every attempt of a run, in order.
-pub async fn list(conn: &mut PgConnection, run_id: Uuid) -> sqlx::Result<Vec<AttemptRow>> {
+pub async fn list(conn: &mut PgConnection, run_id: RunId) -> sqlx::Result<Vec<AttemptRow>> {
     sqlx::query_as!(
         AttemptRow,
         "select seq, attempt, worker, status, outcome, error, retryable, started_at, finished_at
          from step_attempts where run_id = $1 order by seq, attempt",
-        run_id
+        run_id.uuid()
     )
     .fetch_all(conn)
     .await

@@ -1,9 +1,9 @@
 //! Events posted to runs (`run_events`): kept even when nothing waits for them yet, so an
 //! event that arrives before its `wait_event` step is not lost.
 
+use super::ids::RunId;
 use serde_json::Value;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 /// An event a step consumed.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct EventRow {
 /// Stores an event; returns its id.
 pub async fn insert(
     conn: &mut PgConnection,
-    run_id: Uuid,
+    run_id: RunId,
     name: &str,
     correlation: &str,
     payload: &Value,
@@ -25,7 +25,7 @@ pub async fn insert(
     sqlx::query_scalar!(
         "insert into run_events (run_id, name, correlation, payload) values ($1, $2, $3, $4)
          returning id",
-        run_id,
+        run_id.uuid(),
         name,
         correlation,
         payload
@@ -38,7 +38,7 @@ pub async fn insert(
 /// `correlation` None matches any correlation.
 pub async fn consume_matching(
     conn: &mut PgConnection,
-    run_id: Uuid,
+    run_id: RunId,
     name: &str,
     correlation: Option<&str>,
     seq: i32,
@@ -51,7 +51,7 @@ pub async fn consume_matching(
                        and ($3::text is null or correlation = $3)
                      order by id limit 1)
          returning id, payload",
-        run_id,
+        run_id.uuid(),
         name,
         correlation,
         seq

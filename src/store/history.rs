@@ -1,9 +1,9 @@
 //! The run history: what happened to a run, appended in the transaction that made it happen.
 
+use super::ids::RunId;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 /// A history entry to write.
 #[derive(Debug, Clone)]
@@ -55,11 +55,11 @@ pub struct HistoryRow {
 }
 
 /// A run's history in order.
-pub async fn list(conn: &mut PgConnection, run_id: Uuid) -> sqlx::Result<Vec<HistoryRow>> {
+pub async fn list(conn: &mut PgConnection, run_id: RunId) -> sqlx::Result<Vec<HistoryRow>> {
     sqlx::query_as!(
         HistoryRow,
         "select id, at, kind, step_id, actor, data from run_history where run_id = $1 order by id",
-        run_id
+        run_id.uuid()
     )
     .fetch_all(conn)
     .await

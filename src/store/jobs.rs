@@ -1,12 +1,12 @@
 //! Enqueueing step jobs on the apalis queue, inside the caller's transaction.
 
+use super::ids::RunId;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use apalis::prelude::TaskBuilder;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::attempts::StartedAttempt;
 
@@ -22,7 +22,7 @@ pub(super) const APALIS_MAX_ATTEMPTS: usize = 25;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepJob {
     /// The run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// The step the job is for.
     pub step_id: String,
     /// The run's generation when the job was enqueued.
@@ -119,7 +119,7 @@ pub async fn push_held(conn: &mut PgConnection, held: &HeldJob) -> sqlx::Result<
         STEP_QUEUE,
         APALIS_MAX_ATTEMPTS as i32,
         held.attempt.worker,
-        held.attempt.run_id,
+        held.attempt.run_id.uuid(),
         held.attempt.seq,
         held.attempt.attempt
     )

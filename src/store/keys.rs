@@ -1,14 +1,14 @@
 //! The `api_keys` table. Tokens themselves are never stored, only their SHA-256.
 
+use super::ids::KeyId;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 /// A stored key.
 #[derive(Debug, Clone)]
 pub struct KeyRow {
     /// Id.
-    pub id: Uuid,
+    pub id: KeyId,
     /// Unique name; the actor in history and the ledger.
     pub name: String,
     /// Role name.
@@ -31,7 +31,7 @@ pub struct KeyRow {
 #[derive(Debug, Clone)]
 pub struct NewKey<'a> {
     /// Id.
-    pub id: Uuid,
+    pub id: KeyId,
     /// Name.
     pub name: &'a str,
     /// Role name.
@@ -52,7 +52,7 @@ pub async fn insert(conn: &mut PgConnection, key: &NewKey<'_>) -> sqlx::Result<b
         "insert into api_keys (id, name, role, workspace_id, token_sha256, token_prefix, created_by)
          values ($1, $2, $3, $4, $5, $6, $7)
          on conflict (name) do nothing",
-        key.id,
+        key.id.uuid(),
         key.name,
         key.role,
         key.workspace_id,
@@ -82,13 +82,13 @@ pub async fn find_live_by_digest(
 }
 
 /// One key by id.
-pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<KeyRow>> {
+pub async fn get(conn: &mut PgConnection, id: KeyId) -> sqlx::Result<Option<KeyRow>> {
     sqlx::query_as!(
         KeyRow,
         "select id, name, role, workspace_id, token_prefix, created_by, created_at,
                 revoked_at, revoked_by
          from api_keys where id = $1",
-        id
+        id.uuid()
     )
     .fetch_optional(conn)
     .await
@@ -112,14 +112,14 @@ pub async fn list(
 }
 
 /// Revokes a live key; `None` when it does not exist or was already revoked.
-pub async fn revoke(conn: &mut PgConnection, id: Uuid, by: &str) -> sqlx::Result<Option<KeyRow>> {
+pub async fn revoke(conn: &mut PgConnection, id: KeyId, by: &str) -> sqlx::Result<Option<KeyRow>> {
     sqlx::query_as!(
         KeyRow,
         "update api_keys set revoked_at = now(), revoked_by = $2
          where id = $1 and revoked_at is null
          returning id, name, role, workspace_id, token_prefix, created_by, created_at,
                    revoked_at, revoked_by",
-        id,
+        id.uuid(),
         by
     )
     .fetch_optional(conn)

@@ -1,7 +1,7 @@
 //! Housekeeping queries: pruning finished apalis job rows, finding runs without a job.
 
+use super::ids::RunId;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 /// Deletes up to `batch` job rows of `queue` that finished (done, killed, or failed for
 /// good) more than `older_than_secs` ago. Our own tables keep the history; these rows are
@@ -33,7 +33,7 @@ pub async fn prune_finished_jobs(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stranded {
     /// Run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// Its generation when found.
     pub generation: i64,
 }

@@ -1,5 +1,6 @@
 //! The `runs` table: one row per workflow run, locked `for update` while it changes.
 
+use super::ids::RunId;
 use super::status::RunStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -12,7 +13,7 @@ use super::history::{HistoryColumns, NewHistory};
 #[derive(Debug, Clone)]
 pub struct RunRow {
     /// Run id (UUIDv7, so ids sort by creation time).
-    pub id: Uuid,
+    pub id: RunId,
     /// Workflow name.
     pub workflow: String,
     /// Pinned definition version.
@@ -55,17 +56,21 @@ impl RunRow {
 }
 
 /// A run by id, without locking.
-pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RunRow>> {
-    sqlx::query_as!(RunRow, "select * from runs where id = $1", id)
+pub async fn get(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as!(RunRow, "select * from runs where id = $1", id.uuid())
         .fetch_optional(conn)
         .await
 }
 
 /// A run by id, locked until the transaction ends.
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RunRow>> {
-    sqlx::query_as!(RunRow, "select * from runs where id = $1 for update", id)
-        .fetch_optional(conn)
-        .await
+pub async fn lock(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as!(
+        RunRow,
+        "select * from runs where id = $1 for update",
+        id.uuid()
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// The run holding an idempotency key.
@@ -95,7 +100,7 @@ pub async fn save_many(
         return Ok(());
     }
     let runs = || changes.iter().map(|(run, _)| *run);
-    let ids: Vec<Uuid> = runs().map(|r| r.id).collect();
+    let ids: Vec<Uuid> = runs().map(|r| r.id.uuid()).collect();
     let statuses: Vec<String> = runs().map(|r| r.status.to_string()).collect();
     let contexts: Vec<Value> = runs().map(|r| r.context.clone()).collect();
     let current_steps: Vec<Option<String>> = runs().map(|r| r.current_step.clone()).collect();
@@ -109,11 +114,11 @@ pub async fn save_many(
             .iter()
             .flat_map(|(run, history)| history.iter().map(move |entry| (run.id, entry)))
     };
-    let entry_runs: Vec<Uuid> = entries().map(|(id, _)| id).collect();
+    let entry_runs: Vec<Uuid> = entries().map(|(id, _)| id.uuid()).collect();
     let history = HistoryColumns::of(entries().map(|(_, entry)| entry));
     let audited: Vec<(Uuid, RunAudit)> = changes
         .iter()
-        .filter_map(|(run, history)| Some((run.id, RunAudit::of(history, engine_actor)?)))
+        .filter_map(|(run, history)| Some((run.id.uuid(), RunAudit::of(history, engine_actor)?)))
         .collect();
     let audit_runs: Vec<Uuid> = audited.iter().map(|(id, _)| *id).collect();
     let audit_actions: Vec<String> = audited.iter().map(|(_, a)| a.action.clone()).collect();
@@ -255,11 +260,12 @@ pub async fn list(conn: &mut PgConnection, filter: &RunFilter) -> sqlx::Result<V
 
 /// Runs locked until the transaction ends, in id order so that concurrent batches cannot
 /// deadlock.
-pub async fn lock_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<RunRow>> {
+pub async fn lock_many(conn: &mut PgConnection, ids: &[RunId]) -> sqlx::Result<Vec<RunRow>> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.uuid()).collect();
     sqlx::query_as!(
         RunRow,
         "select * from runs where id = any($1) order by id for update",
-        ids
+        &ids
     )
     .fetch_all(conn)
     .await

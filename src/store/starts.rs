@@ -143,7 +143,7 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
                                  as job(payload, id, not_before, holder)
            )
            select id from started"#,
-        run.id,
+        run.id.uuid(),
         run.workflow,
         run.workflow_version,
         run.workspace_id,
@@ -188,5 +188,5 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
     )
     .fetch_optional(conn)
     .await?;
-    Ok(written.is_some_and(|id: Uuid| id == run.id))
+    Ok(written.is_some_and(|id: Uuid| id == run.id.uuid()))
 }

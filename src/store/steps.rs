@@ -1,6 +1,7 @@
 //! Step visits (`run_steps`) and approval decisions (`step_decisions`); attempts are in
 //! [`super::attempts`].
 
+use super::ids::RunId;
 use super::status::StepStatus;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -11,7 +12,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct StepRow {
     /// Run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// Visit number within the run.
     pub seq: i32,
     /// Step id.
@@ -58,7 +59,7 @@ pub(super) struct StepColumns {
 impl StepColumns {
     pub(super) fn of(steps: &[StepRow]) -> Self {
         Self {
-            run_ids: steps.iter().map(|s| s.run_id).collect(),
+            run_ids: steps.iter().map(|s| s.run_id.uuid()).collect(),
             seqs: steps.iter().map(|s| s.seq).collect(),
             step_ids: steps.iter().map(|s| s.step_id.clone()).collect(),
             kinds: steps.iter().map(|s| s.kind.clone()).collect(),
@@ -142,13 +143,17 @@ pub async fn save(conn: &mut PgConnection, step: &StepRow) -> sqlx::Result<()> {
 }
 
 /// One visit.
-pub async fn get(conn: &mut PgConnection, run_id: Uuid, seq: i32) -> sqlx::Result<Option<StepRow>> {
+pub async fn get(
+    conn: &mut PgConnection,
+    run_id: RunId,
+    seq: i32,
+) -> sqlx::Result<Option<StepRow>> {
     sqlx::query_as!(
         StepRow,
         "select run_id, seq, step_id, kind, status, attempts, outcome, output, error, wake_at,
                 created_at, started_at, finished_at
          from run_steps where run_id = $1 and seq = $2",
-        run_id,
+        run_id.uuid(),
         seq
     )
     .fetch_optional(conn)
@@ -158,9 +163,9 @@ pub async fn get(conn: &mut PgConnection, run_id: Uuid, seq: i32) -> sqlx::Resul
 /// The visits named by `(run id, seq)` pairs.
 pub async fn get_many(
     conn: &mut PgConnection,
-    wanted: &[(Uuid, i32)],
+    wanted: &[(RunId, i32)],
 ) -> sqlx::Result<Vec<StepRow>> {
-    let run_ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
+    let run_ids: Vec<Uuid> = wanted.iter().map(|(id, _)| id.uuid()).collect();
     let seqs: Vec<i32> = wanted.iter().map(|(_, seq)| *seq).collect();
     let rows = sqlx::query_as!(
         StepRow,
@@ -173,7 +178,7 @@ pub async fn get_many(
     .fetch_all(conn)
     .await?;
     // `any` matches every combination of the two lists; keep the pairs asked for.
-    let wanted: std::collections::HashSet<&(Uuid, i32)> = wanted.iter().collect();
+    let wanted: std::collections::HashSet<&(RunId, i32)> = wanted.iter().collect();
     Ok(rows
         .into_iter()
         .filter(|row| wanted.contains(&(row.run_id, row.seq)))
@@ -181,13 +186,13 @@ pub async fn get_many(
 }
 
 /// Every visit of a run, in order.
-pub async fn list(conn: &mut PgConnection, run_id: Uuid) -> sqlx::Result<Vec<StepRow>> {
+pub async fn list(conn: &mut PgConnection, run_id: RunId) -> sqlx::Result<Vec<StepRow>> {
     sqlx::query_as!(
         StepRow,
         "select run_id, seq, step_id, kind, status, attempts, outcome, output, error, wake_at,
                 created_at, started_at, finished_at
          from run_steps where run_id = $1 order by seq",
-        run_id
+        run_id.uuid()
     )
     .fetch_all(conn)
     .await
@@ -196,7 +201,7 @@ pub async fn list(conn: &mut PgConnection, run_id: Uuid) -> sqlx::Result<Vec<Ste
 /// Records a decision; returns false when this actor already decided this visit.
 pub async fn insert_decision(
     conn: &mut PgConnection,
-    run_id: Uuid,
+    run_id: RunId,
     seq: i32,
     actor: &str,
     role: &str,
@@ -207,7 +212,7 @@ pub async fn insert_decision(
         "insert into step_decisions (run_id, seq, actor, role, decision, reason)
          values ($1, $2, $3, $4, $5, $6)
          on conflict do nothing",
-        run_id,
+        run_id.uuid(),
         seq,
         actor,
         role,
@@ -222,14 +227,14 @@ pub async fn insert_decision(
 /// Every step visit of a run that `actor` has decided: `(seq, step_id)`.
 pub async fn decided_by(
     conn: &mut PgConnection,
-    run_id: Uuid,
+    run_id: RunId,
     actor: &str,
 ) -> sqlx::Result<Vec<(i32, String)>> {
     let rows = sqlx::query!(
         "select d.seq, s.step_id from step_decisions d
          join run_steps s on s.run_id = d.run_id and s.seq = d.seq
          where d.run_id = $1 and d.actor = $2",
-        run_id,
+        run_id.uuid(),
         actor
     )
     .fetch_all(conn)
@@ -238,11 +243,15 @@ pub async fn decided_by(
 }
 
 /// Approvals recorded on a visit.
-pub async fn count_approvals(conn: &mut PgConnection, run_id: Uuid, seq: i32) -> sqlx::Result<i64> {
+pub async fn count_approvals(
+    conn: &mut PgConnection,
+    run_id: RunId,
+    seq: i32,
+) -> sqlx::Result<i64> {
     let count = sqlx::query_scalar!(
         r#"select count(*) as "count!" from step_decisions
            where run_id = $1 and seq = $2 and decision = 'approve'"#,
-        run_id,
+        run_id.uuid(),
         seq
     )
     .fetch_one(conn)
@@ -254,7 +263,7 @@ pub async fn count_approvals(conn: &mut PgConnection, run_id: Uuid, seq: i32) ->
 #[derive(Debug, Clone)]
 pub struct WaitingApproval {
     /// Run.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// Workflow of the run.
     pub workflow: String,
     /// Pinned version.
@@ -305,19 +314,20 @@ pub async fn waiting_approvals(
 pub async fn decisions_of(
     conn: &mut PgConnection,
     actor: &str,
-    run_ids: &[Uuid],
-) -> sqlx::Result<Vec<(Uuid, i32, String)>> {
+    run_ids: &[RunId],
+) -> sqlx::Result<Vec<(RunId, i32, String)>> {
+    let run_ids: Vec<Uuid> = run_ids.iter().map(|id| id.uuid()).collect();
     let rows = sqlx::query!(
         "select d.run_id, d.seq, s.step_id from step_decisions d
          join run_steps s on s.run_id = d.run_id and s.seq = d.seq
          where d.actor = $1 and d.run_id = any($2)",
         actor,
-        run_ids
+        &run_ids
     )
     .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|row| (row.run_id, row.seq, row.step_id))
+        .map(|row| (row.run_id.into(), row.seq, row.step_id))
         .collect())
 }

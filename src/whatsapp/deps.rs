@@ -35,7 +35,7 @@ impl WhatsAppDeps {
     pub fn context(call: &HandlerCall, workspace_id: &str) -> CallContext {
         CallContext {
             workspace_id: Some(workspace_id.to_owned()),
-            run_id: Some(call.run_id),
+            run_id: Some(call.run_id.uuid()),
             step_id: Some(call.step_id.clone()),
         }
     }

@@ -61,7 +61,7 @@ async fn reconcile(deps: &WhatsAppDeps, call: HandlerCall) -> Result<HandlerOutp
         };
         let context = CallContext {
             workspace_id: Some(template.workspace_id.clone()),
-            run_id: Some(call.run_id),
+            run_id: Some(call.run_id.uuid()),
             step_id: Some(call.step_id.clone()),
         };
         match deps

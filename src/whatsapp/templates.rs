@@ -293,7 +293,7 @@ pub async fn submit(
         })
         .await?;
     let mut conn = engine.pool().acquire().await?;
-    store::templates::set_run(&mut conn, row.id, run.id).await?;
+    store::templates::set_run(&mut conn, row.id, run.id.uuid()).await?;
     Ok((row, run))
 }
 

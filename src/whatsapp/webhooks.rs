@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use super::store;
+use crate::engine::RunId;
 use crate::engine::commands::Actor;
 use crate::engine::handlers::context::replace_nul;
 use crate::engine::{Engine, EngineError};
@@ -108,7 +109,7 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
             // A finished run or one no longer waiting keeps the event for nobody: fine.
             match engine
                 .post_event(
-                    change.run_id,
+                    RunId::from(change.run_id),
                     TEMPLATE_STATUS_EVENT,
                     &change.template_id,
                     &change.payload,

@@ -1,7 +1,7 @@
 //! Read models for callers: a run with its step timeline and history, run lists, and
 //! the approvals a caller may decide.
 
-use uuid::Uuid;
+use crate::store::ids::RunId;
 
 use crate::engine::definitions::definition::StepKind;
 use crate::engine::{Engine, EngineError, commands::policy};
@@ -55,7 +55,7 @@ const APPROVALS_SCANNED: i64 = 1_000;
 
 impl Engine {
     /// A run with its timeline.
-    pub async fn run_detail(&self, id: Uuid) -> Result<RunDetail, EngineError> {
+    pub async fn run_detail(&self, id: RunId) -> Result<RunDetail, EngineError> {
         let mut conn = self.pool.acquire().await?;
         let run = store::runs::get(&mut conn, id)
             .await?
@@ -75,7 +75,7 @@ impl Engine {
     pub async fn visible_run_detail(
         &self,
         caller: &Caller,
-        id: Uuid,
+        id: RunId,
     ) -> Result<RunDetail, EngineError> {
         let detail = self.run_detail(id).await?;
         if caller.sees(detail.run.workspace()) {
@@ -86,7 +86,7 @@ impl Engine {
     }
 
     /// A run without its timeline.
-    pub async fn run(&self, id: Uuid) -> Result<RunRow, EngineError> {
+    pub async fn run(&self, id: RunId) -> Result<RunRow, EngineError> {
         let mut conn = self.pool.acquire().await?;
         store::runs::get(&mut conn, id)
             .await?
@@ -139,7 +139,7 @@ impl Engine {
             APPROVALS_SCANNED,
         )
         .await?;
-        let run_ids: Vec<Uuid> = waiting.iter().map(|w| w.run_id).collect();
+        let run_ids: Vec<RunId> = waiting.iter().map(|w| w.run_id).collect();
         let mine = store::steps::decisions_of(&mut conn, &caller.name, &run_ids).await?;
         let mut open = Vec::new();
         for item in waiting {

@@ -2,9 +2,9 @@
 //! transaction over the locked run, with its history and any job it implies.
 
 use crate::engine::{RunStatus, StepStatus};
+use crate::store::ids::RunId;
 use chrono::Utc;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::engine::commands::policy;
 use crate::engine::definitions::definition::{StepKind, outcome};
@@ -117,7 +117,7 @@ impl Engine {
         }
         let now = Utc::now();
         let run = RunRow {
-            id: Uuid::now_v7(),
+            id: RunId::new(),
             workflow: definition.name.clone(),
             workflow_version: definition.version,
             workspace_id: request.workspace_id.clone(),
@@ -173,7 +173,7 @@ impl Engine {
     #[tracing::instrument(name = "cancel_run", skip_all, fields(run.id = %id))]
     pub async fn cancel_run(
         &self,
-        id: Uuid,
+        id: RunId,
         reason: &str,
         actor: Actor<'_>,
     ) -> Result<RunRow, EngineError> {
@@ -212,7 +212,7 @@ impl Engine {
     #[tracing::instrument(name = "decide", skip_all, fields(run.id = %id, step.id = step_id))]
     pub async fn decide(
         &self,
-        id: Uuid,
+        id: RunId,
         step_id: &str,
         decider: &Caller,
         decision: Decision,
@@ -352,7 +352,7 @@ impl Engine {
     #[tracing::instrument(name = "post_event", skip_all, fields(run.id = %id, event.name = name))]
     pub async fn post_event(
         &self,
-        id: Uuid,
+        id: RunId,
         name: &str,
         correlation: &str,
         payload: &Value,

@@ -2,8 +2,8 @@
 //! with, built from the definition the run is pinned to. Claims (the executor), inline
 //! continuations (completion) and hand-offs (eager) all build it here.
 
+use crate::store::ids::RunId;
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::engine::EngineError;
 use crate::engine::definitions::definition::{Definition, Step, StepKind, TaskSpec};
@@ -33,7 +33,7 @@ impl Attempt {
     pub(in crate::engine) fn of_task(
         definition: &Definition,
         step_id: &str,
-        run_id: Uuid,
+        run_id: RunId,
         seq: i32,
         number: i32,
         context: Value,
@@ -57,7 +57,7 @@ impl Attempt {
 
     pub(in crate::engine) fn new(
         workflow: &str,
-        run_id: Uuid,
+        run_id: RunId,
         step: &Step,
         spec: &TaskSpec,
         seq: i32,

@@ -3,6 +3,7 @@
 //! same worker when its next step is a task due now.
 
 use crate::engine::{AttemptStatus, StepStatus};
+use crate::store::ids::RunId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,6 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::json;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::engine::definitions::definition::{RetryPolicy, Step, outcome};
 use crate::engine::execution::attempt::{Attempt, pinned_step};
@@ -32,17 +32,17 @@ impl Engine {
         completions: Vec<Arc<Completion>>,
     ) -> Result<Vec<Continued>, EngineError> {
         let mut tx = self.pool.begin().await?;
-        let wanted: Vec<(Uuid, i32)> = completions
+        let wanted: Vec<(RunId, i32)> = completions
             .iter()
             .map(|done| (done.job.run_id, done.seq))
             .collect();
-        let run_ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
-        let mut runs: HashMap<Uuid, RunRow> = store::runs::lock_many(&mut tx, &run_ids)
+        let run_ids: Vec<RunId> = wanted.iter().map(|(id, _)| *id).collect();
+        let mut runs: HashMap<RunId, RunRow> = store::runs::lock_many(&mut tx, &run_ids)
             .await?
             .into_iter()
             .map(|run| (run.id, run))
             .collect();
-        let mut rows: HashMap<Uuid, StepRow> = store::steps::get_many(&mut tx, &wanted)
+        let mut rows: HashMap<RunId, StepRow> = store::steps::get_many(&mut tx, &wanted)
             .await?
             .into_iter()
             .map(|row| (row.run_id, row))
@@ -221,7 +221,7 @@ pub(in crate::engine) struct Completion {
 pub(in crate::engine) type Continued = Option<(StepJob, Box<Attempt>)>;
 
 impl RunRequest for Completion {
-    fn run_id(&self) -> Uuid {
+    fn run_id(&self) -> RunId {
         self.job.run_id
     }
 }

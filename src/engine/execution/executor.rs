@@ -12,6 +12,7 @@
 //! first.
 
 use crate::engine::StepStatus;
+use crate::store::ids::RunId;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -21,7 +22,6 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::FutureExt;
 use serde_json::json;
-use uuid::Uuid;
 
 use sqlx::PgConnection;
 
@@ -79,7 +79,7 @@ impl Engine {
         requests: Vec<Arc<ClaimRequest>>,
     ) -> Result<Vec<Result<Option<Attempt>, EngineError>>, EngineError> {
         let mut conn = self.pool.acquire().await?;
-        let mut claimed: HashMap<Uuid, ClaimedTask> =
+        let mut claimed: HashMap<RunId, ClaimedTask> =
             store::attempts::claim_due_tasks(&mut conn, &requests)
                 .await?
                 .into_iter()
@@ -363,7 +363,7 @@ enum Claim {
 }
 
 impl RunRequest for ClaimRequest {
-    fn run_id(&self) -> Uuid {
+    fn run_id(&self) -> RunId {
         self.run_id
     }
 }

@@ -12,20 +12,20 @@
 //! (one bad request, a deadlock), each of its requests is written again on its own, so
 //! one request's error never becomes another's.
 
+use crate::store::ids::RunId;
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
-use uuid::Uuid;
 
 use crate::engine::EngineError;
 
 /// A request that belongs to one run.
 pub trait RunRequest: Send + 'static {
     /// The run the request changes.
-    fn run_id(&self) -> Uuid;
+    fn run_id(&self) -> RunId;
 }
 
 /// Writes one batch, all of it or (on `Err`) none of it — one statement or one transaction —
@@ -163,10 +163,10 @@ fn distinct_runs<Req: RunRequest, Resp>(
 mod tests {
     use super::*;
 
-    struct Bump(Uuid, i32);
+    struct Bump(RunId, i32);
 
     impl RunRequest for Bump {
-        fn run_id(&self) -> Uuid {
+        fn run_id(&self) -> RunId {
             self.0
         }
     }
@@ -176,7 +176,7 @@ mod tests {
             let batches = Arc::clone(&batches);
             Box::pin(async move {
                 batches.lock().unwrap().push(requests.len());
-                let ids: HashSet<Uuid> = requests.iter().map(|r| r.0).collect();
+                let ids: HashSet<RunId> = requests.iter().map(|r| r.0).collect();
                 assert_eq!(ids.len(), requests.len(), "a batch repeats a run");
                 if requests.iter().any(|r| r.1 < 0) {
                     return Err(EngineError::Conflict("negative".to_owned()));
@@ -190,14 +190,14 @@ mod tests {
     async fn every_caller_gets_its_own_answer_and_errors_stay_with_their_request() {
         let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
         let group = GroupCommit::spawn(1, 64, doubling_writer(Arc::clone(&batches)));
-        let shared_run = Uuid::now_v7();
+        let shared_run = RunId::new();
         let calls = (0..200).map(|i| {
             let group = group.clone();
             // Every tenth request shares one run; -5 fails on its own.
             let run = if i % 10 == 0 {
                 shared_run
             } else {
-                Uuid::now_v7()
+                RunId::new()
             };
             let value = if i == 37 { -5 } else { i };
             async move { (value, group.submit(Bump(run, value)).await) }
