@@ -6,8 +6,8 @@ use serde_json::json;
 
 use bazaarstreet::app::Roles;
 
+use crate::fixtures::THREE_TASKS;
 use crate::helpers::{TestApp, attempts, drop_database, fresh_database_url, spawn_app_on};
-use crate::workflows::THREE_TASKS;
 
 /// Makes the database refuse the first two writes that record step `b` as succeeded. A
 /// sequence counts them: its counter survives the refused transaction's rollback.

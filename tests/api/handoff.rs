@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use bazaarstreet::app::Roles;
 
+use crate::fixtures::{GATED, THREE_TASKS};
 use crate::helpers::{TestApp, drop_database, fresh_database_url, spawn_app, spawn_app_on};
-use crate::workflows::{GATED, THREE_TASKS};
 
 /// The worker of the first attempt of step number `index`.
 fn first_worker(run: &Value, index: usize) -> String {

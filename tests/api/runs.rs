@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use crate::fixtures::{GATED, THREE_TASKS};
 use crate::helpers::{attempts, spawn_app};
-use crate::workflows::{GATED, THREE_TASKS};
 
 const REVIEWED: &str = r#"
 name = "reviewed"

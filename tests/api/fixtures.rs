@@ -1,4 +1,4 @@
-//! Workflow definitions that several test files run.
+//! Workflow definitions that several test files run (fixtures; `workflows/` holds the shipped ones).
 
 /// Three task steps in a row (`a`, `b`, `c`), each `builtin.noop`.
 pub const THREE_TASKS: &str = r#"
