@@ -271,6 +271,10 @@ pub async fn submit(
     if !problems.is_empty() {
         return Err(TemplateError::Invalid(problems));
     }
+    // Before anything is stored: a draft whose run cannot start would be left behind.
+    if engine.catalog().latest(APPROVAL_WORKFLOW).is_none() {
+        return Err(EngineError::UnknownWorkflow(APPROVAL_WORKFLOW.to_owned()).into());
+    }
     let mut conn = engine.pool().acquire().await?;
     let row = store::templates::insert_draft(
         &mut conn,

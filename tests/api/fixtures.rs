@@ -1,4 +1,5 @@
-//! Workflow definitions that several test files run (fixtures; `workflows/` holds the shipped ones).
+//! Workflow definitions that several test files run: fixtures (`workflows/` holds the
+//! shipped ones).
 
 /// Three task steps in a row (`a`, `b`, `c`), each `builtin.noop`.
 pub const THREE_TASKS: &str = r#"

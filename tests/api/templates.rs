@@ -253,3 +253,90 @@ async fn later_pauses_and_disabling_are_recorded_on_the_template() {
     }
     app.stop().await;
 }
+
+/// A template whose approval run ended without Meta's result (its webhook lost, the run
+/// cancelled before its poll) is settled by the reconciliation job, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn reconciliation_settles_a_template_whose_approval_run_ended_without_a_result() {
+    let onboarding = std::fs::read_to_string("workflows/onboarding.toml").unwrap();
+    let approval = std::fs::read_to_string("workflows/template_approval.toml").unwrap();
+    let reconciliation = std::fs::read_to_string("workflows/template_reconciliation.toml").unwrap();
+    let app = spawn_app(&[
+        ("onboarding", onboarding.as_str()),
+        ("template_approval", approval.as_str()),
+        ("template_reconciliation", reconciliation.as_str()),
+    ])
+    .await;
+    connected(&app, "ws_rec").await;
+    sandbox_post(
+        &app,
+        "/sandbox/faults",
+        json!({ "operation": "webhook.template_status" }),
+    )
+    .await;
+    let created = submit(&app, "ws_rec", &template("visit_reminder")).await;
+    let run = created["run_id"].as_str().unwrap().to_owned();
+    app.wait_at_step(&run, "wait_review").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/runs/{run}/cancel"),
+            &json!({ "reason": "test" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let path = format!("/v1/workspaces/ws_rec/templates/{}", created["id"]);
+    assert_eq!(app.get(&path).await.1["status"], "PENDING");
+
+    // Meta approves a moment after submission; until then a pass changes nothing.
+    let reconcile = || async {
+        let id = app
+            .start("template_reconciliation", json!({ "quiet_seconds": 0 }))
+            .await;
+        let done = app.wait_for_status(&id, "succeeded").await;
+        done["steps"][0]["output"].clone()
+    };
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    let settled = loop {
+        let output = reconcile().await;
+        assert_eq!(output["checked"], 1, "{output}");
+        if output["changed"] == 1 {
+            break output;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never settled: {output}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(settled["unreachable"], 0, "{settled}");
+    let (_, settled_template) = app.get(&path).await;
+    assert_eq!(settled_template["status"], "APPROVED", "{settled_template}");
+    assert_eq!(
+        sources(&settled_template).last().unwrap(),
+        &("APPROVED".to_owned(), "reconciliation".to_owned())
+    );
+    let again = reconcile().await;
+    assert_eq!(
+        again["checked"], 0,
+        "a settled template is left alone: {again}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_approval_workflow_a_template_is_refused_and_nothing_is_stored() {
+    let onboarding = std::fs::read_to_string("workflows/onboarding.toml").unwrap();
+    let app = spawn_app(&[("onboarding", onboarding.as_str())]).await;
+    connected(&app, "ws_none").await;
+    let (status, problem) = app
+        .post("/v1/workspaces/ws_none/templates", &template("orphan"))
+        .await;
+    assert_eq!(status, 404, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://bazaarstreet.dev/problems/workflow-not-found"
+    );
+    let (_, listed) = app.get("/v1/workspaces/ws_none/templates").await;
+    assert_eq!(listed["items"], json!([]), "{listed}");
+    app.stop().await;
+}
