@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::auth::ApiKey;
 use super::problem::ApiError;
+use super::workspaces::workspace_id;
 use crate::engine::Engine;
 use crate::security::Permission;
 use crate::whatsapp::templates::{
@@ -189,7 +190,8 @@ impl TemplatesApi {
             components: body.components,
             examples: body.examples,
         };
-        let (mut row, run) = templates::submit(&self.engine, caller, &id.0, &request).await?;
+        let (mut row, run) =
+            templates::submit(&self.engine, caller, &workspace_id(&id.0)?, &request).await?;
         row.run_id = Some(run.id.uuid());
         Ok(SubmitResponse::Submitted(Json(row.into())))
     }
@@ -203,7 +205,7 @@ impl TemplatesApi {
         operation_id = "list_templates"
     )]
     async fn list(&self, auth: ApiKey, id: Path<String>) -> Result<Json<TemplateList>, ApiError> {
-        let rows = templates::list(self.engine.pool(), &auth.0, &id.0).await?;
+        let rows = templates::list(self.engine.pool(), &auth.0, &workspace_id(&id.0)?).await?;
         Ok(Json(TemplateList {
             items: rows.into_iter().map(TemplateView::from).collect(),
         }))
@@ -223,7 +225,8 @@ impl TemplatesApi {
         id: Path<String>,
         tid: Path<i64>,
     ) -> Result<Json<TemplateView>, ApiError> {
-        let (row, events) = templates::get(self.engine.pool(), &auth.0, &id.0, tid.0).await?;
+        let (row, events) =
+            templates::get(self.engine.pool(), &auth.0, &workspace_id(&id.0)?, tid.0).await?;
         let mut view = TemplateView::from(row);
         view.history = Some(events.into_iter().map(TemplateEventView::from).collect());
         Ok(Json(view))

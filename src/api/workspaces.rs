@@ -13,7 +13,9 @@ use super::views::RunView;
 use crate::engine::Engine;
 use crate::security::Permission;
 use crate::security::secret_box::SecretBox;
-use crate::whatsapp::workspaces::{self, OnboardingRequest, WorkspaceError, WorkspaceRow};
+use crate::whatsapp::workspaces::{
+    self, OnboardingRequest, WorkspaceError, WorkspaceId, WorkspaceRow,
+};
 
 /// A workspace to create.
 #[derive(Debug, Object)]
@@ -149,6 +151,19 @@ impl From<WorkspaceError> for ApiError {
     }
 }
 
+/// The workspace a path names; text that cannot be a workspace id names none (404, as
+/// for one that does not exist).
+// ApiError is what every operation returns anyway.
+#[allow(clippy::result_large_err)]
+pub fn workspace_id(text: &str) -> Result<WorkspaceId, ApiError> {
+    WorkspaceId::parse(text).map_err(|_| {
+        ApiError::not_found(
+            "workspace-not-found",
+            format!("workspace `{text}` not found"),
+        )
+    })
+}
+
 /// The workspaces resource.
 pub struct WorkspacesApi {
     /// The engine.
@@ -174,7 +189,14 @@ impl WorkspacesApi {
         body: Json<CreateWorkspaceRequest>,
     ) -> Result<CreateWorkspaceResponse, ApiError> {
         let caller = auth.require(Permission::ManageWorkspaces)?;
-        let row = workspaces::create(self.engine.pool(), caller, body.0.id, &body.0.name).await?;
+        let id = body
+            .0
+            .id
+            .as_deref()
+            .map(WorkspaceId::parse)
+            .transpose()
+            .map_err(|error| ApiError::unprocessable("invalid-workspace", error.to_string()))?;
+        let row = workspaces::create(self.engine.pool(), caller, id, &body.0.name).await?;
         Ok(CreateWorkspaceResponse::Created(Json(row.into())))
     }
 
@@ -202,7 +224,7 @@ impl WorkspacesApi {
         operation_id = "get_workspace"
     )]
     async fn get(&self, auth: ApiKey, id: Path<String>) -> Result<Json<WorkspaceView>, ApiError> {
-        let row = workspaces::get(self.engine.pool(), &auth.0, &id.0).await?;
+        let row = workspaces::get(self.engine.pool(), &auth.0, &workspace_id(&id.0)?).await?;
         Ok(Json(row.into()))
     }
 
@@ -217,7 +239,7 @@ impl WorkspacesApi {
     )]
     async fn close(&self, auth: ApiKey, id: Path<String>) -> Result<Json<WorkspaceView>, ApiError> {
         let caller = auth.require(Permission::CloseWorkspaces)?;
-        let row = workspaces::close(self.engine.pool(), caller, &id.0).await?;
+        let row = workspaces::close(self.engine.pool(), caller, &workspace_id(&id.0)?).await?;
         Ok(Json(row.into()))
     }
 
@@ -246,9 +268,14 @@ impl WorkspacesApi {
             phone_number_id: body.phone_number_id,
             business_id: body.business_id,
         };
-        let run =
-            workspaces::start_onboarding(&self.engine, &self.secrets, caller, &id.0, &request)
-                .await?;
+        let run = workspaces::start_onboarding(
+            &self.engine,
+            &self.secrets,
+            caller,
+            &workspace_id(&id.0)?,
+            &request,
+        )
+        .await?;
         Ok(OnboardingResponse::Started(Json(run.into())))
     }
 }

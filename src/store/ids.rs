@@ -73,3 +73,80 @@ uuid_id! {
     /// An API key (one person or system).
     KeyId
 }
+
+/// A workspace's id: 1 to 100 letters, digits, `_` or `-` (the business's own choice, or
+/// `ws_` and a ULID). Parsed once where it enters (a request's path or body); commands take
+/// only parsed ids. Reads as a `&str` wherever one is expected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct WorkspaceId(String);
+
+/// Text that cannot be a workspace id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a workspace id: 1 to 100 letters, digits, `_` or `-`")]
+pub struct InvalidWorkspaceId(pub String);
+
+/// Longest workspace id.
+const MAX_WORKSPACE_ID: usize = 100;
+
+impl WorkspaceId {
+    /// The id `text` spells, if it is one.
+    pub fn parse(text: &str) -> Result<Self, InvalidWorkspaceId> {
+        let valid = !text.is_empty()
+            && text.len() <= MAX_WORKSPACE_ID
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(InvalidWorkspaceId(text.to_owned()))
+        }
+    }
+
+    /// A new id: `ws_` and a lowercase ULID.
+    pub fn generate() -> Self {
+        Self(format!(
+            "ws_{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for WorkspaceId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkspaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workspace_id_is_letters_digits_underscores_and_dashes() {
+        assert_eq!(
+            WorkspaceId::parse("ws_salon-1").unwrap().as_str(),
+            "ws_salon-1"
+        );
+        for bad in ["", "ws demo", "ws/../x", "ws\u{0}", &"x".repeat(101)] {
+            assert!(WorkspaceId::parse(bad).is_err(), "{bad:?}");
+        }
+        let generated = WorkspaceId::generate();
+        assert!(generated.starts_with("ws_"));
+        assert_eq!(WorkspaceId::parse(&generated), Ok(generated.clone()));
+    }
+}

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use super::store;
 pub use super::store::templates::{TemplateEventRow, TemplateRow};
-use super::workspaces::{self, WorkspaceError};
+use super::workspaces::{self, WorkspaceError, WorkspaceId};
 use crate::engine::commands::StartRun;
 use crate::engine::{Engine, EngineError, InputProblem, Run};
 use crate::security::Caller;
@@ -221,12 +221,12 @@ pub enum TemplateError {
 async fn visible_workspace(
     pool: &PgPool,
     caller: &Caller,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
 ) -> Result<(), TemplateError> {
     match workspaces::get(pool, caller, workspace_id).await {
         Ok(_) => Ok(()),
         Err(WorkspaceError::Database(error)) => Err(error.into()),
-        Err(_) => Err(TemplateError::WorkspaceNotFound(workspace_id.to_owned())),
+        Err(_) => Err(TemplateError::WorkspaceNotFound(workspace_id.to_string())),
     }
 }
 
@@ -234,7 +234,7 @@ async fn visible_workspace(
 pub async fn list(
     pool: &PgPool,
     caller: &Caller,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
 ) -> Result<Vec<TemplateRow>, TemplateError> {
     visible_workspace(pool, caller, workspace_id).await?;
     let mut conn = pool.acquire().await?;
@@ -245,25 +245,25 @@ pub async fn list(
 pub async fn get(
     pool: &PgPool,
     caller: &Caller,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     template_id: i64,
 ) -> Result<(TemplateRow, Vec<TemplateEventRow>), TemplateError> {
     visible_workspace(pool, caller, workspace_id).await?;
     let mut conn = pool.acquire().await?;
     let row = store::templates::get(&mut conn, template_id)
         .await?
-        .filter(|row| row.workspace_id == workspace_id)
+        .filter(|row| row.workspace_id == workspace_id.as_str())
         .ok_or(TemplateError::NotFound(template_id))?;
     let events = store::templates::events(&mut conn, row.id).await?;
     Ok((row, events))
 }
 
 /// Validates, stores a draft and starts its approval run.
-#[tracing::instrument(name = "submit_template", skip_all, fields(workspace.id = workspace_id))]
+#[tracing::instrument(name = "submit_template", skip_all, fields(workspace.id = %workspace_id))]
 pub async fn submit(
     engine: &Engine,
     caller: &Caller,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     request: &TemplateRequest,
 ) -> Result<(TemplateRow, Run), TemplateError> {
     visible_workspace(engine.pool(), caller, workspace_id).await?;
@@ -291,7 +291,7 @@ pub async fn submit(
         .start_run(StartRun {
             workflow: APPROVAL_WORKFLOW.to_owned(),
             input: json!({ "workspace_id": workspace_id, "template": row.id }),
-            workspace_id: Some(workspace_id.to_owned()),
+            workspace_id: Some(workspace_id.to_string()),
             idempotency_key: Some(format!("template:{}", row.id)),
             initiator: caller.name.clone(),
         })

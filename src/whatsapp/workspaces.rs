@@ -13,6 +13,7 @@ use crate::engine::{Engine, EngineError, Run};
 use crate::security::audit::{self, AuditEntry};
 use crate::security::secret_box::SecretBox;
 use crate::security::{Caller, InWorkspace, ListScope};
+pub use crate::store::ids::{InvalidWorkspaceId, WorkspaceId};
 
 /// The workflow that connects a workspace to WhatsApp.
 pub const ONBOARDING_WORKFLOW: &str = "onboarding";
@@ -65,11 +66,15 @@ impl InWorkspace for WorkspaceRow {
 }
 
 /// The workspace, if the caller may see it.
-pub async fn get(pool: &PgPool, caller: &Caller, id: &str) -> Result<WorkspaceRow, WorkspaceError> {
+pub async fn get(
+    pool: &PgPool,
+    caller: &Caller,
+    id: &WorkspaceId,
+) -> Result<WorkspaceRow, WorkspaceError> {
     let mut conn = pool.acquire().await?;
     caller
         .visible(store::workspaces::get(&mut conn, id).await?)
-        .ok_or_else(|| WorkspaceError::NotFound(id.to_owned()))
+        .ok_or_else(|| WorkspaceError::NotFound(id.to_string()))
 }
 
 /// Every workspace the caller may see, oldest first.
@@ -85,17 +90,17 @@ pub async fn list(pool: &PgPool, caller: &Caller) -> Result<Vec<WorkspaceRow>, W
 
 /// Closes a workspace: status `closed`, its Meta token deleted, one audit entry, in one
 /// transaction. Its runs, templates and audit trail stay.
-#[tracing::instrument(name = "close_workspace", skip_all, fields(workspace.id = id))]
+#[tracing::instrument(name = "close_workspace", skip_all, fields(workspace.id = %id))]
 pub async fn close(
     pool: &PgPool,
     caller: &Caller,
-    id: &str,
+    id: &WorkspaceId,
 ) -> Result<WorkspaceRow, WorkspaceError> {
     get(pool, caller, id).await?;
     let mut tx = pool.begin().await?;
     let reason = format!("closed by {}", caller.name);
     if !store::workspaces::close(&mut tx, id, &reason).await? {
-        return Err(WorkspaceError::Closed(id.to_owned()));
+        return Err(WorkspaceError::Closed(id.to_string()));
     }
     let entry = AuditEntry::now(
         &caller.name,
@@ -109,36 +114,21 @@ pub async fn close(
     get(pool, caller, id).await
 }
 
-/// A new workspace id: `ws_` and a ULID.
-pub fn new_workspace_id() -> String {
-    format!("ws_{}", ulid::Ulid::new().to_string().to_lowercase())
-}
-
 /// Creates a workspace in status `onboarding`, with its audit entry. A key confined to a
 /// workspace cannot create others.
 pub async fn create(
     pool: &PgPool,
     caller: &Caller,
-    id: Option<String>,
+    id: Option<WorkspaceId>,
     name: &str,
 ) -> Result<WorkspaceRow, WorkspaceError> {
     if caller.workspace_id.is_some() {
         return Err(WorkspaceError::Confined);
     }
-    let id = id.unwrap_or_else(new_workspace_id);
-    if id.is_empty()
-        || id.len() > 100
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(WorkspaceError::Invalid(
-            "a workspace id is 1 to 100 letters, digits, `_` or `-`".into(),
-        ));
-    }
+    let id = id.unwrap_or_else(WorkspaceId::generate);
     let mut tx = pool.begin().await?;
     if store::workspaces::get(&mut tx, &id).await?.is_some() {
-        return Err(WorkspaceError::Exists(id));
+        return Err(WorkspaceError::Exists(id.to_string()));
     }
     match store::workspaces::insert(&mut tx, &id, name, &caller.name).await {
         Ok(row) => {
@@ -154,19 +144,19 @@ pub async fn create(
             Ok(row)
         }
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            Err(WorkspaceError::Exists(id))
+            Err(WorkspaceError::Exists(id.to_string()))
         }
         Err(error) => Err(error.into()),
     }
 }
 
 /// Starts the onboarding run of a workspace.
-#[tracing::instrument(name = "start_onboarding", skip_all, fields(workspace.id = workspace_id))]
+#[tracing::instrument(name = "start_onboarding", skip_all, fields(workspace.id = %workspace_id))]
 pub async fn start_onboarding(
     engine: &Engine,
     secrets: &SecretBox,
     caller: &Caller,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     request: &OnboardingRequest,
 ) -> Result<Run, WorkspaceError> {
     get(engine.pool(), caller, workspace_id).await?;
@@ -186,7 +176,7 @@ pub async fn start_onboarding(
         .await?
         .is_none()
     {
-        return Err(WorkspaceError::NotFound(workspace_id.to_owned()));
+        return Err(WorkspaceError::NotFound(workspace_id.to_string()));
     }
     store::workspaces::insert_onboarding_secrets(
         &mut conn,
@@ -212,7 +202,7 @@ pub async fn start_onboarding(
         .start_run(StartRun {
             workflow: ONBOARDING_WORKFLOW.to_owned(),
             input,
-            workspace_id: Some(workspace_id.to_owned()),
+            workspace_id: Some(workspace_id.to_string()),
             idempotency_key: Some(format!("onboarding:{onboarding_id}")),
             initiator: caller.name.clone(),
         })

@@ -671,3 +671,35 @@ async fn a_scoped_key_sees_only_its_own_workspace() {
     assert_eq!(status, 403, "a confined key cannot create workspaces");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_id_is_parsed_where_it_enters() {
+    let app = spawn_app(&[]).await;
+    let (status, body) = app
+        .post(
+            "/v1/workspaces",
+            &json!({ "name": "Bad", "id": "ws bad/../x" }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_problem(&body, 422, "invalid-workspace");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is not a workspace id"),
+        "{body}"
+    );
+    let (_, listed) = app.get("/v1/workspaces").await;
+    assert_eq!(listed["items"], json!([]), "nothing was created: {listed}");
+    // A path that cannot name a workspace names none.
+    for path in [
+        "/v1/workspaces/ws%20bad",
+        "/v1/workspaces/ws%20bad/templates",
+    ] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_problem(&body, 404, "workspace-not-found");
+    }
+    app.stop().await;
+}
