@@ -99,7 +99,7 @@ impl From<KeyRow> for KeyView {
             id: row.id.uuid(),
             name: row.name,
             role: row.role,
-            workspace_id: row.workspace_id,
+            workspace_id: row.workspace_id.map(String::from),
             token_prefix: row.token_prefix,
             created_by: row.created_by,
             created_at: row.created_at,

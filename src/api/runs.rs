@@ -182,6 +182,11 @@ impl RunsApi {
         let workspace_id = caller.target_workspace(body.workspace_id).map_err(|id| {
             ApiError::not_found("workspace-not-found", format!("workspace `{id}` not found"))
         })?;
+        // An id that cannot be a workspace's names none.
+        let workspace_id = workspace_id
+            .as_deref()
+            .map(super::workspaces::workspace_id)
+            .transpose()?;
         let (run, created) = self
             .engine
             .start_run(StartRun {

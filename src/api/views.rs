@@ -88,7 +88,7 @@ impl From<Run> for RunView {
             id: run.id.uuid(),
             workflow: run.workflow,
             workflow_version: run.workflow_version,
-            workspace_id: run.workspace_id,
+            workspace_id: run.workspace_id.map(String::from),
             status: run.status.into(),
             current_step: run.current_step,
             input: run.input,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::store::ids::KeyId;
+use crate::store::ids::{KeyId, WorkspaceId};
 
 /// What a key may do. The role x endpoint matrix is in docs/SECURITY.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,7 +76,7 @@ pub struct Caller {
     /// Role.
     pub role: Role,
     /// The only workspace the key may see; `None` for every workspace.
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<WorkspaceId>,
 }
 
 impl Caller {

@@ -48,7 +48,7 @@ impl Caller {
     /// the caller may not see (answered as "not found").
     pub fn target_workspace(&self, asked: Option<String>) -> Result<Option<String>, String> {
         match (&self.workspace_id, asked) {
-            (Some(own), None) => Ok(Some(own.clone())),
+            (Some(own), None) => Ok(Some(own.to_string())),
             (_, asked) if self.sees(asked.as_deref()) => Ok(asked),
             (_, asked) => Err(asked.unwrap_or_default()),
         }
@@ -59,8 +59,8 @@ impl Caller {
         match (&self.workspace_id, asked) {
             (None, None) => ListScope::All,
             (None, Some(asked)) => ListScope::Workspace(asked.to_owned()),
-            (Some(own), Some(asked)) if own != asked => ListScope::Nothing,
-            (Some(own), _) => ListScope::Workspace(own.clone()),
+            (Some(own), Some(asked)) if own.as_str() != asked => ListScope::Nothing,
+            (Some(own), _) => ListScope::Workspace(own.to_string()),
         }
     }
 }
@@ -82,7 +82,7 @@ mod tests {
             key_id: crate::store::ids::KeyId::from(uuid::Uuid::nil()),
             name: "k".into(),
             role: Role::Integrator,
-            workspace_id: workspace.map(str::to_owned),
+            workspace_id: workspace.map(|id| crate::store::ids::WorkspaceId::parse(id).unwrap()),
         }
     }
 

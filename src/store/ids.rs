@@ -77,8 +77,9 @@ uuid_id! {
 /// A workspace's id: 1 to 100 letters, digits, `_` or `-` (the business's own choice, or
 /// `ws_` and a ULID). Parsed once where it enters (a request's path or body); commands take
 /// only parsed ids. Reads as a `&str` wherever one is expected.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, sqlx::Type)]
 #[serde(transparent)]
+#[sqlx(transparent)]
 pub struct WorkspaceId(String);
 
 /// Text that cannot be a workspace id.
@@ -115,6 +116,19 @@ impl WorkspaceId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<String> for WorkspaceId {
+    /// Reads a column: the database holds only ids that were parsed when they entered.
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
+impl From<WorkspaceId> for String {
+    fn from(id: WorkspaceId) -> Self {
+        id.0
     }
 }
 

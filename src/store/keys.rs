@@ -1,6 +1,6 @@
 //! The `api_keys` table. Tokens themselves are never stored, only their SHA-256.
 
-use super::ids::KeyId;
+use super::ids::{KeyId, WorkspaceId};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
@@ -14,7 +14,7 @@ pub struct KeyRow {
     /// Role name.
     pub role: String,
     /// Workspace the key is confined to.
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<WorkspaceId>,
     /// First characters of the token, for telling keys apart.
     pub token_prefix: String,
     /// Who created it.
@@ -72,9 +72,9 @@ pub async fn find_live_by_digest(
 ) -> sqlx::Result<Option<KeyRow>> {
     sqlx::query_as!(
         KeyRow,
-        "select id, name, role, workspace_id, token_prefix, created_by, created_at,
+        r#"select id, name, role, workspace_id as "workspace_id: WorkspaceId", token_prefix, created_by, created_at,
                 revoked_at, revoked_by
-         from api_keys where token_sha256 = $1 and revoked_at is null",
+         from api_keys where token_sha256 = $1 and revoked_at is null"#,
         digest
     )
     .fetch_optional(conn)
@@ -85,9 +85,9 @@ pub async fn find_live_by_digest(
 pub async fn get(conn: &mut PgConnection, id: KeyId) -> sqlx::Result<Option<KeyRow>> {
     sqlx::query_as!(
         KeyRow,
-        "select id, name, role, workspace_id, token_prefix, created_by, created_at,
+        r#"select id, name, role, workspace_id as "workspace_id: WorkspaceId", token_prefix, created_by, created_at,
                 revoked_at, revoked_by
-         from api_keys where id = $1",
+         from api_keys where id = $1"#,
         id.uuid()
     )
     .fetch_optional(conn)
@@ -101,10 +101,10 @@ pub async fn list(
 ) -> sqlx::Result<Vec<KeyRow>> {
     sqlx::query_as!(
         KeyRow,
-        "select id, name, role, workspace_id, token_prefix, created_by, created_at,
+        r#"select id, name, role, workspace_id as "workspace_id: WorkspaceId", token_prefix, created_by, created_at,
                 revoked_at, revoked_by
          from api_keys where $1::text is null or workspace_id = $1
-         order by created_at, name",
+         order by created_at, name"#,
         workspace_id
     )
     .fetch_all(conn)
@@ -115,10 +115,10 @@ pub async fn list(
 pub async fn revoke(conn: &mut PgConnection, id: KeyId, by: &str) -> sqlx::Result<Option<KeyRow>> {
     sqlx::query_as!(
         KeyRow,
-        "update api_keys set revoked_at = now(), revoked_by = $2
+        r#"update api_keys set revoked_at = now(), revoked_by = $2
          where id = $1 and revoked_at is null
-         returning id, name, role, workspace_id, token_prefix, created_by, created_at,
-                   revoked_at, revoked_by",
+         returning id, name, role, workspace_id as "workspace_id: WorkspaceId", token_prefix, created_by, created_at,
+                   revoked_at, revoked_by"#,
         id.uuid(),
         by
     )

@@ -1,6 +1,6 @@
 //! The `runs` table: one row per workflow run, locked `for update` while it changes.
 
-use super::ids::RunId;
+use super::ids::{RunId, WorkspaceId};
 use super::status::RunStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ pub struct RunRow {
     /// Pinned definition version.
     pub workflow_version: i32,
     /// Workspace the run belongs to.
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<WorkspaceId>,
     /// Where it stands.
     pub status: RunStatus,
     /// The input the run started with.
@@ -57,7 +57,10 @@ impl RunRow {
 
 /// A run by id, without locking.
 pub async fn get(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<RunRow>> {
-    sqlx::query_as!(RunRow, "select * from runs where id = $1", id.uuid())
+    sqlx::query_as!(RunRow, r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
+                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                cancel_reason, created_at, updated_at, finished_at
+         from runs where id = $1"#, id.uuid())
         .fetch_optional(conn)
         .await
 }
@@ -66,7 +69,10 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<RunR
 pub async fn lock(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<RunRow>> {
     sqlx::query_as!(
         RunRow,
-        "select * from runs where id = $1 for update",
+        r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
+                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                cancel_reason, created_at, updated_at, finished_at
+         from runs where id = $1 for update"#,
         id.uuid()
     )
     .fetch_optional(conn)
@@ -78,7 +84,10 @@ pub async fn by_idempotency_key(
     conn: &mut PgConnection,
     key: &str,
 ) -> sqlx::Result<Option<RunRow>> {
-    sqlx::query_as!(RunRow, "select * from runs where idempotency_key = $1", key)
+    sqlx::query_as!(RunRow, r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
+                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                cancel_reason, created_at, updated_at, finished_at
+         from runs where idempotency_key = $1"#, key)
         .fetch_optional(conn)
         .await
 }
@@ -241,13 +250,16 @@ pub struct RunFilter {
 pub async fn list(conn: &mut PgConnection, filter: &RunFilter) -> sqlx::Result<Vec<RunRow>> {
     sqlx::query_as!(
         RunRow,
-        "select * from runs
+        r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
+                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                cancel_reason, created_at, updated_at, finished_at
+         from runs
          where ($1::text is null or workflow = $1)
            and ($2::text is null or status = $2)
            and ($3::text is null or workspace_id = $3)
            and ($4::uuid is null or id < $4)
          order by id desc
-         limit $5",
+         limit $5"#,
         filter.workflow,
         filter.status.map(RunStatus::as_str),
         filter.workspace_id,
@@ -264,7 +276,10 @@ pub async fn lock_many(conn: &mut PgConnection, ids: &[RunId]) -> sqlx::Result<V
     let ids: Vec<Uuid> = ids.iter().map(|id| id.uuid()).collect();
     sqlx::query_as!(
         RunRow,
-        "select * from runs where id = any($1) order by id for update",
+        r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
+                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                cancel_reason, created_at, updated_at, finished_at
+         from runs where id = any($1) order by id for update"#,
         &ids
     )
     .fetch_all(conn)

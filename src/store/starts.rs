@@ -146,7 +146,7 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
         run.id.uuid(),
         run.workflow,
         run.workflow_version,
-        run.workspace_id,
+        run.workspace_id.as_deref(),
         run.status.as_str(),
         run.input,
         run.context,

@@ -291,7 +291,7 @@ pub async fn submit(
         .start_run(StartRun {
             workflow: APPROVAL_WORKFLOW.to_owned(),
             input: json!({ "workspace_id": workspace_id, "template": row.id }),
-            workspace_id: Some(workspace_id.to_string()),
+            workspace_id: Some(workspace_id.clone()),
             idempotency_key: Some(format!("template:{}", row.id)),
             initiator: caller.name.clone(),
         })

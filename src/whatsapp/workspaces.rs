@@ -202,7 +202,7 @@ pub async fn start_onboarding(
         .start_run(StartRun {
             workflow: ONBOARDING_WORKFLOW.to_owned(),
             input,
-            workspace_id: Some(workspace_id.to_string()),
+            workspace_id: Some(workspace_id.clone()),
             idempotency_key: Some(format!("onboarding:{onboarding_id}")),
             initiator: caller.name.clone(),
         })

@@ -692,6 +692,15 @@ async fn a_workspace_id_is_parsed_where_it_enters() {
     );
     let (_, listed) = app.get("/v1/workspaces").await;
     assert_eq!(listed["items"], json!([]), "nothing was created: {listed}");
+    // Nor does a run's: no run starts in it.
+    let (status, body) = app
+        .post(
+            "/v1/runs",
+            &json!({ "workflow": "none", "workspace_id": "ws bad" }),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_problem(&body, 404, "workspace-not-found");
     // A path that cannot name a workspace names none.
     for path in [
         "/v1/workspaces/ws%20bad",

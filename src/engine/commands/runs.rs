@@ -2,7 +2,7 @@
 //! transaction over the locked run, with its history and any job it implies.
 
 use crate::engine::{RunStatus, StepStatus};
-use crate::store::ids::RunId;
+use crate::store::ids::{RunId, WorkspaceId};
 use chrono::Utc;
 use serde_json::{Value, json};
 
@@ -25,7 +25,7 @@ pub struct StartRun {
     /// Input.
     pub input: Value,
     /// Workspace.
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<WorkspaceId>,
     /// Same key, same run.
     pub idempotency_key: Option<String>,
     /// Who starts it.
