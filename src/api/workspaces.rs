@@ -67,7 +67,7 @@ pub struct WorkspaceView {
 impl From<WorkspaceRow> for WorkspaceView {
     fn from(row: WorkspaceRow) -> Self {
         Self {
-            id: row.id,
+            id: row.id.into(),
             name: row.name,
             status: row.status,
             status_reason: row.status_reason,

@@ -252,7 +252,7 @@ pub async fn get(
     let mut conn = pool.acquire().await?;
     let row = store::templates::get(&mut conn, template_id)
         .await?
-        .filter(|row| row.workspace_id == workspace_id.as_str())
+        .filter(|row| row.workspace_id == *workspace_id)
         .ok_or(TemplateError::NotFound(template_id))?;
     let events = store::templates::events(&mut conn, row.id).await?;
     Ok((row, events))

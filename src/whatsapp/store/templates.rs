@@ -1,6 +1,7 @@
 //! Message templates of a workspace (`whatsapp_templates`) and their status history
 //! (`template_events`).
 
+use crate::store::ids::WorkspaceId;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -12,7 +13,7 @@ pub struct TemplateRow {
     /// Our id.
     pub id: i64,
     /// Workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Name.
     pub name: String,
     /// Language, e.g. `en_US`.

@@ -1,6 +1,7 @@
 //! The `workspaces` table (a business's WhatsApp connection) and the sealed secrets an
 //! onboarding run needs (`onboarding_secrets`).
 
+use crate::store::ids::WorkspaceId;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -9,7 +10,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct WorkspaceRow {
     /// Id, e.g. `ws_01j…`.
-    pub id: String,
+    pub id: WorkspaceId,
     /// Display name.
     pub name: String,
     /// onboarding, active, needs_reauth, disconnected, closed.
