@@ -315,6 +315,21 @@ pub async fn drop_database(database_url: &str) {
 }
 
 /// Attempts recorded for a run's steps: (step_id, attempt, status).
+/// The statuses of a run's step jobs in the apalis queue, oldest first.
+pub async fn job_statuses(app: &TestApp, run_id: &str) -> Vec<String> {
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let statuses = sqlx::query_scalar(
+        "select status from apalis.jobs
+         where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1 order by id",
+    )
+    .bind(run_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    statuses
+}
+
 /// Each step visit of a run as (step id, status), in order.
 pub fn step_statuses(run: &Value) -> Vec<(&str, &str)> {
     run["steps"]

@@ -228,35 +228,18 @@ handler = "builtin.noop"
     assert_eq!(body["cancel_reason"], "customer withdrew");
     // Until the timer's job has fired (every job of the run done): it must have found a
     // stale generation and done nothing.
-    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
     let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
-        let open: Vec<String> = sqlx::query_scalar(
-            "select status from apalis.jobs
-             where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1 and status <> 'Done'",
-        )
-        .bind(&id)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        let jobs: i64 = sqlx::query_scalar(
-            "select count(*) from apalis.jobs
-             where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1",
-        )
-        .bind(&id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if open.is_empty() && jobs >= 1 {
+        let jobs = crate::helpers::job_statuses(&app, &id).await;
+        if !jobs.is_empty() && jobs.iter().all(|status| status == "Done") {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the timer's job never ran: {open:?}"
+            "the timer's job never ran: {jobs:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    pool.close().await;
     let (_, run) = app.get(&format!("/v1/runs/{id}")).await;
     assert_eq!(run["status"], "cancelled");
     assert_eq!(run["steps"].as_array().unwrap().len(), 1, "{run}");
@@ -551,17 +534,12 @@ async fn a_worker_continues_a_run_through_task_steps_without_a_job_per_step() {
         workers.iter().all(|worker| *worker == workers[0]),
         "one worker ran the whole chain: {workers:?}"
     );
-    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    let jobs: i64 = sqlx::query_scalar(
-        "select count(*) from apalis.jobs
-         where convert_from(job, 'UTF8')::jsonb ->> 'run_id' = $1",
-    )
-    .bind(&id)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(jobs, 1, "only the run's start enqueued a job");
-    pool.close().await;
+    let jobs = crate::helpers::job_statuses(&app, &id).await;
+    assert_eq!(
+        jobs.len(),
+        1,
+        "only the run's start enqueued a job: {jobs:?}"
+    );
     app.stop().await;
 }
 

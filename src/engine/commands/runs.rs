@@ -178,15 +178,7 @@ impl Engine {
         actor: Actor<'_>,
     ) -> Result<RunRow, EngineError> {
         let mut tx = self.pool.begin().await?;
-        let run = actor
-            .visible(store::runs::lock(&mut tx, id).await?)
-            .ok_or(EngineError::RunNotFound(id))?;
-        if run.is_finished() {
-            return Err(EngineError::Conflict(format!(
-                "run {id} has already {} and cannot be cancelled",
-                run.status
-            )));
-        }
+        let run = lock_unfinished(&mut tx, id, actor, " and cannot be cancelled").await?;
         let definition = self
             .catalog
             .pinned(&mut tx, &run.workflow, run.workflow_version)
@@ -359,15 +351,7 @@ impl Engine {
         actor: Actor<'_>,
     ) -> Result<EventReceipt, EngineError> {
         let mut tx = self.pool.begin().await?;
-        let run = actor
-            .visible(store::runs::lock(&mut tx, id).await?)
-            .ok_or(EngineError::RunNotFound(id))?;
-        if run.is_finished() {
-            return Err(EngineError::Conflict(format!(
-                "run {id} has already {}",
-                run.status
-            )));
-        }
+        let run = lock_unfinished(&mut tx, id, actor, "").await?;
         let event_id = store::events::insert(&mut tx, id, name, correlation, payload).await?;
         let definition = self
             .catalog
@@ -430,6 +414,26 @@ fn same_request(existing: RunRow, request: &StartRun) -> Result<RunRow, EngineEr
         )));
     }
     Ok(existing)
+}
+
+/// The run, locked until the transaction ends, if `actor` may see it and it has not
+/// finished (`Conflict` naming its final status, then `why_not`, otherwise).
+async fn lock_unfinished(
+    tx: &mut sqlx::PgConnection,
+    id: RunId,
+    actor: Actor<'_>,
+    why_not: &str,
+) -> Result<RunRow, EngineError> {
+    let run = actor
+        .visible(store::runs::lock(tx, id).await?)
+        .ok_or(EngineError::RunNotFound(id))?;
+    if run.is_finished() {
+        return Err(EngineError::Conflict(format!(
+            "run {id} has already {}{why_not}",
+            run.status
+        )));
+    }
+    Ok(run)
 }
 
 /// Checks `input` against a workflow's input schema, locating every problem.
