@@ -11,8 +11,11 @@ pub mod health;
 pub mod keys;
 pub mod metrics;
 pub mod nul_guard;
+pub mod people;
 pub mod problem;
+pub mod request_limits;
 pub mod runs;
+pub mod server;
 pub mod templates;
 pub mod views;
 pub mod webhooks;
@@ -51,6 +54,7 @@ type Apis = (
     workspaces::WorkspacesApi,
     templates::TemplatesApi,
     keys::KeysApi,
+    people::PeopleApi,
     audit::AuditApi,
     health::HealthApi,
 );
@@ -76,6 +80,9 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
                 engine: engine.clone(),
             },
             keys::KeysApi {
+                engine: engine.clone(),
+            },
+            people::PeopleApi {
                 engine: engine.clone(),
             },
             audit::AuditApi {
@@ -127,6 +134,7 @@ pub fn routes(
         )
         .nest("/docs", ui)
         .around(nul_guard::refuse_nul)
+        .around(request_limits::limit_request)
         .around(move |endpoint, request| {
             auth::guard_operational(endpoint, request, open_paths.clone())
         })

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::TcpAcceptor;
 
 use crate::api;
 use crate::config::{MetaMode, MetaSettings, Settings};
@@ -75,7 +75,7 @@ pub struct Application {
     secrets: SecretBox,
     sandbox: Option<(Arc<Sandbox>, TcpAcceptor, u16)>,
     schedules: Vec<Schedule>,
-    acceptor: Option<TcpAcceptor>,
+    listener: Option<tokio::net::TcpListener>,
     port: u16,
     settings: Settings,
     roles: Roles,
@@ -133,11 +133,11 @@ impl Application {
         let schedules = schedule::load_dir(&settings.jobs_dir, &catalog)?;
         log_definitions(&catalog, &schedules, &settings);
         let engine = Engine::new(pool, Arc::new(catalog));
-        let (acceptor, port) = if roles == Roles::Worker {
+        let (listener, port) = if roles == Roles::Worker {
             (None, 0)
         } else {
-            let (acceptor, port) = bind(settings.listen, "the API", "BAZAARSTREET_LISTEN").await?;
-            (Some(acceptor), port)
+            let (listener, port) = bind(settings.listen, "the API", "BAZAARSTREET_LISTEN").await?;
+            (Some(listener), port)
         };
         let sandbox = sandbox_listener.map(|(acceptor, sandbox_port)| {
             let sandbox = Sandbox::new(SandboxSettings {
@@ -158,7 +158,7 @@ impl Application {
             secrets,
             sandbox,
             schedules,
-            acceptor,
+            listener,
             port,
             settings,
             roles,
@@ -218,7 +218,7 @@ impl Application {
             let signal = shutdown.clone();
             tasks.spawn(async move { crate::sandbox::serve(sandbox, acceptor, signal).await });
         }
-        if let Some(acceptor) = self.acceptor {
+        if let Some(listener) = self.listener {
             let webhook = api::webhooks::WebhookConfig {
                 app_secret: self.settings.meta.app_secret.clone(),
                 verify_token: self.settings.meta.webhook_verify_token.clone(),
@@ -231,10 +231,9 @@ impl Application {
                 self.settings.open_paths.clone(),
             );
             let signal = shutdown.clone();
+            let limits = self.settings.http;
             tasks.spawn(async move {
-                poem::Server::new_with_acceptor(acceptor)
-                    .run_with_graceful_shutdown(routes, signal, Some(grace))
-                    .await
+                api::server::serve(listener, routes, limits, signal, grace).await
             });
         }
         if let Some(workers) = workers {
@@ -334,32 +333,34 @@ async fn bind(
     address: std::net::SocketAddr,
     what: &'static str,
     setting: &'static str,
-) -> Result<(TcpAcceptor, u16), StartupError> {
-    let acceptor = TcpListener::bind(address)
-        .into_acceptor()
+) -> Result<(tokio::net::TcpListener, u16), StartupError> {
+    let failed = |source| StartupError::Listen {
+        what,
+        setting,
+        address: address.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(address)
         .await
-        .map_err(|source| StartupError::Listen {
-            what,
-            setting,
-            address: address.to_string(),
-            source,
-        })?;
-    let port = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
-        .unwrap_or(address.port());
-    Ok((acceptor, port))
+        .map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    Ok((listener, port))
 }
 
 /// Binds the sandbox's listener; returns it with the port it got.
 async fn bind_sandbox(meta: &MetaSettings) -> Result<(TcpAcceptor, u16), StartupError> {
-    let (acceptor, port) = bind(
+    let (listener, port) = bind(
         meta.sandbox_listen,
         "the Meta sandbox",
         "BAZAARSTREET_META_SANDBOX_LISTEN",
     )
     .await?;
+    let acceptor = TcpAcceptor::from_tokio(listener).map_err(|source| StartupError::Listen {
+        what: "the Meta sandbox",
+        setting: "BAZAARSTREET_META_SANDBOX_LISTEN",
+        address: meta.sandbox_listen.to_string(),
+        source,
+    })?;
     let address = std::net::SocketAddr::new(meta.sandbox_listen.ip(), port);
     tracing::info!(%address, port, "Meta sandbox listening (BAZAARSTREET_META_SANDBOX_LISTEN)");
     Ok((acceptor, port))

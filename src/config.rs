@@ -37,6 +37,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Header read time, idle keep-alive and connection count bounds of the API's server.
+    pub http: crate::api::server::ConnectionLimits,
     /// Finished apalis job rows older than this are deleted.
     pub job_retention: Duration,
     /// A run in progress without a live job for this long is given a new one.
@@ -97,6 +99,7 @@ impl Default for Settings {
             worker_heartbeat: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            http: crate::api::server::ConnectionLimits::default(),
             meta: MetaSettings::default(),
             job_retention: Duration::from_secs(24 * 3600),
             stranded_after: Duration::from_secs(300),
@@ -153,6 +156,15 @@ impl Settings {
         }
         if let Some(value) = get("BAZAARSTREET_MAX_BODY_BYTES") {
             settings.max_body_bytes = number("BAZAARSTREET_MAX_BODY_BYTES", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_HTTP_HEADER_TIMEOUT") {
+            settings.http.header_timeout = duration("BAZAARSTREET_HTTP_HEADER_TIMEOUT", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_HTTP_IDLE_TIMEOUT") {
+            settings.http.idle_timeout = duration("BAZAARSTREET_HTTP_IDLE_TIMEOUT", &value)?;
+        }
+        if let Some(value) = get("BAZAARSTREET_HTTP_MAX_CONNECTIONS") {
+            settings.http.max_connections = number("BAZAARSTREET_HTTP_MAX_CONNECTIONS", &value)?;
         }
         if let Some(value) = get("BAZAARSTREET_JOB_RETENTION") {
             settings.job_retention = duration("BAZAARSTREET_JOB_RETENTION", &value)?;

@@ -30,7 +30,7 @@ use definitions::catalog::{Catalog, PinnedError};
 
 pub use crate::store::attempts::AttemptRow as Attempt;
 pub use crate::store::history::HistoryRow as HistoryEntry;
-pub use crate::store::ids::{KeyId, RunId};
+pub use crate::store::ids::{KeyId, RunId, WorkspaceId};
 pub use crate::store::runs::{RunFilter, RunRow as Run};
 pub use crate::store::status::{AttemptStatus, RunStatus, StepStatus};
 pub use crate::store::steps::StepRow as StepVisit;
@@ -111,6 +111,12 @@ pub enum EngineError {
     /// No such run.
     #[error("run {0} not found")]
     RunNotFound(RunId),
+    /// A start named a workspace that does not exist.
+    #[error("workspace `{0}` not found")]
+    WorkspaceNotFound(WorkspaceId),
+    /// A start named a closed workspace, which takes no new work.
+    #[error("workspace `{0}` is closed and takes no new work; an admin can reopen it")]
+    WorkspaceClosed(WorkspaceId),
     /// The run's workflow has no such step.
     #[error("{0}")]
     StepNotFound(String),

@@ -75,6 +75,15 @@ enum KeysCommand {
         /// Confine the key to one workspace.
         #[arg(long)]
         workspace: Option<String>,
+        /// Give the key to an existing person (by id) instead of making a new one.
+        #[arg(long)]
+        person: Option<bazaarstreet::security::PersonId>,
+    },
+    /// Approve a key of an approving role made over the API (as the operator, who runs
+    /// the service with its database: the second approval when no second admin exists).
+    Approve {
+        /// Key id.
+        id: bazaarstreet::security::KeyId,
     },
     /// List keys (never their tokens).
     List,
@@ -85,8 +94,8 @@ enum KeysCommand {
     },
 }
 
-/// The actor recorded for keys managed from the command line.
-const CLI_ACTOR: &str = "cli";
+/// Keys managed from the command line, recorded as the actor `cli`.
+const CLI_ACTOR: keys::Administrator<'static> = keys::Administrator::Operator("cli");
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -208,21 +217,31 @@ async fn manage_keys(
             name,
             role,
             workspace,
+            person,
         } => {
             let request = KeyRequest {
                 name,
                 role,
                 workspace_id: workspace,
+                person_id: person,
             };
             let (key, token) = keys::create(&pool, &request, CLI_ACTOR).await?;
-            println!("created key {} ({}, role {})", key.id, key.name, key.role);
+            println!(
+                "created key {} ({}, role {}, person {} {})",
+                key.id, key.name, key.role, key.person_id, key.person
+            );
             println!("token (shown once, keep it safe): {token}");
         }
+        KeysCommand::Approve { id } => {
+            let key = keys::approve(&pool, id, CLI_ACTOR).await?;
+            println!("approved key {} ({}, role {})", key.id, key.name, key.role);
+        }
         KeysCommand::List => {
-            for key in keys::list(&pool, None).await? {
-                let state = match &key.revoked_at {
-                    Some(at) => format!("revoked {at}"),
-                    None => "live".to_owned(),
+            for key in keys::list(&pool, None, None).await? {
+                let state = match (&key.revoked_at, &key.approved_at) {
+                    (Some(at), _) => format!("revoked {at}"),
+                    (None, None) => "pending approval".to_owned(),
+                    (None, Some(_)) => "live".to_owned(),
                 };
                 println!(
                     "{}  {:<24} {:<18} {:<16} {}…  {state}",
@@ -235,7 +254,7 @@ async fn manage_keys(
             }
         }
         KeysCommand::Revoke { id } => {
-            let key = keys::revoke(&pool, id, None, CLI_ACTOR).await?;
+            let key = keys::revoke(&pool, id, CLI_ACTOR).await?;
             println!("revoked key {} ({})", key.id, key.name);
         }
     }

@@ -203,7 +203,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 23] = [
+const ROUTES: [&str; 27] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -214,9 +214,13 @@ const ROUTES: [&str; 23] = [
     "/v1/workflows/{name}",
     "/v1/keys",
     "/v1/keys/{id}",
+    "/v1/keys/{id}/approve",
+    "/v1/people",
+    "/v1/people/{id}",
     "/v1/workspaces",
     "/v1/workspaces/{id}",
     "/v1/workspaces/{id}/onboarding",
+    "/v1/workspaces/{id}/reopen",
     "/v1/workspaces/{id}/templates",
     "/v1/workspaces/{id}/templates/{tid}",
     "/webhooks/whatsapp",
@@ -228,6 +232,18 @@ const ROUTES: [&str; 23] = [
     "/openapi.json",
     "/metrics",
 ];
+
+/// The method label of a request: its method when it is one of HTTP's own, `other` for
+/// anything else a client sends (so made-up methods cannot add series).
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
 
 /// The route template `path` matches.
 pub fn route_of(path: &str) -> &'static str {
@@ -264,6 +280,13 @@ mod tests {
         assert_eq!(route_of("/v1/audit/verify"), "/v1/audit/verify");
         assert_eq!(route_of("/wp-admin/login.php"), "unmatched");
         assert_eq!(route_of("/docs/index.css"), "/docs");
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label("DELETE"), "DELETE");
+        assert_eq!(method_label("FOO1"), "other");
+        assert_eq!(method_label("get"), "other");
     }
 
     #[test]

@@ -3,13 +3,15 @@
 
 pub mod audit;
 pub mod keys;
+pub mod names;
+pub mod people;
 pub mod permissions;
 pub mod roles;
 pub mod secret_box;
 pub mod tokens;
 pub mod visibility;
 
-pub use crate::store::ids::KeyId;
+pub use crate::store::ids::{KeyId, PersonId};
 pub use permissions::{Forbidden, Permission};
 pub use roles::{Caller, Role};
 pub use visibility::{InWorkspace, ListScope};

@@ -29,10 +29,12 @@ pub mod jobs;
 pub mod keys;
 pub mod maintenance;
 pub mod metrics;
+pub mod people;
 pub mod runs;
 pub mod schedules;
 pub mod starts;
 pub mod status;
 pub mod steps;
+pub mod workspace_refs;
 
 pub use sqlx::PgConnection;

@@ -15,6 +15,7 @@ use crate::engine::handlers::HandlerRegistry;
 
 pub mod deps;
 pub mod onboarding;
+pub mod onboarding_secrets;
 pub mod store;
 pub mod template_reconciliation;
 pub mod template_steps;
@@ -54,9 +55,15 @@ impl Domain for WhatsApp {
     }
 
     fn background_loops(&self, engine: &Engine, shutdown: Shutdown) -> Vec<BackgroundLoop> {
-        vec![BackgroundLoop {
-            name: "whatsapp.webhook_processor",
-            task: webhooks::run_processor(engine.clone(), shutdown).boxed(),
-        }]
+        vec![
+            BackgroundLoop {
+                name: "whatsapp.webhook_processor",
+                task: webhooks::run_processor(engine.clone(), shutdown.clone()).boxed(),
+            },
+            BackgroundLoop {
+                name: "whatsapp.onboarding_secrets_sweeper",
+                task: onboarding_secrets::run_sweeper(engine.clone(), shutdown).boxed(),
+            },
+        ]
     }
 }

@@ -66,17 +66,24 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-/// The result of recomputing the chain.
+/// The result of recomputing the chain. The chain spans every workspace, so a
+/// workspace-confined caller is told only whether it holds; the figures (which describe
+/// every workspace's activity) are for unconfined callers.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, example)]
 pub struct VerifyView {
-    /// Whether every link holds.
+    /// Whether every link holds, every ledger entry is in the chain or waits (briefly) to
+    /// be, and none has waited too long.
     pub intact: bool,
     /// Entries checked (up to the first broken one).
-    pub checked: i64,
+    pub checked: Option<i64>,
     /// The first entry whose link does not hold.
     pub first_broken_seq: Option<i64>,
-    /// Why that link does not hold.
+    /// Ledger entries neither chained nor waiting to be: hidden from every reader.
+    pub unchained: Option<i64>,
+    /// Entries waiting to be chained.
+    pub pending: Option<i64>,
+    /// What does not hold.
     pub reason: Option<String>,
 }
 
@@ -154,20 +161,37 @@ impl AuditApi {
     /// Verify the audit chain
     ///
     /// Recomputes every entry's hash from the first one and reports the first link that
-    /// does not hold (an entry edited, removed or reordered behind the ledger's back).
+    /// does not hold (an entry edited, removed or reordered behind the ledger's back), and
+    /// checks that every ledger entry is chained or waits to be for less than a minute. A
+    /// workspace-confined caller is told only `intact` (and a reason without figures).
     #[oai(
         path = "/v1/audit/verify",
         method = "get",
         operation_id = "verify_audit"
     )]
     async fn verify(&self, auth: ApiKey) -> Result<Json<VerifyView>, ApiError> {
-        auth.require(Permission::ReadAudit)?;
+        let caller = auth.require(Permission::ReadAudit)?;
         let result = audit::verify_all(self.engine.pool()).await?;
+        let intact = result.intact();
+        if caller.workspace_id.is_some() {
+            return Ok(Json(VerifyView {
+                intact,
+                checked: None,
+                first_broken_seq: None,
+                unchained: None,
+                pending: None,
+                reason: (!intact).then(|| {
+                    "the ledger does not hold; an auditor of every workspace can see where".into()
+                }),
+            }));
+        }
         Ok(Json(VerifyView {
-            intact: result.first_broken.is_none(),
-            checked: result.checked,
+            intact,
+            checked: Some(result.checked),
             first_broken_seq: result.first_broken.as_ref().map(|b| b.seq),
-            reason: result.first_broken.map(|b| b.reason),
+            unchained: Some(result.unchained),
+            pending: Some(result.pending),
+            reason: result.problem(),
         }))
     }
 
@@ -177,9 +201,19 @@ impl AuditApi {
     /// outside this database now and then: whoever rewrites an entry must then rewrite
     /// every later one, and the hash of the recorded position (`GET /v1/audit` with
     /// `cursor` = that position + 1 and `limit` = 1) no longer matches the record.
+    ///
+    /// For unconfined callers only (403 otherwise): the head's position counts every
+    /// workspace's entries.
     #[oai(path = "/v1/audit/head", method = "get", operation_id = "audit_head")]
     async fn head(&self, auth: ApiKey) -> Result<Json<AuditHeadView>, ApiError> {
-        auth.require(Permission::ReadAudit)?;
+        let caller = auth.require(Permission::ReadAudit)?;
+        if caller.workspace_id.is_some() {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                "the chain's head counts every workspace's entries; a key confined to one \
+                 workspace cannot read it",
+            ));
+        }
         let (seq, hash) = audit::head(self.engine.pool()).await?;
         Ok(Json(AuditHeadView {
             seq,

@@ -64,11 +64,16 @@ impl Example for KeyView {
         Self {
             id: Uuid::parse_str("01937a4e-0000-7000-8000-00000000a11c").unwrap_or_default(),
             name: "dana.compliance".into(),
+            person_id: Uuid::parse_str("01937a4e-0000-7000-8000-00000000da7a").unwrap_or_default(),
+            person: "dana.compliance".into(),
             role: "compliance_officer".into(),
             workspace_id: None,
+            status: "active".into(),
             token_prefix: "bzs_3f9c1a0b".into(),
             created_by: "admin".into(),
             created_at: at(0),
+            approved_by: Some("sam.admin".into()),
+            approved_at: Some(at(1)),
             revoked_at: None,
             revoked_by: None,
         }
@@ -107,8 +112,10 @@ impl Example for VerifyView {
     fn example() -> Self {
         Self {
             intact: true,
-            checked: 1_204,
+            checked: Some(1_204),
             first_broken_seq: None,
+            unchained: Some(0),
+            pending: Some(0),
             reason: None,
         }
     }

@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem::{Endpoint, IntoResponse, Request, Response, handler};
 
 use crate::engine::{Engine, EngineError};
-use crate::metrics::{METRICS, escape, route_of};
+use crate::metrics::{METRICS, escape, method_label, route_of};
 
 /// Database figures and this process's counters.
 #[handler]
@@ -59,8 +59,8 @@ async fn render(engine: &Engine) -> Result<String, EngineError> {
 /// Counts every request by route template, method and final status.
 pub async fn count_requests<E: Endpoint>(endpoint: E, request: Request) -> poem::Result<Response> {
     let route = route_of(request.uri().path());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method().as_str());
     let response = endpoint.get_response(request).await;
-    METRICS.count_request(route, &method, response.status().as_u16());
+    METRICS.count_request(route, method, response.status().as_u16());
     Ok(response)
 }

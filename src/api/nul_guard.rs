@@ -2,14 +2,13 @@
 //! compare it, so such a request would otherwise fail on the database with a 500, perhaps
 //! halfway through its work. A path or query parameter holding one (it can only arrive
 //! percent-encoded, `%00`) is a 400 naming the parameter; a JSON body holding one in a
-//! string or key is a 422 naming where.
+//! string or key is a 422 naming where, whatever the request's content type says.
 //!
 //! The webhook receiver's bodies are left alone: it stores the raw bytes, and Meta does
 //! not resend a delivery that was refused.
 
 use std::sync::Arc;
 
-use poem::http::header;
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 
 use super::problem::ApiError;
@@ -30,12 +29,9 @@ pub async fn refuse_nul<E: Endpoint>(
         ))
         .into_response());
     }
-    let json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.contains("json"));
-    if json && !request.uri().path().starts_with(RAW_BODY_PREFIX) {
+    // Every body, whatever its content type says: media types are case-insensitive and
+    // a parser may accept spellings a check would miss. Bodies are bounded in size.
+    if !request.uri().path().starts_with(RAW_BODY_PREFIX) {
         let bytes = request.take_body().into_bytes().await?;
         // The escape is the only way JSON can carry a NUL; parse only when it appears.
         if bytes.windows(6).any(|window| window == b"\\u0000")

@@ -256,6 +256,12 @@ impl From<EngineError> for ApiError {
                 problems,
             ),
             EngineError::Conflict(detail) => ApiError::conflict("conflict", detail),
+            EngineError::WorkspaceNotFound(_) => {
+                ApiError::not_found("workspace-not-found", error.to_string())
+            }
+            EngineError::WorkspaceClosed(_) => {
+                ApiError::conflict("workspace-closed", error.to_string())
+            }
             EngineError::Refused(refusal) => {
                 let mut problem = Problem::new(
                     StatusCode::FORBIDDEN,
@@ -284,6 +290,7 @@ pub fn problem_response(error: poem::Error) -> poem::Response {
         StatusCode::UNAUTHORIZED => "unauthorized",
         StatusCode::FORBIDDEN => "forbidden",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers-too-large",
+        StatusCode::URI_TOO_LONG => "uri-too-long",
         StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",

@@ -12,7 +12,7 @@ use super::auth::ApiKey;
 use super::problem::ApiError;
 use super::views::{RunDetailView, RunStatus, RunView};
 use crate::engine::RunId;
-use crate::engine::commands::{Actor, Decision, StartRun};
+use crate::engine::commands::{Actor, Decision, IdempotencyKey, StartRun};
 use crate::engine::{Engine, RunFilter};
 use crate::security::Permission;
 
@@ -32,7 +32,9 @@ pub struct StartRunRequest {
     /// Workspace the run belongs to.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub workspace_id: Option<String>,
-    /// Same key, same run: a repeated request answers 200 with the first run.
+    /// Same key, same run: a repeated request for the same workspace and workflow answers
+    /// 200 with the first run; the same key with another input is a 409. Keys of other
+    /// workspaces, other workflows and the service's own runs never meet yours.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub idempotency_key: Option<String>,
 }
@@ -193,17 +195,10 @@ impl RunsApi {
                 workflow: body.workflow,
                 input: body.input,
                 workspace_id,
-                idempotency_key: body.idempotency_key,
-                initiator: caller.name.clone(),
+                idempotency_key: body.idempotency_key.map(IdempotencyKey::caller),
+                initiator: caller.person.clone(),
             })
             .await?;
-        if !caller.sees(run.workspace_id.as_deref()) {
-            // The idempotency key belongs to another workspace's run.
-            return Err(ApiError::conflict(
-                "idempotency-key-taken",
-                "this idempotency key is already used",
-            ));
-        }
         Ok(if created {
             StartRunResponse::Created(Json(run.into()))
         } else {

@@ -121,6 +121,23 @@ impl Example for StartOnboardingRequest {
     }
 }
 
+/// Why a closed workspace is reopened.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ReopenWorkspaceRequest {
+    /// Why, kept as the workspace's status reason.
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub reason: String,
+}
+
+impl Example for ReopenWorkspaceRequest {
+    fn example() -> Self {
+        Self {
+            reason: "closed by mistake; ticket OPS-1182".into(),
+        }
+    }
+}
+
 #[derive(ApiResponse)]
 enum CreateWorkspaceResponse {
     /// Created, in status `onboarding`.
@@ -141,6 +158,9 @@ impl From<WorkspaceError> for ApiError {
             WorkspaceError::Invalid(detail) => ApiError::unprocessable("invalid-workspace", detail),
             WorkspaceError::Exists(_) => ApiError::conflict("workspace-exists", error.to_string()),
             WorkspaceError::Closed(_) => ApiError::conflict("workspace-closed", error.to_string()),
+            WorkspaceError::NotClosed(_) => {
+                ApiError::conflict("workspace-not-closed", error.to_string())
+            }
             WorkspaceError::Confined => ApiError::forbidden("forbidden", error.to_string()),
             WorkspaceError::NotFound(_) => {
                 ApiError::not_found("workspace-not-found", error.to_string())
@@ -230,8 +250,10 @@ impl WorkspacesApi {
 
     /// Close a workspace
     ///
-    /// Marks it `closed` and deletes its Meta access token; its runs, templates and audit
-    /// trail stay. Closing a closed workspace answers 409.
+    /// Marks it `closed` and deletes its Meta access token and any onboarding's code and
+    /// PIN; its runs, templates and audit trail stay. A closed workspace takes no new work
+    /// (runs, templates, onboarding answer 409 `workspace-closed`) until an admin reopens
+    /// it. Closing a closed workspace answers 409.
     #[oai(
         path = "/v1/workspaces/:id",
         method = "delete",
@@ -240,6 +262,33 @@ impl WorkspacesApi {
     async fn close(&self, auth: ApiKey, id: Path<String>) -> Result<Json<WorkspaceView>, ApiError> {
         let caller = auth.require(Permission::CloseWorkspaces)?;
         let row = workspaces::close(self.engine.pool(), caller, &workspace_id(&id.0)?).await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Reopen a workspace
+    ///
+    /// Undoes a close: the workspace becomes `disconnected` and takes work again (it needs
+    /// a new onboarding to send, its token having been deleted). Only an admin of every
+    /// workspace may reopen one; reopening a workspace that is not closed answers 409.
+    #[oai(
+        path = "/v1/workspaces/:id/reopen",
+        method = "post",
+        operation_id = "reopen_workspace"
+    )]
+    async fn reopen(
+        &self,
+        auth: ApiKey,
+        id: Path<String>,
+        body: Json<ReopenWorkspaceRequest>,
+    ) -> Result<Json<WorkspaceView>, ApiError> {
+        let caller = auth.require(Permission::CloseWorkspaces)?;
+        let row = workspaces::reopen(
+            self.engine.pool(),
+            caller,
+            &workspace_id(&id.0)?,
+            &body.0.reason,
+        )
+        .await?;
         Ok(Json(row.into()))
     }
 

@@ -90,7 +90,9 @@ pub(super) async fn decision_latency(
 ) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let approver = Caller {
         key_id: Uuid::nil().into(),
-        name: "bench-approver".to_owned(),
+        key_name: "bench-approver".to_owned(),
+        person_id: Uuid::nil().into(),
+        person: "bench-approver".to_owned(),
         role: Role::ComplianceOfficer,
         workspace_id: None,
     };

@@ -80,8 +80,14 @@ pub async fn authenticated_get(
         name: format!("bench-reader-{}", uuid::Uuid::now_v7().simple()),
         role: Role::Auditor,
         workspace_id: None,
+        person_id: None,
     };
-    let (_, token) = keys::create(engine.pool(), &request, "bench").await?;
+    let (_, token) = keys::create(
+        engine.pool(),
+        &request,
+        keys::Administrator::Operator("bench"),
+    )
+    .await?;
     let api = RunningApi::start(engine, "bench").await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)

@@ -138,20 +138,71 @@ pub async fn head(pool: &PgPool) -> sqlx::Result<(i64, Vec<u8>)> {
     store::audit::head(&mut conn).await
 }
 
-/// Verifies the whole chain after linking every committed entry.
+/// How long a committed entry may wait to be chained before verification calls the
+/// ledger broken: the chainer links every 200 ms, and every read chains first.
+pub const PENDING_BOUND: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Verifies the whole chain after linking every committed entry, and that every entry of
+/// the ledger is in it or waiting (for less than [`PENDING_BOUND`]) to be.
 pub async fn verify_all(pool: &PgPool) -> sqlx::Result<Verification> {
     chain_pending(pool).await?;
     let mut conn = pool.acquire().await?;
-    verify(&mut conn).await
+    let mut verification = verify(&mut conn).await?;
+    (verification.unchained, verification.first_unchained_id) =
+        store::audit::unaccounted(&mut conn).await?;
+    let (pending, oldest) = store::audit::pending(&mut conn).await?;
+    verification.pending = pending;
+    verification.stale_pending = oldest.is_some_and(|at| {
+        chrono::Utc::now() - at > chrono::Duration::from_std(PENDING_BOUND).unwrap_or_default()
+    });
+    Ok(verification)
 }
 
 /// What verifying the chain found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Verification {
     /// Entries checked.
     pub checked: i64,
     /// The first entry whose link does not hold, and why.
     pub first_broken: Option<BrokenLink>,
+    /// Entries in the ledger that are neither chained nor waiting to be (hidden from
+    /// every reader, which reads the chain).
+    pub unchained: i64,
+    /// The ledger id of the first such entry.
+    pub first_unchained_id: Option<i64>,
+    /// Entries waiting to be chained.
+    pub pending: i64,
+    /// Whether one has waited longer than [`PENDING_BOUND`].
+    pub stale_pending: bool,
+}
+
+impl Verification {
+    /// Whether the ledger holds: every link, every entry accounted for, none stuck.
+    pub fn intact(&self) -> bool {
+        self.first_broken.is_none() && self.unchained == 0 && !self.stale_pending
+    }
+
+    /// Why it does not hold, in words.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(broken) = &self.first_broken {
+            return Some(broken.reason.clone());
+        }
+        if self.unchained > 0 {
+            return Some(format!(
+                "{} ledger entries are neither chained nor waiting to be (the first has id {}): \
+                 they were removed from the pending queue behind the ledger's back",
+                self.unchained,
+                self.first_unchained_id.unwrap_or_default()
+            ));
+        }
+        self.stale_pending.then(|| {
+            format!(
+                "{} entries wait to be chained, one for longer than {} s: the chainer cannot link them",
+                self.pending,
+                PENDING_BOUND.as_secs()
+            )
+        })
+    }
 }
 
 /// A link that does not hold.
@@ -177,7 +228,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
         if page.is_empty() {
             return Ok(Verification {
                 checked,
-                first_broken: None,
+                ..Verification::default()
             });
         }
         for row in page {
@@ -188,6 +239,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
                         seq: row.seq,
                         reason,
                     }),
+                    ..Verification::default()
                 })
             };
             if row.seq != expected_seq {

@@ -73,7 +73,7 @@ impl Caller {
         let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
         Err(Forbidden {
             roles: roles.join(", "),
-            key: self.name.clone(),
+            key: self.key_name.clone(),
             held: self.role,
         })
     }
@@ -87,7 +87,9 @@ mod tests {
     fn auditors_change_nothing_and_only_admins_manage_keys() {
         let caller = |role| Caller {
             key_id: crate::store::ids::KeyId::from(uuid::Uuid::nil()),
-            name: "k".into(),
+            key_name: "k".into(),
+            person_id: crate::store::ids::PersonId::from(uuid::Uuid::nil()),
+            person: "k".into(),
             role,
             workspace_id: None,
         };

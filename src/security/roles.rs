@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::store::ids::{KeyId, WorkspaceId};
+use crate::store::ids::{KeyId, PersonId, WorkspaceId};
 
 /// What a key may do. The role x endpoint matrix is in docs/SECURITY.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,6 +21,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether holding the role lets a person approve what others do (decide approval
+    /// steps, or administer who may): a key of such a role made over the API works only
+    /// once a second admin approved it.
+    pub fn approves(self) -> bool {
+        matches!(
+            self,
+            Role::Admin | Role::ComplianceOfficer | Role::ComplianceLead
+        )
+    }
+
     /// Every role, in the order documentation lists them.
     pub const ALL: [Role; 5] = [
         Role::Admin,
@@ -66,13 +76,18 @@ impl FromStr for Role {
     }
 }
 
-/// The key a request authenticated with.
+/// The key a request authenticated with, and the person it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// Key id.
     pub key_id: KeyId,
-    /// Key name; the actor recorded in history and the audit ledger.
-    pub name: String,
+    /// Key name.
+    pub key_name: String,
+    /// The person the key belongs to.
+    pub person_id: PersonId,
+    /// That person's handle: the actor recorded in history and the audit ledger, and what
+    /// separation of duties compares (whichever of the person's keys acted).
+    pub person: String,
     /// Role.
     pub role: Role,
     /// The only workspace the key may see; `None` for every workspace.

@@ -80,7 +80,9 @@ mod tests {
     fn caller(workspace: Option<&str>) -> Caller {
         Caller {
             key_id: crate::store::ids::KeyId::from(uuid::Uuid::nil()),
-            name: "k".into(),
+            key_name: "k".into(),
+            person_id: crate::store::ids::PersonId::from(uuid::Uuid::nil()),
+            person: "k".into(),
             role: Role::Integrator,
             workspace_id: workspace.map(|id| crate::store::ids::WorkspaceId::parse(id).unwrap()),
         }

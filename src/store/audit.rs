@@ -190,26 +190,54 @@ pub async fn chain(
     let prevs: Vec<Vec<u8>> = links.iter().map(|link| link.2.clone()).collect();
     let hashes: Vec<Vec<u8>> = links.iter().map(|link| link.3.clone()).collect();
     sqlx::query!(
-        "with linked as (
-             insert into audit_chain (seq, entry_id, prev_hash, hash)
-             select seq, entry_id, prev_hash, hash
-             from unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])
-                  as x(entry_id, seq, prev_hash, hash)
-         ),
-         taken as (
-             delete from audit_unchained where entry_id = any($1)
-         )
-         update audit_head set seq = $5, hash = $6",
+        "insert into audit_chain (seq, entry_id, prev_hash, hash)
+         select seq, entry_id, prev_hash, hash
+         from unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])
+              as x(entry_id, seq, prev_hash, hash)",
         &ids,
         &seqs,
         &prevs,
         &hashes,
+    )
+    .execute(&mut *conn)
+    .await?;
+    // A second statement: the queue's trigger lets an entry leave only once it is in the
+    // chain, which the statement above must have written first.
+    sqlx::query!(
+        "with taken as (delete from audit_unchained where entry_id = any($1))
+         update audit_head set seq = $2, hash = $3",
+        &ids,
         last_seq,
         last_hash
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Ledger entries neither chained nor waiting to be: `(how many, the first one's id)`.
+/// Only a change behind the ledger's back (its triggers disabled) can make one.
+pub async fn unaccounted(conn: &mut PgConnection) -> sqlx::Result<(i64, Option<i64>)> {
+    let row = sqlx::query!(
+        r#"select count(*) as "count!", min(l.id) as first
+           from audit_ledger l
+           where not exists (select 1 from audit_chain c where c.entry_id = l.id)
+             and not exists (select 1 from audit_unchained u where u.entry_id = l.id)"#
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.count, row.first))
+}
+
+/// Entries waiting to be chained: `(how many, when the oldest was written)`.
+pub async fn pending(conn: &mut PgConnection) -> sqlx::Result<(i64, Option<DateTime<Utc>>)> {
+    let row = sqlx::query!(
+        r#"select count(*) as "count!", min(l.at) as oldest
+           from audit_unchained u join audit_ledger l on l.id = u.entry_id"#
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.count, row.oldest))
 }
 
 /// Chained entries after `after_seq`, in chain order, for verification.

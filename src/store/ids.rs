@@ -70,8 +70,13 @@ uuid_id! {
 }
 
 uuid_id! {
-    /// An API key (one person or system).
+    /// An API key (of one person or system).
     KeyId
+}
+
+uuid_id! {
+    /// A person (staff member or system) holding keys.
+    PersonId
 }
 
 /// A workspace's id: 1 to 100 letters, digits, `_` or `-` (the business's own choice, or

@@ -32,8 +32,11 @@ pub struct RunRow {
     pub current_seq: i32,
     /// Bumped on every state change that makes queued jobs stale.
     pub generation: i64,
-    /// Caller-chosen key that makes starting idempotent.
+    /// The key that makes starting idempotent, unique within its scope, workspace and
+    /// workflow.
     pub idempotency_key: Option<String>,
+    /// Whose key space `idempotency_key` is in: `caller` or `service`.
+    pub idempotency_scope: Option<String>,
     /// Who started the run.
     pub initiator: String,
     /// Why the run failed.
@@ -58,7 +61,7 @@ impl RunRow {
 /// A run by id, without locking.
 pub async fn get(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<RunRow>> {
     sqlx::query_as!(RunRow, r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
-                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                context, current_step, current_seq, generation, idempotency_key, idempotency_scope, initiator, error,
                 cancel_reason, created_at, updated_at, finished_at
          from runs where id = $1"#, id.uuid())
         .fetch_optional(conn)
@@ -70,7 +73,7 @@ pub async fn lock(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<Run
     sqlx::query_as!(
         RunRow,
         r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
-                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                context, current_step, current_seq, generation, idempotency_key, idempotency_scope, initiator, error,
                 cancel_reason, created_at, updated_at, finished_at
          from runs where id = $1 for update"#,
         id.uuid()
@@ -79,15 +82,20 @@ pub async fn lock(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<Run
     .await
 }
 
-/// The run holding an idempotency key.
+/// The run holding an idempotency key in its scope, workspace and workflow.
 pub async fn by_idempotency_key(
     conn: &mut PgConnection,
+    scope: &str,
+    workspace_id: Option<&str>,
+    workflow: &str,
     key: &str,
 ) -> sqlx::Result<Option<RunRow>> {
     sqlx::query_as!(RunRow, r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
-                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                context, current_step, current_seq, generation, idempotency_key, idempotency_scope, initiator, error,
                 cancel_reason, created_at, updated_at, finished_at
-         from runs where idempotency_key = $1"#, key)
+         from runs
+         where idempotency_scope = $1 and workspace_id is not distinct from $2
+           and workflow = $3 and idempotency_key = $4"#, scope, workspace_id, workflow, key)
         .fetch_optional(conn)
         .await
 }
@@ -251,7 +259,7 @@ pub async fn list(conn: &mut PgConnection, filter: &RunFilter) -> sqlx::Result<V
     sqlx::query_as!(
         RunRow,
         r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
-                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                context, current_step, current_seq, generation, idempotency_key, idempotency_scope, initiator, error,
                 cancel_reason, created_at, updated_at, finished_at
          from runs
          where ($1::text is null or workflow = $1)
@@ -277,7 +285,7 @@ pub async fn lock_many(conn: &mut PgConnection, ids: &[RunId]) -> sqlx::Result<V
     sqlx::query_as!(
         RunRow,
         r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
-                context, current_step, current_seq, generation, idempotency_key, initiator, error,
+                context, current_step, current_seq, generation, idempotency_key, idempotency_scope, initiator, error,
                 cancel_reason, created_at, updated_at, finished_at
          from runs where id = any($1) order by id for update"#,
         &ids

@@ -53,7 +53,8 @@ impl JobColumns {
 }
 
 /// Writes a start; answers `false` (and writes nothing) when its idempotency key is
-/// already taken.
+/// already taken or its workspace does not exist or is closed. The workspace row is read
+/// `for share`, so a start cannot commit beside a close: it waits and then sees it.
 pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Result<bool> {
     let NewStart { run, history, .. } = start;
     let entries = HistoryColumns::of(history.iter());
@@ -81,13 +82,19 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
         );
     }
     let written = sqlx::query_scalar!(
-        r#"with started as (
+        r#"with open_workspace as (
+               select id from workspaces where id = $4 and status <> 'closed' for share
+           ),
+           started as (
                insert into runs (id, workflow, workflow_version, workspace_id, status, input,
                                  context, current_step, current_seq, generation,
-                                 idempotency_key, initiator, error, finished_at,
-                                 created_at, updated_at)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
-               on conflict (idempotency_key) do nothing
+                                 idempotency_key, idempotency_scope, initiator, error,
+                                 finished_at, created_at, updated_at)
+               select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $43, $12, $13, $14, $15, $15
+               where $4::text is null or exists (select 1 from open_workspace)
+               on conflict (idempotency_scope, workspace_id, workflow, idempotency_key)
+                   where idempotency_key is not null
+                   do nothing
                returning id, workflow, workspace_id
            ),
            history as (
@@ -184,7 +191,8 @@ pub async fn insert(conn: &mut PgConnection, start: &NewStart<'_>) -> sqlx::Resu
         &jobs.payloads,
         &jobs.ids,
         &jobs.not_before as &[Option<i64>],
-        &jobs.holders as &[Option<String>]
+        &jobs.holders as &[Option<String>],
+        run.idempotency_scope
     )
     .fetch_optional(conn)
     .await?;

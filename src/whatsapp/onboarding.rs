@@ -43,11 +43,11 @@ fn onboarding_id(call: &HandlerCall) -> Result<Uuid, HandlerError> {
     Ok(call.input::<OnboardingInput>()?.onboarding_id)
 }
 
-/// The sealed code and PIN of this onboarding, opened.
+/// The sealed code (none once exchanged) and PIN of this onboarding, opened.
 async fn onboarding_secrets(
     deps: &WhatsAppDeps,
     call: &HandlerCall,
-) -> Result<(String, String), HandlerError> {
+) -> Result<(Option<String>, String), HandlerError> {
     let id = onboarding_id(call)?;
     let mut conn = deps.pool.acquire().await?;
     let (code, pin) = store::workspaces::onboarding_secrets(&mut conn, id)
@@ -58,7 +58,7 @@ async fn onboarding_secrets(
             .open(sealed)
             .map_err(|error| HandlerError::Fatal(error.to_string()))
     };
-    Ok((open(&code)?, open(&pin)?))
+    Ok((code.as_deref().map(open).transpose()?, open(&pin)?))
 }
 
 async fn exchange_code(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
@@ -73,6 +73,8 @@ async fn exchange_code(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     }
     drop(conn);
     let (code, _) = onboarding_secrets(deps, &call).await?;
+    let code =
+        code.ok_or_else(|| HandlerError::Fatal("the Embedded Signup code was used up".into()))?;
     let context = WhatsAppDeps::context(&call, &workspace);
     let token = match deps.graph.exchange_code(&context, &code).await {
         Ok(token) => token,
@@ -87,7 +89,11 @@ async fn exchange_code(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     };
     let sealed = deps.secrets.seal(&token.access_token);
     let mut conn = deps.pool.acquire().await?;
-    store::workspaces::set_token(&mut conn, &workspace, &sealed, onboarding).await?;
+    if !store::workspaces::set_token(&mut conn, &workspace, &sealed, onboarding).await? {
+        return Err(closed_meanwhile());
+    }
+    // A code works once: nothing needs it any more.
+    store::workspaces::clear_onboarding_code(&mut conn, onboarding).await?;
     Ok(HandlerOutput::ok(json!({ "token_stored": true })))
 }
 
@@ -249,7 +255,17 @@ async fn import_templates(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
 
 async fn activate(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     let workspace = WhatsAppDeps::workspace_id(&call)?;
-    let mut conn = deps.pool.acquire().await?;
-    store::workspaces::set_status(&mut conn, &workspace, "active", None).await?;
+    let mut tx = deps.pool.begin().await?;
+    if !store::workspaces::set_status(&mut tx, &workspace, "active", None).await? {
+        return Err(closed_meanwhile());
+    }
+    store::workspaces::delete_onboarding_secrets(&mut tx, onboarding_id(&call)?).await?;
+    tx.commit().await?;
     Ok(HandlerOutput::ok(json!({ "status": "active" })))
+}
+
+/// The failure of a step whose workspace was closed while the onboarding ran: a closed
+/// workspace is never connected again by a run started before it closed.
+fn closed_meanwhile() -> HandlerError {
+    HandlerError::Fatal("the workspace was closed while it was being onboarded".into())
 }

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::store;
 pub use super::store::templates::{TemplateEventRow, TemplateRow};
 use super::workspaces::{self, WorkspaceError, WorkspaceId};
-use crate::engine::commands::StartRun;
+use crate::engine::commands::{IdempotencyKey, StartRun};
 use crate::engine::{Engine, EngineError, InputProblem, Run};
 use crate::security::Caller;
 
@@ -230,6 +230,22 @@ async fn visible_workspace(
     }
 }
 
+/// Like [`visible_workspace`], and the workspace takes new work (is not closed).
+async fn open_workspace(
+    pool: &PgPool,
+    caller: &Caller,
+    workspace_id: &WorkspaceId,
+) -> Result<(), TemplateError> {
+    match workspaces::open_for_work(pool, caller, workspace_id).await {
+        Ok(_) => Ok(()),
+        Err(WorkspaceError::Database(error)) => Err(error.into()),
+        Err(WorkspaceError::Closed(_)) => {
+            Err(EngineError::WorkspaceClosed(workspace_id.clone()).into())
+        }
+        Err(_) => Err(TemplateError::WorkspaceNotFound(workspace_id.to_string())),
+    }
+}
+
 /// Every template of a workspace the caller may see, with its current status.
 pub async fn list(
     pool: &PgPool,
@@ -266,7 +282,7 @@ pub async fn submit(
     workspace_id: &WorkspaceId,
     request: &TemplateRequest,
 ) -> Result<(TemplateRow, Run), TemplateError> {
-    visible_workspace(engine.pool(), caller, workspace_id).await?;
+    open_workspace(engine.pool(), caller, workspace_id).await?;
     let problems = validate(request);
     if !problems.is_empty() {
         return Err(TemplateError::Invalid(problems));
@@ -292,8 +308,8 @@ pub async fn submit(
             workflow: APPROVAL_WORKFLOW.to_owned(),
             input: json!({ "workspace_id": workspace_id, "template": row.id }),
             workspace_id: Some(workspace_id.clone()),
-            idempotency_key: Some(format!("template:{}", row.id)),
-            initiator: caller.name.clone(),
+            idempotency_key: Some(IdempotencyKey::service(format!("template:{}", row.id))),
+            initiator: caller.person.clone(),
         })
         .await?;
     let mut conn = engine.pool().acquire().await?;

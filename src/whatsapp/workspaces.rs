@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::store;
 pub use super::store::workspaces::WorkspaceRow;
-use crate::engine::commands::StartRun;
+use crate::engine::commands::{IdempotencyKey, StartRun};
 use crate::engine::{Engine, EngineError, Run};
 use crate::security::audit::{self, AuditEntry};
 use crate::security::secret_box::SecretBox;
@@ -43,8 +43,11 @@ pub enum WorkspaceError {
     #[error("a key confined to a workspace cannot create workspaces")]
     Confined,
     /// The workspace is closed: it takes no new work.
-    #[error("workspace `{0}` is already closed")]
+    #[error("workspace `{0}` is closed and takes no new work; an admin can reopen it")]
     Closed(String),
+    /// Only a closed workspace can be reopened.
+    #[error("workspace `{0}` is not closed")]
+    NotClosed(String),
     /// A workspace with that id exists.
     #[error("workspace `{0}` already exists")]
     Exists(String),
@@ -77,6 +80,19 @@ pub async fn get(
         .ok_or_else(|| WorkspaceError::NotFound(id.to_string()))
 }
 
+/// The workspace, if the caller may see it and it takes new work (is not closed).
+pub async fn open_for_work(
+    pool: &PgPool,
+    caller: &Caller,
+    id: &WorkspaceId,
+) -> Result<WorkspaceRow, WorkspaceError> {
+    let row = get(pool, caller, id).await?;
+    if row.status == "closed" {
+        return Err(WorkspaceError::Closed(id.to_string()));
+    }
+    Ok(row)
+}
+
 /// Every workspace the caller may see, oldest first.
 pub async fn list(pool: &PgPool, caller: &Caller) -> Result<Vec<WorkspaceRow>, WorkspaceError> {
     let mut conn = pool.acquire().await?;
@@ -88,8 +104,11 @@ pub async fn list(pool: &PgPool, caller: &Caller) -> Result<Vec<WorkspaceRow>, W
     Ok(store::workspaces::list(&mut conn, scope.as_deref()).await?)
 }
 
-/// Closes a workspace: status `closed`, its Meta token deleted, one audit entry, in one
-/// transaction. Its runs, templates and audit trail stay.
+/// Closes a workspace: status `closed`, its Meta token and any onboarding's code and PIN
+/// deleted, one audit entry, in one transaction. Its runs, templates and audit trail stay.
+/// A closed workspace takes no new work: no run starts in it, no template is submitted,
+/// no onboarding begins, and the steps of runs already under way cannot make it active
+/// again (the store refuses to change a closed workspace's status or connection).
 #[tracing::instrument(name = "close_workspace", skip_all, fields(workspace.id = %id))]
 pub async fn close(
     pool: &PgPool,
@@ -98,16 +117,49 @@ pub async fn close(
 ) -> Result<WorkspaceRow, WorkspaceError> {
     get(pool, caller, id).await?;
     let mut tx = pool.begin().await?;
-    let reason = format!("closed by {}", caller.name);
+    let reason = format!("closed by {}", caller.person);
     if !store::workspaces::close(&mut tx, id, &reason).await? {
         return Err(WorkspaceError::Closed(id.to_string()));
     }
+    store::workspaces::delete_onboarding_secrets_of(&mut tx, id).await?;
     let entry = AuditEntry::now(
-        &caller.name,
+        &caller.person,
         "workspace.closed",
         format!("workspace:{id}"),
         Some(id),
         json!({}),
+    );
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    get(pool, caller, id).await
+}
+
+/// Reopens a closed workspace, as `disconnected` with `reason` as its status reason (its token was deleted when it closed, so
+/// it needs a new onboarding before it can send), with its audit entry. Only an admin of
+/// every workspace may: a workspace's own keys cannot undo its closing.
+#[tracing::instrument(name = "reopen_workspace", skip_all, fields(workspace.id = %id))]
+pub async fn reopen(
+    pool: &PgPool,
+    caller: &Caller,
+    id: &WorkspaceId,
+    reason: &str,
+) -> Result<WorkspaceRow, WorkspaceError> {
+    if caller.workspace_id.is_some() {
+        return Err(WorkspaceError::Confined);
+    }
+    get(pool, caller, id).await?;
+    let mut tx = pool.begin().await?;
+    let why = format!("reopened by {}: {reason}", caller.person);
+    if !store::workspaces::reopen(&mut tx, id, &why).await? {
+        return Err(WorkspaceError::NotClosed(id.to_string()));
+    }
+    let entry = AuditEntry::now(
+        &caller.person,
+        "workspace.reopened",
+        format!("workspace:{id}"),
+        Some(id),
+        // The reason is free text; it is kept on the workspace, not in the ledger.
+        json!({ "status": "disconnected" }),
     );
     audit::append(&mut tx, &[entry]).await?;
     tx.commit().await?;
@@ -130,10 +182,10 @@ pub async fn create(
     if store::workspaces::get(&mut tx, &id).await?.is_some() {
         return Err(WorkspaceError::Exists(id.to_string()));
     }
-    match store::workspaces::insert(&mut tx, &id, name, &caller.name).await {
+    match store::workspaces::insert(&mut tx, &id, name, &caller.person).await {
         Ok(row) => {
             let entry = AuditEntry::now(
-                &caller.name,
+                &caller.person,
                 "workspace.created",
                 format!("workspace:{id}"),
                 Some(&id),
@@ -159,7 +211,7 @@ pub async fn start_onboarding(
     workspace_id: &WorkspaceId,
     request: &OnboardingRequest,
 ) -> Result<Run, WorkspaceError> {
-    get(engine.pool(), caller, workspace_id).await?;
+    open_for_work(engine.pool(), caller, workspace_id).await?;
     if request.pin.len() != 6 || !request.pin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(WorkspaceError::Invalid(
             "`pin` must be the number's 6-digit two-step verification PIN".into(),
@@ -171,23 +223,21 @@ pub async fn start_onboarding(
         ));
     }
     let onboarding_id = Uuid::now_v7();
-    let mut conn = engine.pool().acquire().await?;
-    if store::workspaces::get(&mut conn, workspace_id)
-        .await?
-        .is_none()
-    {
-        return Err(WorkspaceError::NotFound(workspace_id.to_string()));
-    }
+    // The secrets and the status in one transaction that also sees a close committed
+    // meanwhile (the status update then changes nothing and nothing is kept).
+    let mut tx = engine.pool().begin().await?;
     store::workspaces::insert_onboarding_secrets(
-        &mut conn,
+        &mut tx,
         onboarding_id,
         workspace_id,
         &secrets.seal(&request.code),
         &secrets.seal(&request.pin),
     )
     .await?;
-    store::workspaces::set_status(&mut conn, workspace_id, "onboarding", None).await?;
-    drop(conn);
+    if !store::workspaces::set_status(&mut tx, workspace_id, "onboarding", None).await? {
+        return Err(WorkspaceError::Closed(workspace_id.to_string()));
+    }
+    tx.commit().await?;
     let mut input = json!({ "workspace_id": workspace_id, "onboarding_id": onboarding_id });
     for (key, value) in [
         ("waba_id", &request.waba_id),
@@ -203,8 +253,10 @@ pub async fn start_onboarding(
             workflow: ONBOARDING_WORKFLOW.to_owned(),
             input,
             workspace_id: Some(workspace_id.clone()),
-            idempotency_key: Some(format!("onboarding:{onboarding_id}")),
-            initiator: caller.name.clone(),
+            idempotency_key: Some(IdempotencyKey::service(format!(
+                "onboarding:{onboarding_id}"
+            ))),
+            initiator: caller.person.clone(),
         })
         .await?;
     Ok(run)

@@ -10,6 +10,7 @@ use bazaarstreet_client::{Client, problem, with_token};
 use serde_json::json;
 
 use crate::helpers::{PATIENCE, TESTER, spawn_app};
+use bazaarstreet::security::Role;
 
 const REVIEWED: &str = r#"
 name = "reviewed"
@@ -53,11 +54,24 @@ async fn the_generated_client_drives_a_reviewed_run_to_success() {
             name: "officer-1".parse().unwrap(),
             role: RoleName::ComplianceOfficer,
             workspace_id: None,
+            person_id: None,
         })
         .await
         .expect("create_key")
         .into_inner();
     assert_eq!(created.key.role, "compliance_officer");
+    assert_eq!(created.key.status, "pending_approval");
+    // A second admin (another person) approves the approver's key.
+    let second = with_token(
+        &app.address,
+        &app.create_key("second-admin", Role::Admin, None).await,
+    );
+    let approved = second
+        .approve_key(&created.key.id)
+        .await
+        .expect("approve_key")
+        .into_inner();
+    assert_eq!(approved.status, "active");
     let officer = with_token(&app.address, &created.token);
 
     let run = admin

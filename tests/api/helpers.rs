@@ -140,10 +140,15 @@ impl TestApp {
             name: name.to_owned(),
             role,
             workspace_id: workspace.map(str::to_owned),
+            person_id: None,
         };
-        let (_, token) = keys::create(self.engine.pool(), &request, "test")
-            .await
-            .expect("key created");
+        let (_, token) = keys::create(
+            self.engine.pool(),
+            &request,
+            keys::Administrator::Operator("cli"),
+        )
+        .await
+        .expect("key created");
         self.tokens
             .lock()
             .unwrap()

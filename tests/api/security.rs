@@ -473,8 +473,11 @@ async fn concurrent_writers_never_fork_the_chain() {
                         name: format!("writer-{writer}-{n}"),
                         role: Role::Auditor,
                         workspace_id: None,
+                        person_id: None,
                     };
-                    keys::create(&pool, &request, "test").await.unwrap();
+                    keys::create(&pool, &request, keys::Administrator::Operator("cli"))
+                        .await
+                        .unwrap();
                 }
             })
         })

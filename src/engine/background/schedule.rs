@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::engine::Engine;
-use crate::engine::commands::StartRun;
 use crate::engine::commands::runs::check_input;
+use crate::engine::commands::{IdempotencyKey, StartRun};
 use crate::engine::definitions::catalog::{Catalog, toml_files};
 use crate::engine::definitions::validate::{DefinitionError, DefinitionErrors, toml_problem};
 use crate::store;
@@ -242,7 +242,7 @@ pub async fn start_tick(
             workflow: schedule.workflow.clone(),
             input: schedule.input.clone(),
             workspace_id: None,
-            idempotency_key: Some(schedule.tick_key(tick)),
+            idempotency_key: Some(IdempotencyKey::service(schedule.tick_key(tick))),
             initiator: format!("schedule:{}", schedule.name),
         })
         .await?;

@@ -140,7 +140,7 @@ impl Engine {
         )
         .await?;
         let run_ids: Vec<RunId> = waiting.iter().map(|w| w.run_id).collect();
-        let mine = store::steps::decisions_of(&mut conn, &caller.name, &run_ids).await?;
+        let mine = store::steps::decisions_of(&mut conn, &caller.person, &run_ids).await?;
         let mut open = Vec::new();
         for item in waiting {
             let definition = self
@@ -160,7 +160,7 @@ impl Engine {
                 .map(|(_, _, step)| step.clone())
                 .collect();
             let decider = policy::Decider {
-                actor: &caller.name,
+                actor: &caller.person,
                 role: caller.role,
                 initiator: &item.initiator,
                 decided_steps: &decided_steps,

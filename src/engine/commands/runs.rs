@@ -27,9 +27,57 @@ pub struct StartRun {
     /// Workspace.
     pub workspace_id: Option<WorkspaceId>,
     /// Same key, same run.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
     /// Who starts it.
     pub initiator: String,
+}
+
+/// An idempotency key in its key space. A key names one run within its space, the run's
+/// workspace and its workflow: the same text sent for another workspace or workflow is
+/// another key, and no caller can write a key of the service's own space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// Whose key space.
+    pub scope: KeyScope,
+    /// The key.
+    pub key: String,
+}
+
+/// Who owns an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScope {
+    /// Sent by an API caller.
+    Caller,
+    /// Derived by the service itself (a schedule's tick, a template's submission).
+    Service,
+}
+
+impl KeyScope {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Caller => "caller",
+            KeyScope::Service => "service",
+        }
+    }
+}
+
+impl IdempotencyKey {
+    /// A key an API caller sent.
+    pub fn caller(key: impl Into<String>) -> Self {
+        Self {
+            scope: KeyScope::Caller,
+            key: key.into(),
+        }
+    }
+
+    /// A key the service derived.
+    pub fn service(key: impl Into<String>) -> Self {
+        Self {
+            scope: KeyScope::Service,
+            key: key.into(),
+        }
+    }
 }
 
 /// An approval decision.
@@ -66,7 +114,7 @@ impl Actor<'_> {
     /// The name recorded in history and the audit ledger.
     pub fn name(&self) -> &str {
         match self {
-            Actor::Caller(caller) => &caller.name,
+            Actor::Caller(caller) => &caller.person,
             Actor::Service(name) => name,
         }
     }
@@ -110,9 +158,7 @@ impl Engine {
         // No transaction: what a start writes is one statement (src/store/starts.rs), and
         // a concurrent start with the same key makes it write nothing (`StartRaced`).
         let mut conn = self.pool.acquire().await?;
-        if let Some(key) = &request.idempotency_key
-            && let Some(existing) = store::runs::by_idempotency_key(&mut conn, key).await?
-        {
+        if let Some(existing) = holder_of_key(&mut conn, &request).await? {
             return same_request(existing, &request).map(|run| (run, false));
         }
         let now = Utc::now();
@@ -127,7 +173,11 @@ impl Engine {
             current_step: None,
             current_seq: 0,
             generation: 0,
-            idempotency_key: request.idempotency_key.clone(),
+            idempotency_key: request.idempotency_key.as_ref().map(|k| k.key.clone()),
+            idempotency_scope: request
+                .idempotency_key
+                .as_ref()
+                .map(|k| k.scope.as_str().to_owned()),
             initiator: request.initiator.clone(),
             error: None,
             cancel_reason: None,
@@ -156,10 +206,17 @@ impl Engine {
             .await
         {
             Err(EngineError::StartRaced) => {
-                // Another request with the same key won the race; answer with its run.
-                let key = request.idempotency_key.as_deref().unwrap_or_default();
+                // The start wrote nothing: its workspace is missing or closed, or another
+                // request with the same key won the race (then answer with its run).
                 let mut conn = self.pool.acquire().await?;
-                let existing = store::runs::by_idempotency_key(&mut conn, key)
+                if let Some(workspace) = &request.workspace_id {
+                    match store::workspace_refs::open(&mut conn, workspace).await? {
+                        None => return Err(EngineError::WorkspaceNotFound(workspace.clone())),
+                        Some(false) => return Err(EngineError::WorkspaceClosed(workspace.clone())),
+                        Some(true) => {}
+                    }
+                }
+                let existing = holder_of_key(&mut conn, &request)
                     .await?
                     .ok_or_else(|| EngineError::Conflict("idempotency key race lost".into()))?;
                 return same_request(existing, &request).map(|run| (run, false));
@@ -210,7 +267,7 @@ impl Engine {
         decision: Decision,
         reason: &str,
     ) -> Result<RunRow, EngineError> {
-        let actor = decider.name.as_str();
+        let actor = decider.person.as_str();
         let mut tx = self.pool.begin().await?;
         let run = decider
             .visible(store::runs::lock(&mut tx, id).await?)
@@ -324,7 +381,7 @@ impl Engine {
         refusal: &policy::Refusal,
     ) -> Result<(), EngineError> {
         let entry = AuditEntry::now(
-            &decider.name,
+            &decider.person,
             "decision.refused",
             format!("run:{}", run.id),
             run.workspace_id.as_deref(),
@@ -406,12 +463,30 @@ impl Engine {
     }
 }
 
+/// The run already holding the start's idempotency key, if it has one.
+async fn holder_of_key(
+    conn: &mut sqlx::PgConnection,
+    request: &StartRun,
+) -> Result<Option<RunRow>, EngineError> {
+    let Some(key) = &request.idempotency_key else {
+        return Ok(None);
+    };
+    Ok(store::runs::by_idempotency_key(
+        conn,
+        key.scope.as_str(),
+        request.workspace_id.as_deref(),
+        &request.workflow,
+        &key.key,
+    )
+    .await?)
+}
+
+/// The run an idempotent retry answers with: the same key must carry the same input.
 fn same_request(existing: RunRow, request: &StartRun) -> Result<RunRow, EngineError> {
-    if existing.workflow != request.workflow {
-        return Err(EngineError::Conflict(format!(
-            "idempotency key already used to start a `{}` run",
-            existing.workflow
-        )));
+    if existing.input != request.input {
+        return Err(EngineError::Conflict(
+            "this idempotency key already started a run with a different input".to_owned(),
+        ));
     }
     Ok(existing)
 }

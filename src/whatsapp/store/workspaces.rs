@@ -79,42 +79,45 @@ pub async fn list(conn: &mut PgConnection, scope: Option<&str>) -> sqlx::Result<
     .await
 }
 
-/// Sets the status and its reason.
+/// Sets the status and its reason; `false` (and nothing changed) when the workspace is
+/// closed, which only [`reopen`] undoes.
 pub async fn set_status(
     conn: &mut PgConnection,
     id: &str,
     status: &str,
     reason: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update workspaces set status = $2, status_reason = $3, updated_at = now() where id = $1",
+) -> sqlx::Result<bool> {
+    let changed = sqlx::query!(
+        "update workspaces set status = $2, status_reason = $3, updated_at = now()
+         where id = $1 and status <> 'closed'",
         id,
         status,
         reason
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(changed.rows_affected() == 1)
 }
 
-/// Stores the sealed business token an onboarding obtained.
+/// Stores the sealed business token an onboarding obtained; `false` when the workspace
+/// is closed.
 pub async fn set_token(
     conn: &mut PgConnection,
     id: &str,
     sealed: &[u8],
     onboarding_id: Uuid,
-) -> sqlx::Result<()> {
-    sqlx::query!(
+) -> sqlx::Result<bool> {
+    let stored = sqlx::query!(
         "update workspaces set access_token_sealed = $2, token_onboarding_id = $3,
                 updated_at = now()
-         where id = $1",
+         where id = $1 and status <> 'closed'",
         id,
         sealed,
         onboarding_id
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(stored.rows_affected() == 1)
 }
 
 /// The onboarding that stored the workspace's current token.
@@ -148,7 +151,7 @@ pub async fn set_waba(
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "update workspaces set waba_id = $2, business_id = coalesce($3, business_id),
-                updated_at = now() where id = $1",
+                updated_at = now() where id = $1 and status <> 'closed'",
         id,
         waba_id,
         business_id
@@ -167,7 +170,7 @@ pub async fn set_phone(
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "update workspaces set phone_number_id = $2, display_phone_number = $3, updated_at = now()
-         where id = $1",
+         where id = $1 and status <> 'closed'",
         id,
         phone_number_id,
         display
@@ -198,11 +201,11 @@ pub async fn insert_onboarding_secrets(
     Ok(())
 }
 
-/// An onboarding's sealed `(code, pin)`.
+/// An onboarding's sealed `(code, pin)`; the code is gone once exchanged.
 pub async fn onboarding_secrets(
     conn: &mut PgConnection,
     id: Uuid,
-) -> sqlx::Result<Option<(Vec<u8>, Vec<u8>)>> {
+) -> sqlx::Result<Option<(Option<Vec<u8>>, Vec<u8>)>> {
     let row = sqlx::query!(
         "select code_sealed, pin_sealed from onboarding_secrets where id = $1",
         id
@@ -257,4 +260,61 @@ pub async fn close(conn: &mut PgConnection, id: &str, reason: &str) -> sqlx::Res
     .execute(conn)
     .await?;
     Ok(closed.rows_affected() == 1)
+}
+
+/// Reopens a closed workspace as `disconnected`. `false` when it was not closed.
+pub async fn reopen(conn: &mut PgConnection, id: &str, reason: &str) -> sqlx::Result<bool> {
+    let reopened = sqlx::query!(
+        "update workspaces set status = 'disconnected', status_reason = $2, updated_at = now()
+         where id = $1 and status = 'closed'",
+        id,
+        reason
+    )
+    .execute(conn)
+    .await?;
+    Ok(reopened.rows_affected() == 1)
+}
+
+/// Deletes the code and PIN of every onboarding of a workspace.
+pub async fn delete_onboarding_secrets_of(conn: &mut PgConnection, id: &str) -> sqlx::Result<()> {
+    sqlx::query!("delete from onboarding_secrets where workspace_id = $1", id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Clears an onboarding's code once exchanged (a code works once).
+pub async fn clear_onboarding_code(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update onboarding_secrets set code_sealed = null where id = $1",
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes an onboarding's code and PIN once it no longer needs them.
+pub async fn delete_onboarding_secrets(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("delete from onboarding_secrets where id = $1", id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the code and PIN of onboardings whose run has finished however it ended
+/// (failed or cancelled runs never reach the step that deletes them); answers how many.
+pub async fn delete_finished_onboarding_secrets(conn: &mut PgConnection) -> sqlx::Result<u64> {
+    let deleted = sqlx::query!(
+        "delete from onboarding_secrets s
+         using runs r
+         where r.idempotency_scope = 'service'
+           and r.workflow = 'onboarding'
+           and r.workspace_id = s.workspace_id
+           and r.idempotency_key = 'onboarding:' || s.id::text
+           and r.finished_at is not null"
+    )
+    .execute(conn)
+    .await?;
+    Ok(deleted.rows_affected())
 }
