@@ -38,7 +38,7 @@ pub struct Settings {
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// Header read time, idle keep-alive and connection count bounds of the API's server.
-    pub http: crate::api::server::ConnectionLimits,
+    pub http: ConnectionLimits,
     /// Finished apalis job rows older than this are deleted.
     pub job_retention: Duration,
     /// A run in progress without a live job for this long is given a new one.
@@ -52,6 +52,28 @@ pub struct Settings {
     pub log_filter: String,
     /// How log lines are written (`BAZAARSTREET_LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
+}
+
+/// How long the API's connections may take and how many may be open
+/// (src/api/server.rs enforces them).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// From a request's first byte to the end of its headers.
+    pub header_timeout: Duration,
+    /// A kept-alive connection without a request (and a new one before its first byte).
+    pub idle_timeout: Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 4_096,
+        }
+    }
 }
 
 /// How log lines are written.
@@ -99,7 +121,7 @@ impl Default for Settings {
             worker_heartbeat: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
-            http: crate::api::server::ConnectionLimits::default(),
+            http: ConnectionLimits::default(),
             meta: MetaSettings::default(),
             job_retention: Duration::from_secs(24 * 3600),
             stranded_after: Duration::from_secs(300),

@@ -28,26 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-/// How long connections may take and how many may be open.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
-    /// From a request's first byte to the end of its headers.
-    pub header_timeout: Duration,
-    /// A kept-alive connection without a request (and a new one before its first byte).
-    pub idle_timeout: Duration,
-    /// Connections open at once.
-    pub max_connections: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(30),
-            max_connections: 4_096,
-        }
-    }
-}
+pub use crate::config::ConnectionLimits;
 
 /// What the watchdog knows of one connection.
 struct Watch {

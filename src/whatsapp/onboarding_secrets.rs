@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use super::store;
 
 /// How often finished onboardings are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(15);
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Deletes the secrets of every finished onboarding; answers how many rows went.
 pub async fn sweep(engine: &Engine) -> Result<u64, sqlx::Error> {

@@ -99,8 +99,8 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         )
         .replace("{name}", "review")
         .replace("{tid}", "1");
-    let path = if template == "/v1/keys/{id}" {
-        "/v1/keys/00000000-0000-0000-0000-000000000000".to_owned()
+    let path = if template.starts_with("/v1/keys/{id}") || template.starts_with("/v1/people/{id}") {
+        template.replace("{id}", "00000000-0000-0000-0000-000000000000")
     } else {
         path
     };
@@ -115,6 +115,8 @@ fn request(operation: &str, run: &str) -> (String, Value) {
             "components": [{ "type": "BODY", "text": "Hi {{1}}." }], "examples": ["Ana"]
         }),
         ("POST", "/v1/keys") => json!({ "name": "k", "role": "auditor" }),
+        ("POST", "/v1/people") => json!({ "handle": "p" }),
+        ("POST", "/v1/workspaces/{id}/reopen") => json!({ "reason": "matrix" }),
         _ => Value::Null,
     };
     (path, body)
@@ -160,6 +162,9 @@ async fn the_role_matrix_in_security_md_is_what_the_server_does() {
             let mut body = body.clone();
             if path == "/v1/keys" {
                 body["name"] = json!(format!("k-{name}"));
+            }
+            if path == "/v1/people" {
+                body["handle"] = json!(format!("p-{name}"));
             }
             let (status, answer) = match method {
                 "GET" => app.get_as(&path, name).await,

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use bazaarstreet::security::Role;
+
 use crate::helpers::spawn_app;
 
 /// `(METHOD /path, example)` of every operation whose request body has an example.
@@ -74,6 +76,18 @@ async fn every_request_example_of_the_document_works_as_sent() {
     let key = send("POST /v1/keys", "/v1/keys", "tester").await;
     let officer = key["key"]["name"].as_str().unwrap().to_owned();
     app.keep_token(&officer, key["token"].as_str().unwrap());
+    // An officer's key works once a second admin approved it.
+    app.create_key("second-admin", Role::Admin, None).await;
+    let key_id = key["key"]["id"].as_str().unwrap();
+    let (status, _) = app
+        .post_as(
+            &format!("/v1/keys/{key_id}/approve"),
+            &json!({}),
+            "second-admin",
+        )
+        .await;
+    assert_eq!(status, 200);
+    send("POST /v1/people", "/v1/people", "tester").await;
 
     let run = send("POST /v1/runs", "/v1/runs", "tester").await;
     let run = run["id"].as_str().unwrap().to_owned();
@@ -107,6 +121,16 @@ async fn every_request_example_of_the_document_works_as_sent() {
     send(
         "POST /v1/workspaces/{id}/onboarding",
         &format!("/v1/workspaces/{workspace}/onboarding"),
+        "tester",
+    )
+    .await;
+    let (status, _) = app
+        .delete_as(&format!("/v1/workspaces/{workspace}"), "tester")
+        .await;
+    assert_eq!(status, 200);
+    send(
+        "POST /v1/workspaces/{id}/reopen",
+        &format!("/v1/workspaces/{workspace}/reopen"),
         "tester",
     )
     .await;

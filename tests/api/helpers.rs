@@ -10,7 +10,7 @@ use bazaarstreet::config::Settings;
 use bazaarstreet::engine::Engine;
 use bazaarstreet::security::Role;
 use bazaarstreet::security::keys::{self, KeyRequest};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -154,6 +154,17 @@ impl TestApp {
             .unwrap()
             .insert(name.to_owned(), token.clone());
         token
+    }
+
+    /// Creates workspaces (over the API, as the tester); a key or run can only name one
+    /// that exists.
+    pub async fn create_workspaces(&self, ids: &[&str]) {
+        for id in ids {
+            let (status, body) = self
+                .post("/v1/workspaces", &json!({ "id": id, "name": id }))
+                .await;
+            assert_eq!(status, 201, "workspace {id}: {body}");
+        }
     }
 
     /// Remembers the token of a key created over the API, so requests can be made "as" it.

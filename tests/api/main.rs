@@ -3,6 +3,7 @@
 mod broken_chain;
 mod client;
 mod cluster;
+mod connections;
 mod crash;
 mod definitions;
 mod docs;
@@ -11,6 +12,7 @@ mod examples;
 mod fixtures;
 mod graph;
 mod handoff;
+mod hardening;
 mod helpers;
 mod layers;
 mod maintenance;

@@ -130,6 +130,7 @@ async fn roles_limit_what_a_key_may_do() {
 #[tokio::test(flavor = "multi_thread")]
 async fn another_workspace_looks_like_nothing_at_all() {
     let app = spawn_app(&[("review", REVIEW)]).await;
+    app.create_workspaces(&["ws_acme", "ws_globex"]).await;
     app.create_key("acme-crm", Role::Integrator, Some("ws_acme"))
         .await;
     app.create_key("globex-crm", Role::Integrator, Some("ws_globex"))
@@ -537,6 +538,7 @@ async fn count_rows(app: &TestApp, query: &'static str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ledger_pages_by_cursor_and_scoped_auditors_see_their_workspace_only() {
     let app = spawn_app(&[("review", REVIEW)]).await;
+    app.create_workspaces(&["ws_acme"]).await;
     app.create_key("acme-crm", Role::Integrator, Some("ws_acme"))
         .await;
     app.create_key("acme-auditor", Role::Auditor, Some("ws_acme"))
