@@ -90,8 +90,34 @@ async fn onboarding_connects_a_workspace_end_to_end() {
         !sealed.windows(4).any(|w| w == b"EAAG"),
         "the token is stored encrypted"
     );
+    let kept: i64 = sqlx::query_scalar("select count(*) from onboarding_secrets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "the code and PIN are deleted once the workspace is active");
     pool.close().await;
     app.stop().await;
+}
+
+/// Waits until no onboarding's code or PIN is kept.
+async fn until_no_secrets_are_kept(app: &TestApp) {
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let kept: i64 = sqlx::query_scalar("select count(*) from onboarding_secrets")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if kept == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{kept} onboardings' code and PIN are still kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -114,6 +140,8 @@ async fn a_used_code_fails_the_run_at_once_saying_to_repeat_embedded_signup() {
             .contains("repeat Embedded Signup"),
         "{run}"
     );
+    // The failed onboarding reaches no step that deletes its code and PIN: the sweep does.
+    until_no_secrets_are_kept(&app).await;
     app.stop().await;
 }
 
@@ -229,6 +257,40 @@ async fn closing_a_workspace_wipes_its_token_and_is_audited() {
         audit["items"][0]["subject"],
         format!("workspace:{workspace}")
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_onboarding_under_way_cannot_reconnect_a_workspace_closed_meanwhile() {
+    let app = app().await;
+    // The webhook subscription fails once (retried 2 s later), so the run is still under
+    // way when the workspace closes.
+    sandbox_post(
+        &app,
+        "/sandbox/faults",
+        json!({ "operation": "waba.subscribe_app", "code": 2, "is_transient": true }),
+    )
+    .await;
+    let (workspace, run, _) = onboard(&app, "ws_midway").await;
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let (_, view) = app.get(&format!("/v1/runs/{run}")).await;
+        if view["current_step"] == "subscribe_app" && step(&view, "subscribe_app")["attempts"] == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{view}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _) = app
+        .delete_as(&format!("/v1/workspaces/{workspace}"), crate::helpers::TESTER)
+        .await;
+    assert_eq!(status, 200);
+    // Its token, code and PIN went with the close: the retry cannot go on, and nothing
+    // the run does makes the workspace active again.
+    let view = app.wait_for_status(&run, "failed").await;
+    let (_, ws) = app.get(&format!("/v1/workspaces/{workspace}")).await;
+    assert_eq!(ws["status"], "closed", "{view}");
+    until_no_secrets_are_kept(&app).await;
     app.stop().await;
 }
 
