@@ -7,4 +7,4 @@ pub mod policy;
 pub mod queries;
 pub mod runs;
 
-pub use runs::{Actor, Decision, EventReceipt, IdempotencyKey, KeyScope, StartRun};
+pub use runs::{Actor, Decision, Event, EventReceipt, IdempotencyKey, KeyScope, StartRun};

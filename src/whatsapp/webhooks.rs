@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::store;
 use crate::engine::RunId;
-use crate::engine::commands::Actor;
+use crate::engine::commands::{Actor, Event};
 use crate::engine::handlers::context::replace_nul;
 use crate::engine::{Engine, EngineError};
 use crate::meta::signature::signature_valid;
@@ -63,7 +63,8 @@ pub async fn take_delivery(
 /// Deliveries processed per transaction.
 const BATCH: i64 = 100;
 
-/// A template change to hand to its run once the delivery is committed.
+/// A template change to hand to its run, in the transaction that marks its delivery
+/// processed.
 struct TemplateChange {
     run_id: uuid::Uuid,
     template_id: String,
@@ -103,16 +104,21 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
             let outcome = if error.is_some() { "error" } else { "ok" };
             METRICS.count(Counter::WebhooksProcessed, &[("outcome", outcome)]);
         }
-        tx.commit().await?;
-        total += deliveries.len();
+        // The deliveries' effects and the events they post commit together: a crash
+        // leaves both undone (the deliveries are processed again), never one of them.
         for change in changes {
-            // A finished run or one no longer waiting keeps the event for nobody: fine.
+            let event = Event {
+                name: TEMPLATE_STATUS_EVENT,
+                correlation: &change.template_id,
+                payload: &change.payload,
+            };
+            // A finished run keeps the event for nobody: fine. (Nothing is written
+            // before that refusal, so the transaction goes on.)
             match engine
-                .post_event(
+                .post_event_within(
+                    &mut tx,
                     RunId::from(change.run_id),
-                    TEMPLATE_STATUS_EVENT,
-                    &change.template_id,
-                    &change.payload,
+                    &event,
                     Actor::Service("meta"),
                 )
                 .await
@@ -121,6 +127,8 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
                 Err(error) => return Err(error),
             }
         }
+        tx.commit().await?;
+        total += deliveries.len();
     }
 }
 

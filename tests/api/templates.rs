@@ -340,3 +340,57 @@ async fn without_the_approval_workflow_a_template_is_refused_and_nothing_is_stor
     assert_eq!(listed["items"], json!([]), "{listed}");
     app.stop().await;
 }
+
+/// Applying a template's status webhook and resuming its run are one transaction: when
+/// the run's side fails, the delivery is not marked processed and the template keeps its
+/// status, and the retry applies both, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_and_the_event_it_posts_commit_together() {
+    let app = app("30s").await;
+    connected(&app, "ws_atomic").await;
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    // Every event posted to a run fails, as a crash between the two writes would.
+    for statement in [
+        "create function refuse_events() returns trigger language plpgsql as $$
+         begin raise exception 'event refused by the test'; end $$",
+        "create trigger refuse_events before insert on run_events
+         for each row execute function refuse_events()",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    let created = submit(&app, "ws_atomic", &template("atomic_update")).await;
+    let path = format!("/v1/workspaces/ws_atomic/templates/{}", created["id"]);
+    // Wait for Meta's delivery to be stored and tried.
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from webhook_events
+             where processed_at is null and convert_from(body, 'UTF8') like '%atomic_update%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no delivery arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (_, pending) = app.get(&path).await;
+    assert_eq!(pending["status"], "PENDING", "applied without its event: {pending}");
+    sqlx::query("drop trigger refuse_events on run_events")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (_, template) = finished(&app, "ws_atomic", &created).await;
+    assert_eq!(
+        sources(&template),
+        [
+            ("PENDING".into(), "submission".into()),
+            ("APPROVED".into(), "webhook".into())
+        ]
+    );
+    app.stop().await;
+}
