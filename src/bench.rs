@@ -217,7 +217,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
     if args.wants('i') {
         let mut rescuers = None;
         let took = takeover::killed_worker_takeover(&engine, &url, || {
-            rescuers = Some(start_workers_beating(&engine, &args, takeover::HEARTBEAT));
+            rescuers = Some(start_workers_beating(&engine, &args, takeover::heartbeat()));
             std::future::ready(())
         })
         .await?;

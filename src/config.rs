@@ -118,7 +118,7 @@ impl Default for Settings {
             worker_concurrency: 200,
             worker_batch_writers: 4,
             worker_fetchers: 2,
-            worker_heartbeat: Duration::from_secs(5),
+            worker_heartbeat: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             http: ConnectionLimits::default(),

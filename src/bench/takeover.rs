@@ -1,7 +1,7 @@
 //! (i) Takeover after a crash: a `bazaarstreet worker` process is killed with SIGKILL in
 //! the middle of a step; measured is the time from the kill until this process's workers
-//! (heartbeat 1 s, as the crash tests run them) have rescued the job, rerun the step and
-//! finished the run. The crash tests (tests/api/crash.rs) check that it happens; this is
+//! (at the default heartbeat, as a deployment runs them) have rescued the job, rerun the
+//! step and finished the run. The crash tests (tests/api/crash.rs) check that it happens; this is
 //! how long it takes, bounded by three missed heartbeats of the dead worker plus apalis's
 //! rescue pass.
 
@@ -16,8 +16,10 @@ pub const SLOW_STEP: (&str, &str) = (
     "name = \"slow_step\"\nversion = 1\n[[steps]]\nid = \"work\"\nkind = \"task\"\nhandler = \"builtin.sleep\"\nparams = { duration = \"2s\" }\n",
 );
 
-/// The heartbeat of the killed worker and of the rescuers.
-pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The heartbeat of the killed worker and of the rescuers: the default.
+pub fn heartbeat() -> Duration {
+    crate::config::Settings::default().worker_heartbeat
+}
 
 /// Kills a worker process mid-step and answers how long until the run had finished
 /// elsewhere; `rescue` starts this process's workers (and is only called after the kill,
@@ -48,7 +50,10 @@ where
         .env("BAZAARSTREET_DATABASE_URL", database_url)
         .env("BAZAARSTREET_WORKFLOWS_DIR", workflows.path())
         .env("BAZAARSTREET_JOBS_DIR", jobs.path())
-        .env("BAZAARSTREET_WORKER_HEARTBEAT", "1s")
+        .env(
+            "BAZAARSTREET_WORKER_HEARTBEAT",
+            format!("{}ms", heartbeat().as_millis()),
+        )
         .env("BAZAARSTREET_DATABASE_POOL_SIZE", "4")
         .env("BAZAARSTREET_LOG", "warn")
         .stdout(Stdio::null())

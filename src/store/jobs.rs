@@ -166,6 +166,18 @@ pub async fn finish_held(
     Ok(())
 }
 
+/// Says that `worker`, registered by apalis, is still alive. Never registers one: apalis
+/// refuses to start a worker under a name that another seems to hold.
+pub async fn keep_alive(conn: &mut PgConnection, worker: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update apalis.workers set last_seen = now() where id = $1",
+        worker
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Registers `worker` as alive on the step queue, or says it still is: apalis hands the
 /// jobs of a worker silent for a few heartbeats to others.
 pub async fn heartbeat(conn: &mut PgConnection, worker: &str) -> sqlx::Result<()> {

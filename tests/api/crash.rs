@@ -289,3 +289,47 @@ async fn sigterm_lets_the_step_in_flight_finish(which: Doomed) {
     api.stop_service().await;
     drop_database(&database_url).await;
 }
+
+/// Two live processes whose every worker is busy with a step far longer than three
+/// heartbeats: neither takes the other's work (each step runs once).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_process_busy_with_long_steps_is_never_taken_over() {
+    const LONG: &str = r#"
+name = "long"
+version = 1
+[[steps]]
+id = "work"
+kind = "task"
+handler = "builtin.sleep"
+params = { duration = "4s" }
+"#;
+    let database_url = fresh_database_url();
+    let busy = |settings: &mut bazaarstreet::config::Settings| {
+        settings.worker_heartbeat = Duration::from_millis(500);
+        settings.worker_concurrency = 2;
+    };
+    let first =
+        crate::helpers::spawn_app_adjusted(&database_url, &[("long", LONG)], &[], Roles::All, busy)
+            .await;
+    let second =
+        crate::helpers::spawn_app_adjusted(&database_url, &[("long", LONG)], &[], Roles::All, busy)
+            .await;
+    first.token(TESTER).await;
+    second.keep_keys_of(&first);
+    let mut runs = Vec::new();
+    for n in 0..6 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        runs.push(app.start("long", json!({ "n": n })).await);
+    }
+    for run in &runs {
+        let done = first.wait_for_status(run, "succeeded").await;
+        assert_eq!(
+            attempts(&done).len(),
+            1,
+            "a live worker's step was taken over: {done}"
+        );
+    }
+    first.stop().await;
+    second.stop().await;
+    drop_database(&database_url).await;
+}

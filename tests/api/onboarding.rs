@@ -94,7 +94,10 @@ async fn onboarding_connects_a_workspace_end_to_end() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(kept, 0, "the code and PIN are deleted once the workspace is active");
+    assert_eq!(
+        kept, 0,
+        "the code and PIN are deleted once the workspace is active"
+    );
     pool.close().await;
     app.stop().await;
 }
@@ -275,14 +278,18 @@ async fn an_onboarding_under_way_cannot_reconnect_a_workspace_closed_meanwhile()
     let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
         let (_, view) = app.get(&format!("/v1/runs/{run}")).await;
-        if view["current_step"] == "subscribe_app" && step(&view, "subscribe_app")["attempts"] == 1 {
+        if view["current_step"] == "subscribe_app" && step(&view, "subscribe_app")["attempts"] == 1
+        {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{view}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let (status, _) = app
-        .delete_as(&format!("/v1/workspaces/{workspace}"), crate::helpers::TESTER)
+        .delete_as(
+            &format!("/v1/workspaces/{workspace}"),
+            crate::helpers::TESTER,
+        )
         .await;
     assert_eq!(status, 200);
     // Its token, code and PIN went with the close: the retry cannot go on, and nothing

@@ -373,12 +373,18 @@ async fn a_webhook_and_the_event_it_posts_commit_together() {
         if waiting == 1 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no delivery arrived");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery arrived"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let (_, pending) = app.get(&path).await;
-    assert_eq!(pending["status"], "PENDING", "applied without its event: {pending}");
+    assert_eq!(
+        pending["status"], "PENDING",
+        "applied without its event: {pending}"
+    );
     sqlx::query("drop trigger refuse_events on run_events")
         .execute(&pool)
         .await

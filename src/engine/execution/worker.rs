@@ -3,6 +3,11 @@
 //! Each process names its workers `<host>-<pid>-<fetcher>-<restart>`: a restarted worker
 //! gets a new name so the jobs its predecessor held are rescued by the heartbeat check instead of
 //! staying `Running` forever under a name that is still alive.
+//!
+//! Besides apalis's own heartbeat (driven by its fetch loop), the process beats for each of
+//! its current worker names from a task of its own, so a process busy with long steps never
+//! looks dead: only a process that cannot write for three heartbeats (killed, or cut off
+//! from the database) has its work taken over.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -107,12 +112,17 @@ impl Workers {
         let stopping_engine = engine.clone();
         let fetchers = settings.fetchers.max(1);
         let per_fetcher = settings.concurrency.div_ceil(fetchers).max(1);
+        let alive = LiveNames::default();
+        let beating = alive.beat(engine.clone(), settings.heartbeat);
         let mut monitor = Monitor::new();
         for fetcher in 0..fetchers {
             let engine = engine.clone();
             let writers = writers.clone();
             let settings = settings.clone();
+            let alive = alive.clone();
             monitor = monitor.register(move |restarts| {
+                let name = format!("{}-{fetcher}-{restarts}", settings.name_prefix);
+                alive.set(fetcher, name.clone());
                 let config = Config::default()
                     .queue(STEP_QUEUE)
                     .batch_size(per_fetcher)
@@ -122,7 +132,7 @@ impl Workers {
                     .with_config(config)
                     .with_pubsub()
                     .poll_with_strategy(Strategy::new().interval(Duration::from_secs(1)));
-                WorkerBuilder::new(format!("{}-{fetcher}-{restarts}", settings.name_prefix))
+                WorkerBuilder::new(name)
                     .backend(backend)
                     .data(engine.clone())
                     .data(writers.clone())
@@ -144,6 +154,7 @@ impl Workers {
             Ok(())
         })
         .await;
+        beating.abort();
         engine.hand_off_to(None);
         if let Some(worker) = eager {
             // Handed-off steps get the same grace as the fetchers' in-flight ones.
@@ -158,6 +169,44 @@ impl Workers {
             }
         }
         result
+    }
+}
+
+/// The current name of each fetcher of this process (a restart replaces it), beaten for
+/// from a task that no load on the workers delays.
+#[derive(Clone, Default)]
+struct LiveNames(Arc<std::sync::Mutex<std::collections::BTreeMap<usize, String>>>);
+
+impl LiveNames {
+    fn set(&self, fetcher: usize, name: String) {
+        self.0.lock().expect("live names").insert(fetcher, name);
+    }
+
+    /// Beats for every current name each `every` until aborted.
+    fn beat(&self, engine: Engine, every: Duration) -> tokio::task::JoinHandle<()> {
+        let names = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let current: Vec<String> = names
+                    .0
+                    .lock()
+                    .expect("live names")
+                    .values()
+                    .cloned()
+                    .collect();
+                for name in current {
+                    let beat = async {
+                        let mut conn = engine.pool().acquire().await?;
+                        crate::store::jobs::keep_alive(&mut conn, &name).await
+                    };
+                    if let Err(error) = beat.await {
+                        tracing::warn!(worker.name = %name, error = %error, "worker heartbeat failed");
+                    }
+                }
+            }
+        })
     }
 }
 
