@@ -8,6 +8,7 @@ mod crash;
 mod definitions;
 mod docs;
 mod errors;
+mod evidence;
 mod examples;
 mod fixtures;
 mod graph;
