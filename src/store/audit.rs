@@ -13,7 +13,8 @@ use sqlx::PgConnection;
 pub struct AuditEntry {
     /// When (truncated to microseconds, the database's precision).
     pub at: DateTime<Utc>,
-    /// Key name, or `engine` for what the engine does on its own.
+    /// The person's handle, or the service's own name (`engine`, `schedule:<name>`, `meta`,
+    /// `bootstrap`, `cli`).
     pub actor: String,
     /// What happened, e.g. `run.started`, `key.created`, `decision.refused`.
     pub action: String,
