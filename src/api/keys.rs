@@ -51,7 +51,7 @@ impl From<RoleName> for Role {
 pub struct CreateKeyRequest {
     /// Unique name of the key, never reused: lower-case letters, digits, `.`, `_`, `-`.
     /// Without `person_id` it is also the handle of the new person the key is for.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"))]
     pub name: String,
     /// Role. A key of an approving role (admin, compliance_officer, compliance_lead) works
     /// once a second admin approved it (`POST /v1/keys/{id}/approve`).

@@ -22,7 +22,7 @@ use crate::security::{Permission, PersonId};
 pub struct CreatePersonRequest {
     /// Unique handle, recorded as the actor of what their keys do: lower-case letters,
     /// digits, `.`, `_`, `-`; the service's own names (`engine`, `bootstrap`, …) are taken.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"))]
     pub handle: String,
 }
 
