@@ -288,3 +288,71 @@ impl Connection {
         let _ = connection.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_connections: usize) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(2),
+            max_connections,
+        }
+    }
+
+    fn connections() -> Connections {
+        Connections {
+            started: Instant::now(),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    #[test]
+    fn at_the_limit_the_longest_waiting_connection_makes_room() {
+        let open = connections();
+        let limits = limits(2);
+        let oldest = open.admit(1, &limits).unwrap();
+        oldest.idle_since.store(0, Ordering::Relaxed);
+        let newer = open.admit(2, &limits).unwrap();
+        newer.idle_since.store(5, Ordering::Relaxed);
+        let third = open.admit(3, &limits);
+        assert!(third.is_some());
+        assert!(oldest.close.is_cancelled(), "the longest waiting went");
+        assert!(!newer.close.is_cancelled());
+    }
+
+    #[test]
+    fn connections_in_requests_are_never_evicted() {
+        let open = connections();
+        let limits = limits(1);
+        let busy = open.admit(1, &limits).unwrap();
+        busy.busy.store(1, Ordering::Relaxed);
+        assert!(open.admit(2, &limits).is_none(), "the newcomer is refused");
+        assert!(!busy.close.is_cancelled());
+    }
+
+    #[test]
+    fn the_sweep_closes_slow_headers_and_idle_connections_only() {
+        // A server that has run for 10 s.
+        let open = Connections {
+            started: Instant::now() - Duration::from_secs(10),
+            open: Mutex::new(HashMap::new()),
+        };
+        let limits = limits(10);
+        let [slow, idle, busy, fresh] = [1, 2, 3, 4].map(|id| open.admit(id, &limits).unwrap());
+        let now = open.now();
+        for watch in [&slow, &idle, &busy] {
+            watch.idle_since.store(now - 9_000, Ordering::Relaxed);
+        }
+        fresh.idle_since.store(now - 1_000, Ordering::Relaxed);
+        // `slow` got its first byte 1.5 s ago; `busy` is in a request.
+        slow.first_byte.store(now - 1_500 + 1, Ordering::Relaxed);
+        busy.busy.store(1, Ordering::Relaxed);
+        open.sweep(&limits);
+        assert!(slow.close.is_cancelled(), "headers not complete within 1 s");
+        assert!(idle.close.is_cancelled(), "idle for longer than 2 s");
+        assert!(!busy.close.is_cancelled(), "in a request");
+        assert!(!fresh.close.is_cancelled(), "idle for 1 s only");
+    }
+}
