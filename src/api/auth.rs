@@ -28,7 +28,7 @@ async fn authenticate(request: &Request, bearer: Bearer) -> poem::Result<Caller>
     match keys::authenticate(engine.pool(), &bearer.token).await {
         Ok(Some(caller)) => Ok(caller),
         Ok(None) => Err(poem::Error::from_string(
-            "the API key is unknown, revoked or malformed",
+            "the API key is unknown, revoked, malformed or not yet approved by a second admin",
             StatusCode::UNAUTHORIZED,
         )),
         Err(error) => {

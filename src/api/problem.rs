@@ -77,7 +77,7 @@ pub enum ApiError {
     /// `type`: `…/bad-request`.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
-    /// No API key, or an unknown, revoked or malformed one. `type`: `…/unauthorized`.
+    /// No API key, or an unknown, revoked, malformed or not yet approved one. `type`: `…/unauthorized`.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
     /// The key's role may not do this (`type`: `…/forbidden`), or an approval-policy rule
@@ -227,7 +227,7 @@ fn from_bad_request(error: poem::Error) -> ApiError {
 /// poem's own message for a missing header is terse; say what is expected.
 fn unauthorized_detail(error: &poem::Error) -> String {
     let text = error.to_string();
-    if text.contains("unknown, revoked or malformed") {
+    if text.contains("unknown, revoked, malformed") {
         text
     } else {
         "send an API key as `Authorization: Bearer <token>`".to_owned()
