@@ -86,11 +86,12 @@ pub enum ApiError {
     Forbidden(Json<Problem>),
     /// No such resource, or one in a workspace the key may not see. `type`:
     /// `…/run-not-found`, `…/workflow-not-found`, `…/step-not-found`, `…/key-not-found`,
-    /// `…/workspace-not-found`.
+    /// `…/person-not-found`, `…/workspace-not-found`.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// The request contradicts the resource's current state (`type`: `…/conflict`,
-    /// `…/idempotency-key-taken`).
+    /// `…/workspace-closed`, `…/workspace-not-closed`, `…/workspace-exists`,
+    /// `…/template-exists`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The request body is larger than the configured limit. `type`: `…/payload-too-large`.

@@ -88,9 +88,6 @@ impl Administrator<'_> {
     }
 }
 
-/// Longest key name.
-pub const MAX_NAME_LEN: usize = names::MAX_NAME_LEN;
-
 /// Creates a key; returns it with its token, which is never available again. A key of an
 /// approving role made by an API caller waits for a second admin's approval.
 pub async fn create(
