@@ -80,8 +80,9 @@ pub enum ApiError {
     /// No API key, or an unknown, revoked, malformed or not yet approved one. `type`: `…/unauthorized`.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
-    /// The key's role may not do this (`type`: `…/forbidden`), or an approval-policy rule
-    /// refuses the decision (`type`: `…/approval-policy`, with `rule`).
+    /// The key's role may not do this (`type`: `…/forbidden`), an approval-policy rule
+    /// refuses the decision (`type`: `…/approval-policy`, with `rule`), or an admin would
+    /// approve a key they made or that is theirs (`type`: `…/separation-of-duties`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// No such resource, or one in a workspace the key may not see. `type`:
