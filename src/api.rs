@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod body_limit;
+pub mod data_map;
 pub mod enum_hints;
 pub mod examples;
 pub mod health;
@@ -43,6 +44,8 @@ pub enum ApiTags {
     Keys,
     /// The hash-chained audit ledger (auditors and admins).
     Audit,
+    /// What is stored, for how long, and what erasure does.
+    DataLifecycle,
     /// Liveness and readiness.
     Health,
 }
@@ -56,6 +59,7 @@ type Apis = (
     keys::KeysApi,
     people::PeopleApi,
     audit::AuditApi,
+    data_map::DataMapApi,
     health::HealthApi,
 );
 
@@ -88,6 +92,7 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
             audit::AuditApi {
                 engine: engine.clone(),
             },
+            data_map::DataMapApi,
             health::HealthApi { engine },
         ),
         "Bazaarstreet Workflows",

@@ -26,6 +26,7 @@ pub mod domain;
 pub mod domains;
 pub mod duration;
 pub mod engine;
+pub mod lifecycle;
 pub mod logging;
 pub mod meta;
 pub mod metrics;

@@ -203,7 +203,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 27] = [
+const ROUTES: [&str; 28] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -227,6 +227,7 @@ const ROUTES: [&str; 27] = [
     "/v1/audit",
     "/v1/audit/verify",
     "/v1/audit/head",
+    "/v1/data-map",
     "/healthz",
     "/readyz",
     "/openapi.json",

@@ -5,6 +5,7 @@ mod client;
 mod cluster;
 mod connections;
 mod crash;
+mod data_map;
 mod definitions;
 mod docs;
 mod errors;
