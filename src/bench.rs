@@ -226,7 +226,11 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
         }
         row(
             "(i) killed worker -> run finished elsewhere",
-            &format!("{:.1} s (heartbeat 1 s, step 2 s)", took.as_secs_f64()),
+            &format!(
+                "{:.1} s (heartbeat {} ms, the default; step 2 s)",
+                took.as_secs_f64(),
+                takeover::heartbeat().as_millis()
+            ),
             "",
         );
     }
