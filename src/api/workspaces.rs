@@ -161,7 +161,7 @@ impl From<WorkspaceError> for ApiError {
             WorkspaceError::NotClosed(_) => {
                 ApiError::conflict("workspace-not-closed", error.to_string())
             }
-            WorkspaceError::Confined => ApiError::forbidden("forbidden", error.to_string()),
+            WorkspaceError::Confined(_) => ApiError::forbidden("forbidden", error.to_string()),
             WorkspaceError::NotFound(_) => {
                 ApiError::not_found("workspace-not-found", error.to_string())
             }

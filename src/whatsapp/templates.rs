@@ -223,11 +223,10 @@ async fn visible_workspace(
     caller: &Caller,
     workspace_id: &WorkspaceId,
 ) -> Result<(), TemplateError> {
-    match workspaces::get(pool, caller, workspace_id).await {
-        Ok(_) => Ok(()),
-        Err(WorkspaceError::Database(error)) => Err(error.into()),
-        Err(_) => Err(TemplateError::WorkspaceNotFound(workspace_id.to_string())),
-    }
+    workspaces::get(pool, caller, workspace_id)
+        .await
+        .map(drop)
+        .map_err(|error| workspace_refused(error, workspace_id))
 }
 
 /// Like [`visible_workspace`], and the workspace takes new work (is not closed).
@@ -236,13 +235,18 @@ async fn open_workspace(
     caller: &Caller,
     workspace_id: &WorkspaceId,
 ) -> Result<(), TemplateError> {
-    match workspaces::open_for_work(pool, caller, workspace_id).await {
-        Ok(_) => Ok(()),
-        Err(WorkspaceError::Database(error)) => Err(error.into()),
-        Err(WorkspaceError::Closed(_)) => {
-            Err(EngineError::WorkspaceClosed(workspace_id.clone()).into())
-        }
-        Err(_) => Err(TemplateError::WorkspaceNotFound(workspace_id.to_string())),
+    workspaces::open_for_work(pool, caller, workspace_id)
+        .await
+        .map(drop)
+        .map_err(|error| workspace_refused(error, workspace_id))
+}
+
+/// A template operation's error for a workspace that refused it.
+fn workspace_refused(error: WorkspaceError, workspace_id: &WorkspaceId) -> TemplateError {
+    match error {
+        WorkspaceError::Database(error) => error.into(),
+        WorkspaceError::Closed(_) => EngineError::WorkspaceClosed(workspace_id.clone()).into(),
+        _ => TemplateError::WorkspaceNotFound(workspace_id.to_string()),
     }
 }
 

@@ -39,9 +39,9 @@ pub enum WorkspaceError {
     /// The request is invalid.
     #[error("{0}")]
     Invalid(String),
-    /// A key confined to a workspace asked to create one.
-    #[error("a key confined to a workspace cannot create workspaces")]
-    Confined,
+    /// A key confined to a workspace asked for what only an unconfined key may do (named).
+    #[error("a key confined to a workspace cannot {0}")]
+    Confined(&'static str),
     /// The workspace is closed: it takes no new work.
     #[error("workspace `{0}` is closed and takes no new work; an admin can reopen it")]
     Closed(String),
@@ -145,7 +145,7 @@ pub async fn reopen(
     reason: &str,
 ) -> Result<WorkspaceRow, WorkspaceError> {
     if caller.workspace_id.is_some() {
-        return Err(WorkspaceError::Confined);
+        return Err(WorkspaceError::Confined("reopen a workspace"));
     }
     get(pool, caller, id).await?;
     let mut tx = pool.begin().await?;
@@ -175,7 +175,7 @@ pub async fn create(
     name: &str,
 ) -> Result<WorkspaceRow, WorkspaceError> {
     if caller.workspace_id.is_some() {
-        return Err(WorkspaceError::Confined);
+        return Err(WorkspaceError::Confined("create workspaces"));
     }
     let id = id.unwrap_or_else(WorkspaceId::generate);
     let mut tx = pool.begin().await?;

@@ -26,7 +26,11 @@ handler = "builtin.noop"
 
 /// `bazaarstreet <subcommand>` on this database and these workflows, heartbeating every
 /// second.
-fn process(subcommand: &str, database_url: &str, workflows: &std::path::Path) -> Command {
+pub(crate) fn process(
+    subcommand: &str,
+    database_url: &str,
+    workflows: &std::path::Path,
+) -> Command {
     let jobs = workflows.join("jobs");
     std::fs::create_dir_all(&jobs).expect("an empty jobs directory");
     let mut command = Command::new(env!("CARGO_BIN_EXE_bazaarstreet"));

@@ -16,6 +16,7 @@ use bazaarstreet::security::Role;
 use bazaarstreet::security::audit::{self, AuditEntry};
 use serde_json::{Value, json};
 
+use crate::fixtures::QUORUM_OF_TWO;
 use crate::helpers::{PATIENCE, drop_database, fresh_database_url, spawn_app};
 
 #[test]
@@ -94,22 +95,13 @@ struct Served {
     sandbox: String,
     stdout: Arc<Mutex<String>>,
     log: Arc<Mutex<String>>,
+    /// The threads copying the two pipes; they end when the process has closed them.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
     fn start(database_url: &str, workflows: &std::path::Path, app_secret: &str) -> Self {
-        let jobs = tempfile::tempdir().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bazaarstreet"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("BAZAARSTREET_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .arg("serve")
-            .env("BAZAARSTREET_DATABASE_URL", database_url)
-            .env("BAZAARSTREET_WORKFLOWS_DIR", workflows)
-            .env("BAZAARSTREET_JOBS_DIR", jobs.keep())
+        let mut child = crate::crash::process("serve", database_url, workflows)
             .env("BAZAARSTREET_LISTEN", "127.0.0.1:0")
             .env("BAZAARSTREET_META_SANDBOX_LISTEN", "127.0.0.1:0")
             .env("BAZAARSTREET_META_APP_SECRET", app_secret)
@@ -125,7 +117,7 @@ impl Served {
         let log = Arc::new(Mutex::new(String::new()));
         let out = child.stdout.take().unwrap();
         let kept = stdout.clone();
-        std::thread::spawn(move || {
+        let stdout_reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
                 kept.lock().unwrap().push_str(&(line + "\n"));
             }
@@ -133,7 +125,7 @@ impl Served {
         let (ports, found) = std::sync::mpsc::channel();
         let err = child.stderr.take().unwrap();
         let kept = log.clone();
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 if let Ok(event) = serde_json::from_str::<Value>(&line)
                     && let (Some(message), Some(port)) =
@@ -161,6 +153,7 @@ impl Served {
             sandbox: format!("http://127.0.0.1:{}", sandbox.unwrap()),
             stdout,
             log,
+            readers: vec![stdout_reader, log_reader],
         }
     }
 
@@ -186,11 +179,15 @@ impl Served {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+        let readers = std::mem::take(&mut self.readers);
         let _ = tokio::task::spawn_blocking(move || {
             let _ = self.child.wait();
+            // Every line the process wrote, read to the end of both pipes.
+            for reader in readers {
+                let _ = reader.join();
+            }
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
         let stdout = self.stdout.lock().unwrap().clone();
         let log = self.log.lock().unwrap().clone();
         (stdout, log)
@@ -428,23 +425,9 @@ async fn several_processes_chaining_at_once_never_fork_the_ledger() {
     drop_database(&database_url).await;
 }
 
-const QUORUM: &str = r#"
-name = "quorum"
-version = 1
-[[steps]]
-id = "review"
-kind = "approval"
-roles = ["compliance_officer"]
-quorum = 2
-[[steps]]
-id = "done"
-kind = "task"
-handler = "builtin.noop"
-"#;
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_decision_changes_nothing_and_a_rejection_inside_a_quorum_rejects() {
-    let app = spawn_app(&[("quorum", QUORUM)]).await;
+    let app = spawn_app(&[("quorum", QUORUM_OF_TWO)]).await;
     for name in ["ana", "ben"] {
         app.create_key(name, Role::ComplianceOfficer, None).await;
     }

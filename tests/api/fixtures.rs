@@ -32,3 +32,18 @@ id = "after"
 kind = "task"
 handler = "builtin.noop"
 "#;
+
+/// One approval that needs two compliance officers, then a no-op.
+pub const QUORUM_OF_TWO: &str = r#"
+name = "quorum"
+version = 1
+[[steps]]
+id = "review"
+kind = "approval"
+roles = ["compliance_officer"]
+quorum = 2
+[[steps]]
+id = "done"
+kind = "task"
+handler = "builtin.noop"
+"#;

@@ -9,7 +9,8 @@ use bazaarstreet::engine::background::schedule::{Schedule, start_tick};
 use bazaarstreet::security::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{TESTER, TestApp, spawn_app};
+use crate::fixtures::QUORUM_OF_TWO;
+use crate::helpers::{TESTER, spawn_app};
 
 const NOOP: &str = r#"
 name = "noop"
@@ -28,27 +29,6 @@ id = "a"
 kind = "task"
 handler = "builtin.noop"
 "#;
-
-const GATE: &str = r#"
-name = "gate"
-version = 1
-[[steps]]
-id = "review"
-kind = "approval"
-roles = ["compliance_officer"]
-quorum = 2
-[[steps]]
-id = "done"
-kind = "task"
-handler = "builtin.noop"
-"#;
-
-async fn scalar(app: &TestApp, query: &'static str) -> i64 {
-    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    let count: Option<i64> = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-    pool.close().await;
-    count.unwrap_or(0)
-}
 
 fn start(workflow: &str, workspace: Option<&str>, key: &str, input: Value) -> Value {
     let mut body = json!({ "workflow": workflow, "idempotency_key": key, "input": input });
@@ -122,7 +102,7 @@ async fn idempotency_keys_belong_to_their_workspace_and_workflow() {
         )
         .await;
     assert_eq!(status, 409, "{conflict}");
-    assert_eq!(scalar(&app, "select count(*) from runs").await, 3);
+    assert_eq!(app.count("select count(*) from runs").await, 3);
     app.stop().await;
 }
 
@@ -164,7 +144,7 @@ async fn no_caller_can_take_a_schedule_tick_key() {
     assert_ne!(scheduled[0].0, planted["id"].as_str().unwrap());
     // A second replica's start of the same tick finds the scheduler's run, not a new one.
     start_tick(&app.engine, &schedule, tick).await.unwrap();
-    assert_eq!(scalar(&app, "select count(*) from runs").await, 2);
+    assert_eq!(app.count("select count(*) from runs").await, 2);
     app.stop().await;
 }
 
@@ -178,7 +158,7 @@ async fn a_closed_workspace_takes_no_work_until_an_admin_reopens_it() {
     app.create_key("c-admin", Role::Admin, Some("ws_c")).await;
     let (status, _) = app.delete_as("/v1/workspaces/ws_c", TESTER).await;
     assert_eq!(status, 200);
-    let runs_before = scalar(&app, "select count(*) from runs").await;
+    let runs_before = app.count("select count(*) from runs").await;
 
     let attempts = [
         ("/v1/runs", json!({ "workflow": "noop" })),
@@ -202,13 +182,13 @@ async fn a_closed_workspace_takes_no_work_until_an_admin_reopens_it() {
             "{answer}"
         );
     }
-    assert_eq!(scalar(&app, "select count(*) from runs").await, runs_before);
+    assert_eq!(app.count("select count(*) from runs").await, runs_before);
     assert_eq!(
-        scalar(&app, "select count(*) from whatsapp_templates").await,
+        app.count("select count(*) from whatsapp_templates").await,
         0
     );
     assert_eq!(
-        scalar(&app, "select count(*) from onboarding_secrets").await,
+        app.count("select count(*) from onboarding_secrets").await,
         0
     );
     let (_, ws) = app.get("/v1/workspaces/ws_c").await;
@@ -261,13 +241,10 @@ async fn keys_and_runs_can_only_name_workspaces_that_exist() {
         answer["type"],
         "https://bazaarstreet.dev/problems/workspace-not-found"
     );
-    assert_eq!(scalar(&app, "select count(*) from runs").await, 0);
+    assert_eq!(app.count("select count(*) from runs").await, 0);
     assert_eq!(
-        scalar(
-            &app,
-            "select count(*) from api_keys where name = 'ghost-ws-key'"
-        )
-        .await,
+        app.count("select count(*) from api_keys where name = 'ghost-ws-key'")
+            .await,
         0
     );
     app.stop().await;
@@ -376,8 +353,8 @@ async fn a_nul_is_refused_whatever_the_content_type_says() {
             );
         }
     }
-    assert_eq!(scalar(&app, "select count(*) from runs").await, 0);
-    assert_eq!(scalar(&app, "select count(*) from workspaces").await, 0);
+    assert_eq!(app.count("select count(*) from runs").await, 0);
+    assert_eq!(app.count("select count(*) from workspaces").await, 0);
     app.stop().await;
 }
 
@@ -449,7 +426,7 @@ fn every_operation_is_counted_under_its_own_route() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn separation_of_duties_compares_people_not_keys() {
-    let app = spawn_app(&[("gate", GATE)]).await;
+    let app = spawn_app(&[("quorum", QUORUM_OF_TWO)]).await;
     let tester_person = {
         let (_, keys) = app.get("/v1/keys").await;
         keys["items"]
@@ -487,7 +464,7 @@ async fn separation_of_duties_compares_people_not_keys() {
     assert_eq!((status, &approved["status"]), (200, &json!("active")));
 
     // The admin starts a run; their officer key is still them: not_initiator refuses it.
-    let run = app.start("gate", json!({})).await;
+    let run = app.start("quorum", json!({})).await;
     app.wait_at_step(&run, "review").await;
     let decision = format!("/v1/runs/{run}/steps/review/decision");
     let body = json!({ "decision": "approve", "reason": "ok" });

@@ -156,6 +156,14 @@ impl TestApp {
         token
     }
 
+    /// The one number `query` answers (a count), read straight from the database.
+    pub async fn count(&self, query: &'static str) -> i64 {
+        let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+        let count: Option<i64> = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        count.unwrap_or(0)
+    }
+
     /// Creates workspaces (over the API, as the tester); a key or run can only name one
     /// that exists.
     pub async fn create_workspaces(&self, ids: &[&str]) {

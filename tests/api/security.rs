@@ -123,7 +123,7 @@ async fn roles_limit_what_a_key_may_do() {
         .post_as("/v1/keys", &json!({ "name": "x", "role": "admin" }), "crm")
         .await;
     assert_eq!(status, 403);
-    assert_eq!(count_rows(&app, "select count(*) from runs").await, 0);
+    assert_eq!(app.count("select count(*) from runs").await, 0);
     app.stop().await;
 }
 
@@ -488,8 +488,8 @@ async fn concurrent_writers_never_fork_the_chain() {
     }
     let (_, verify) = app.get("/v1/audit/verify").await;
     assert_eq!(verify["intact"], true, "{verify}");
-    let entries = count_rows(&app, "select count(*) from audit_ledger").await;
-    let max_seq = count_rows(&app, "select max(seq) from audit_chain").await;
+    let entries = app.count("select count(*) from audit_ledger").await;
+    let max_seq = app.count("select max(seq) from audit_chain").await;
     assert_eq!(entries, max_seq, "sequence numbers have gaps or duplicates");
     assert!(entries >= 200);
     app.stop().await;
@@ -526,13 +526,6 @@ async fn tamper_and_verify(
     assert_eq!(verify["intact"], false, "{verify}");
     assert_eq!(verify["first_broken_seq"], broken_seq, "{verify}");
     verify["reason"].as_str().unwrap().to_owned()
-}
-
-async fn count_rows(app: &TestApp, query: &'static str) -> i64 {
-    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    let count: Option<i64> = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
-    pool.close().await;
-    count.unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
