@@ -343,11 +343,6 @@ pub const TABLES: &[TableEntry] = &[
     },
 ];
 
-/// The map's entry for `table` (schema-qualified).
-pub fn entry(table: &str) -> Option<&'static TableEntry> {
-    TABLES.iter().find(|entry| entry.table == table)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
