@@ -183,21 +183,8 @@ impl Engine {
         match &step.kind {
             StepKind::Task(spec) => {
                 if row.status == StepStatus::Running {
-                    // Only a redelivered job finds its step running. apalis redelivers
-                    // when the attempt's worker missed heartbeats by its own (whole-second,
-                    // rounded down) count; take the step over only when that worker is
-                    // silent by ours, and otherwise look again once it would be: a live
-                    // worker finishes its own attempt, and the job is then stale.
-                    let dead = store::attempts::running_on_dead_worker(
-                        &mut tx,
-                        run.id,
-                        row.seq,
-                        dead_after.as_secs_f64(),
-                    )
-                    .await?;
-                    if !dead {
-                        return Ok(Claim::Early(dead_after));
-                    }
+                    // Only a redelivered job finds its step running: the worker that
+                    // started the previous attempt died without finishing it.
                     store::attempts::abandon_running(&mut tx, run.id, row.seq).await?;
                 }
                 row.attempts += 1;
