@@ -10,11 +10,13 @@ pub mod enum_hints;
 pub mod examples;
 pub mod health;
 pub mod keys;
+pub mod legal_holds;
 pub mod metrics;
 pub mod nul_guard;
 pub mod people;
 pub mod problem;
 pub mod request_limits;
+pub mod retention;
 pub mod runs;
 pub mod server;
 pub mod templates;
@@ -60,6 +62,8 @@ type Apis = (
     people::PeopleApi,
     audit::AuditApi,
     data_map::DataMapApi,
+    legal_holds::LegalHoldsApi,
+    retention::RetentionApi,
     health::HealthApi,
 );
 
@@ -93,6 +97,12 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
                 engine: engine.clone(),
             },
             data_map::DataMapApi,
+            legal_holds::LegalHoldsApi {
+                engine: engine.clone(),
+            },
+            retention::RetentionApi {
+                engine: engine.clone(),
+            },
             health::HealthApi { engine },
         ),
         "Bazaarstreet Workflows",

@@ -11,7 +11,10 @@ use crate::engine::handlers::HandlerRegistry;
 
 /// Every domain the service runs.
 pub fn all(context: &DomainContext) -> Vec<Box<dyn Domain>> {
-    vec![Box::new(crate::whatsapp::WhatsApp::new(context.clone()))]
+    vec![
+        Box::new(crate::whatsapp::WhatsApp::new(context.clone())),
+        Box::new(crate::lifecycle::Lifecycle::new(context.clone())),
+    ]
 }
 
 /// The engine's built-in handlers and every domain's, in one registry.

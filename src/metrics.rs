@@ -44,11 +44,13 @@ pub enum Counter {
     WebhooksReceived,
     /// Webhook deliveries processed, by outcome (ok, or error: kept with its error).
     WebhooksProcessed,
+    /// Rows the retention sweep purged, by table.
+    RetentionPurged,
 }
 
 impl Counter {
     /// Every counter, in the order they are rendered.
-    const ALL: [Counter; 7] = [
+    const ALL: [Counter; 8] = [
         Counter::RunsStarted,
         Counter::RunsFinished,
         Counter::StepFailures,
@@ -56,6 +58,7 @@ impl Counter {
         Counter::GraphCalls,
         Counter::WebhooksReceived,
         Counter::WebhooksProcessed,
+        Counter::RetentionPurged,
     ];
 
     fn name(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Counter {
             Counter::GraphCalls => "bazaarstreet_graph_calls_total",
             Counter::WebhooksReceived => "bazaarstreet_webhooks_received_total",
             Counter::WebhooksProcessed => "bazaarstreet_webhooks_processed_total",
+            Counter::RetentionPurged => "bazaarstreet_retention_purged_total",
         }
     }
 
@@ -79,6 +83,7 @@ impl Counter {
             Counter::GraphCalls => "Calls to Meta's Graph API, by operation and outcome.",
             Counter::WebhooksReceived => "Webhook deliveries received, by outcome.",
             Counter::WebhooksProcessed => "Webhook deliveries processed, by outcome.",
+            Counter::RetentionPurged => "Rows the retention sweep purged, by table.",
         }
     }
 }
@@ -119,6 +124,11 @@ impl Metrics {
 
     /// Adds one to `counter` with these labels (`name`, value).
     pub fn count(&self, counter: Counter, labels: &[(&str, &str)]) {
+        self.add(counter, labels, 1);
+    }
+
+    /// Adds `n` to `counter` with these labels (`name`, value).
+    pub fn add(&self, counter: Counter, labels: &[(&str, &str)], n: u64) {
         let labels: Vec<String> = labels
             .iter()
             .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
@@ -128,7 +138,7 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .entry((counter, labels.join(",")))
-            .or_default() += 1;
+            .or_default() += n;
     }
 
     /// Appends this process's metrics in the Prometheus text format.
@@ -203,7 +213,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 28] = [
+const ROUTES: [&str; 36] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -228,6 +238,14 @@ const ROUTES: [&str; 28] = [
     "/v1/audit/verify",
     "/v1/audit/head",
     "/v1/data-map",
+    "/v1/legal-holds",
+    "/v1/legal-holds/check",
+    "/v1/legal-holds/{id}",
+    "/v1/legal-holds/{id}/renew",
+    "/v1/legal-holds/{id}/release",
+    "/v1/retention/policies",
+    "/v1/retention/preview",
+    "/v1/retention/sweeps/{run_id}",
     "/healthz",
     "/readyz",
     "/openapi.json",

@@ -27,7 +27,7 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<ProblemItem>>,
     /// The approval-policy rule that refused a decision (`role`, `not_initiator`,
-    /// `distinct_from`).
+    /// `distinct_from`, `not_named`).
     #[oai(skip_serializing_if_is_none)]
     pub rule: Option<String>,
 }

@@ -30,11 +30,13 @@ pub enum Category {
     StaffAccess,
     /// What the engine needs to run: definitions, schedules, its job queue, migrations.
     EngineState,
+    /// Legal holds, retention policies and what each sweep did.
+    LegalRecords,
 }
 
 impl Category {
     /// Every category, in documentation order.
-    pub const ALL: [Category; 11] = [
+    pub const ALL: [Category; 12] = [
         Category::WorkspaceConfig,
         Category::MetaCredentials,
         Category::GraphCallRecords,
@@ -46,7 +48,20 @@ impl Category {
         Category::AuditEvents,
         Category::StaffAccess,
         Category::EngineState,
+        Category::LegalRecords,
     ];
+
+    /// The category with wire name `name`.
+    pub fn parse(name: &str) -> Option<Category> {
+        Category::ALL
+            .into_iter()
+            .find(|category| category.as_str() == name)
+    }
+
+    /// Every wire name, comma-separated (for error messages).
+    pub fn names() -> String {
+        Category::ALL.map(Category::as_str).join(", ")
+    }
 
     /// The wire and stored name.
     pub fn as_str(self) -> &'static str {
@@ -62,6 +77,7 @@ impl Category {
             Category::AuditEvents => "audit_events",
             Category::StaffAccess => "staff_access",
             Category::EngineState => "engine_state",
+            Category::LegalRecords => "legal_records",
         }
     }
 }
@@ -107,6 +123,24 @@ pub struct TableEntry {
     pub erasure: Erasure,
     /// What it holds, in a sentence.
     pub holds: &'static str,
+    /// How the retention sweep and the hold check find its records' subjects (`None`:
+    /// the sweep does not purge it).
+    pub sweep: Option<Sweep>,
+}
+
+/// SQL expressions over a table's row (aliased `t`) that the retention sweep and the hold
+/// check use: the workspace a record belongs to, the customers it is about, free text
+/// that may mention a customer, and which rows may be purged at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// The record's workspace id (`text`, may be null).
+    pub workspace: &'static str,
+    /// The customers (`wa_id`s) it is about (`text[]`).
+    pub customers: &'static str,
+    /// Text that may mention a customer (`text`, or `null`).
+    pub mentions: &'static str,
+    /// Rows the sweep may consider (`true` for all), e.g. only finished runs.
+    pub only: &'static str,
 }
 
 /// Why the audit ledger is kept whole: it is the record that controls were followed.
@@ -133,6 +167,7 @@ pub const TABLES: &[TableEntry] = &[
             "status_reason",
             "access_token_sealed",
         ]),
+        sweep: None,
         holds: "a business's workspace: name, status, WhatsApp account and number ids, the sealed token",
     },
     TableEntry {
@@ -141,6 +176,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id")],
         retention_from: Some("created_at"),
         erasure: E::Delete,
+        sweep: None,
         holds: "an onboarding's sealed Embedded Signup code and PIN, while it runs",
     },
     TableEntry {
@@ -149,22 +185,40 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Run("run_id")],
         retention_from: Some("at"),
         erasure: E::Delete,
+        sweep: Some(Sweep {
+            workspace: "t.workspace_id",
+            customers: "'{}'::text[]",
+            mentions: "null",
+            only: "true",
+        }),
         holds: "one row per Graph API call: operation, status, error code, duration (no bodies)",
     },
     TableEntry {
         table: "public.webhook_events",
         category: C::WebhookPayloads,
-        subject_keys: &[K::Customer("body")],
+        subject_keys: &[K::Workspace("workspace_id"), K::Customer("customers")],
         retention_from: Some("received_at"),
         erasure: E::Delete,
+        sweep: Some(Sweep {
+            workspace: "t.workspace_id",
+            customers: "t.customers",
+            mentions: "null",
+            only: "t.processed_at is not null",
+        }),
         holds: "signed webhook deliveries as received (message texts, customer numbers)",
     },
     TableEntry {
         table: "public.message_statuses",
         category: C::MessageStatuses,
-        subject_keys: &[K::Workspace("workspace_id")],
+        subject_keys: &[K::Workspace("workspace_id"), K::Customer("recipient_id")],
         retention_from: Some("updated_at"),
         erasure: E::Delete,
+        sweep: Some(Sweep {
+            workspace: "t.workspace_id",
+            customers: "array[t.recipient_id]",
+            mentions: "null",
+            only: "true",
+        }),
         holds: "the latest delivery status of each outbound message",
     },
     TableEntry {
@@ -173,6 +227,12 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Customer("from_number")],
         retention_from: Some("received_at"),
         erasure: E::Delete,
+        sweep: Some(Sweep {
+            workspace: "t.workspace_id",
+            customers: "array[t.from_number]",
+            mentions: "null",
+            only: "true",
+        }),
         holds: "customers' inbound messages and button replies",
     },
     TableEntry {
@@ -181,6 +241,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id")],
         retention_from: Some("updated_at"),
         erasure: E::Delete,
+        sweep: None,
         holds: "message templates as Meta knows them",
     },
     TableEntry {
@@ -191,14 +252,30 @@ pub const TABLES: &[TableEntry] = &[
         )],
         retention_from: Some("at"),
         erasure: E::Delete,
+        sweep: Some(Sweep {
+            workspace: "(select x.workspace_id from whatsapp_templates x where x.id = t.template_id)",
+            customers: "'{}'::text[]",
+            mentions: "null",
+            only: "true",
+        }),
         holds: "each status a template had, with its source",
     },
     TableEntry {
         table: "public.runs",
         category: C::RunRecords,
-        subject_keys: &[K::Workspace("workspace_id"), K::Staff("initiator")],
+        subject_keys: &[
+            K::Workspace("workspace_id"),
+            K::Staff("initiator"),
+            K::Customer("input"),
+        ],
         retention_from: Some("finished_at"),
         erasure: E::Anonymise(&["input", "context"]),
+        sweep: Some(Sweep {
+            workspace: "t.workspace_id",
+            customers: "'{}'::text[]",
+            mentions: "t.input::text",
+            only: "t.finished_at is not null",
+        }),
         holds: "workflow runs: input, context, status, initiator",
     },
     TableEntry {
@@ -207,6 +284,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Run("run_id")],
         retention_from: Some("finished_at"),
         erasure: E::Anonymise(&["output"]),
+        sweep: None,
         holds: "each visit of a step: status, outcome, output, error",
     },
     TableEntry {
@@ -215,6 +293,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Run("run_id")],
         retention_from: Some("finished_at"),
         erasure: E::Anonymise(&["output"]),
+        sweep: None,
         holds: "each attempt of a task step: worker, outcome, output, error",
     },
     TableEntry {
@@ -223,6 +302,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Run("run_id")],
         retention_from: Some("received_at"),
         erasure: E::Anonymise(&["payload"]),
+        sweep: None,
         holds: "events posted to runs, with their payloads",
     },
     TableEntry {
@@ -230,7 +310,10 @@ pub const TABLES: &[TableEntry] = &[
         category: C::RunRecords,
         subject_keys: &[K::Run("run_id"), K::Staff("actor")],
         retention_from: Some("decided_at"),
-        erasure: E::Keep("the record of who approved what, which separation of duties rests on"),
+        erasure: E::Keep(
+            "the record of who approved what, kept as long as its run; the audit ledger keeps each decision for good",
+        ),
+        sweep: None,
         holds: "approval decisions: who, which role, approve or reject, the reason",
     },
     TableEntry {
@@ -239,6 +322,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Run("run_id"), K::Staff("actor")],
         retention_from: Some("at"),
         erasure: E::Anonymise(&["data"]),
+        sweep: None,
         holds: "every state change of a run",
     },
     TableEntry {
@@ -247,6 +331,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Staff("actor")],
         retention_from: None,
         erasure: E::Keep(LEDGER_BASIS),
+        sweep: None,
         holds: "the audit ledger's entries (ids and hashes, never personal data)",
     },
     TableEntry {
@@ -255,6 +340,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep(LEDGER_BASIS),
+        sweep: None,
         holds: "the hash chain over the ledger's entries",
     },
     TableEntry {
@@ -263,6 +349,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep(LEDGER_BASIS),
+        sweep: None,
         holds: "ledger entries waiting to be chained (briefly)",
     },
     TableEntry {
@@ -271,6 +358,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep(LEDGER_BASIS),
+        sweep: None,
         holds: "the chain's end: one row",
     },
     TableEntry {
@@ -281,6 +369,7 @@ pub const TABLES: &[TableEntry] = &[
         erasure: E::Keep(
             "handles are the actors of the ledger and of decisions; a handle holds no name by rule",
         ),
+        sweep: None,
         holds: "the people keys belong to: a handle each",
     },
     TableEntry {
@@ -291,7 +380,41 @@ pub const TABLES: &[TableEntry] = &[
         erasure: E::Keep(
             "who held which access when; the token itself is never stored, only its hash",
         ),
+        sweep: None,
         holds: "API keys: name, role, workspace, the token's SHA-256 and prefix, approvals",
+    },
+    TableEntry {
+        table: "public.legal_holds",
+        category: C::LegalRecords,
+        subject_keys: &[
+            K::Workspace("workspace_id"),
+            K::Customer("customers"),
+            K::Staff("placed_by"),
+        ],
+        retention_from: None,
+        erasure: E::Keep(
+            "the record of what was preserved and why, for the legal claims and obligations it serves (GDPR Art 17(3)(b), (e))",
+        ),
+        sweep: None,
+        holds: "legal holds: kind, scope (workspace, customers, categories, time range), reason, matter, who placed and released them",
+    },
+    TableEntry {
+        table: "public.retention_policies",
+        category: C::LegalRecords,
+        subject_keys: &[K::Staff("updated_by")],
+        retention_from: None,
+        erasure: E::Keep("the retention rules in force; no personal data"),
+        sweep: None,
+        holds: "overrides of the default retention per category and workspace status",
+    },
+    TableEntry {
+        table: "public.retention_sweep_counts",
+        category: C::LegalRecords,
+        subject_keys: &[K::Workspace("workspace_id"), K::Run("run_id")],
+        retention_from: None,
+        erasure: E::Keep("the proof of what each sweep deleted; counts only"),
+        sweep: None,
+        holds: "per sweep, table and workspace: rows deleted, anonymised and held (with the hold ids)",
     },
     TableEntry {
         table: "public.workflow_definitions",
@@ -299,6 +422,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep("runs are pinned to the definition they started with"),
+        sweep: None,
         holds: "every version of every workflow definition",
     },
     TableEntry {
@@ -307,6 +431,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep("the last tick of each schedule; no personal data"),
+        sweep: None,
         holds: "each recurring schedule's last tick",
     },
     TableEntry {
@@ -315,6 +440,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep("which migrations ran; no personal data"),
+        sweep: None,
         holds: "the schema's migration history",
     },
     TableEntry {
@@ -323,6 +449,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep("which of the queue's migrations ran; no personal data"),
+        sweep: None,
         holds: "the job queue's migration history",
     },
     TableEntry {
@@ -331,6 +458,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Run("job (run id inside)")],
         retention_from: Some("done_at"),
         erasure: E::Delete,
+        sweep: None,
         holds: "the step queue's jobs: run id, step, generation (no inputs); finished ones pruned after BAZAARSTREET_JOB_RETENTION",
     },
     TableEntry {
@@ -339,6 +467,7 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: Some("last_seen"),
         erasure: E::Keep("worker names (host and pid) and heartbeats; no personal data"),
+        sweep: None,
         holds: "the queue's workers and their heartbeats",
     },
 ];

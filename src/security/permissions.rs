@@ -24,6 +24,12 @@ pub enum Permission {
     ReadAudit,
     /// Create, list and revoke API keys.
     ManageKeys,
+    /// Read legal holds, retention policies and sweep reports.
+    ReadLifecycle,
+    /// Place and renew legal holds, and ask for their release.
+    PlaceHolds,
+    /// Change retention policies.
+    SetRetention,
 }
 
 impl Permission {
@@ -43,6 +49,15 @@ impl Permission {
             Permission::CloseWorkspaces => &[Role::Admin],
             Permission::ReadAudit => &[Role::Admin, Role::Auditor],
             Permission::ManageKeys => &[Role::Admin],
+            Permission::ReadLifecycle => &[
+                Role::Admin,
+                Role::ComplianceOfficer,
+                Role::ComplianceLead,
+                Role::Auditor,
+            ],
+            Permission::PlaceHolds => &[Role::ComplianceOfficer, Role::ComplianceLead],
+            // Retention is a compliance decision, not an operator's: leads only.
+            Permission::SetRetention => &[Role::ComplianceLead],
         }
     }
 }

@@ -90,31 +90,33 @@ pub async fn start_many(conn: &mut PgConnection, started: &[StartedAttempt]) -> 
     Ok(())
 }
 
-/// Whether visit `seq` of a run is a task step whose running attempt belongs to a worker
-/// that has not heartbeat for `dead_after_secs` (or is gone from apalis's worker table).
-pub async fn running_on_dead_worker(
+/// Whether visit `seq` of a run is a running task step that nothing is running: no
+/// attempt of it is `running` on a worker that heartbeat within `dead_after_secs`. That
+/// is the case when its worker died (silent, or gone from apalis's worker table) or when
+/// a live process cut the attempt short and said so ([`abandon_cut_short`]).
+pub async fn orphaned(
     conn: &mut PgConnection,
     run_id: RunId,
     seq: i32,
     dead_after_secs: f64,
 ) -> sqlx::Result<bool> {
-    let dead = sqlx::query_scalar!(
+    let orphaned = sqlx::query_scalar!(
         r#"select exists (
                select 1 from run_steps s
-               join step_attempts a on a.run_id = s.run_id and a.seq = s.seq
-                                   and a.status = 'running'
-               left join apalis.workers w on w.id = a.worker
                where s.run_id = $1 and s.seq = $2 and s.kind = 'task' and s.status = 'running'
-                 and (w.id is null
-                      or w.last_seen < now() - make_interval(secs => $3))
-           ) as "dead!""#,
+                 and not exists (
+                     select 1 from step_attempts a
+                     join apalis.workers w on w.id = a.worker
+                     where a.run_id = s.run_id and a.seq = s.seq and a.status = 'running'
+                       and w.last_seen >= now() - make_interval(secs => $3))
+           ) as "orphaned!""#,
         run_id.uuid(),
         seq,
         dead_after_secs
     )
     .fetch_one(conn)
     .await?;
-    Ok(dead)
+    Ok(orphaned)
 }
 
 /// A step job to claim: the run should be at `step_id` with `generation`.
@@ -213,6 +215,27 @@ pub async fn claim_due_tasks<R: AsRef<ClaimRequest>>(
     )
     .fetch_all(conn)
     .await
+}
+
+/// Marks the attempt of run `run_id` that `worker` was running as abandoned: the live
+/// process cut it short (the database refused its end), so whichever worker picks the
+/// step up next may take it over without waiting for this one to fall silent.
+pub async fn abandon_cut_short(
+    conn: &mut PgConnection,
+    run_id: RunId,
+    worker: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update step_attempts
+         set status = 'abandoned', finished_at = now(),
+             error = 'the database refused to record the end of this attempt'
+         where run_id = $1 and worker = $2 and status = 'running'",
+        run_id.uuid(),
+        worker
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Marks attempts that were started but never finished (their worker died) as abandoned.

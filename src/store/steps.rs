@@ -282,6 +282,8 @@ pub struct WaitingApproval {
     pub wake_at: Option<DateTime<Utc>>,
     /// Approvals so far.
     pub approvals: i64,
+    /// The run's context (where `not_named_at` paths point).
+    pub context: serde_json::Value,
 }
 
 /// Approval steps waiting for decisions, oldest first, optionally of one workspace.
@@ -293,7 +295,7 @@ pub async fn waiting_approvals(
     sqlx::query_as!(
         WaitingApproval,
         r#"select r.id as run_id, r.workflow, r.workflow_version, r.initiator, r.workspace_id,
-                  s.step_id, s.seq, s.created_at, s.wake_at,
+                  s.step_id, s.seq, s.created_at, s.wake_at, r.context,
                   (select count(*) from step_decisions d
                    where d.run_id = s.run_id and d.seq = s.seq and d.decision = 'approve')
                       as "approvals!"

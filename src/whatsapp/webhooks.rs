@@ -85,13 +85,14 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
         let mut changes = Vec::new();
         for delivery in &deliveries {
             let span = tracing::info_span!("webhook", webhook.id = delivery.id);
+            let mut subjects = Subjects::default();
             let error = match serde_json::from_slice::<Value>(&delivery.body) {
                 Ok(mut payload) => {
                     // A NUL (say, in a customer's text) cannot be stored and would fail
                     // this delivery, and every one queued behind it, forever; the raw
                     // body stays as it came.
                     replace_nul(&mut payload);
-                    apply(&mut tx, &payload, &mut changes)
+                    apply(&mut tx, &payload, &mut changes, &mut subjects)
                         .instrument(span)
                         .await?
                 }
@@ -100,7 +101,14 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
             if let Some(error) = &error {
                 tracing::warn!(webhook.id = delivery.id, %error, "a webhook delivery could not be applied; kept with its error");
             }
-            store::webhooks::mark_processed(&mut tx, delivery.id, error.as_deref()).await?;
+            store::webhooks::mark_processed(
+                &mut tx,
+                delivery.id,
+                error.as_deref(),
+                subjects.workspace.as_deref(),
+                &subjects.customers,
+            )
+            .await?;
             let outcome = if error.is_some() { "error" } else { "ok" };
             METRICS.count(Counter::WebhooksProcessed, &[("outcome", outcome)]);
         }
@@ -132,11 +140,30 @@ pub async fn process_pending(engine: &Engine) -> Result<usize, EngineError> {
     }
 }
 
+/// Whom a delivery is about, recorded on it for the hold check and erasure: the
+/// workspace it came for and the customers it names.
+#[derive(Debug, Default)]
+struct Subjects {
+    workspace: Option<String>,
+    customers: Vec<String>,
+}
+
+impl Subjects {
+    fn customer(&mut self, wa_id: Option<&str>) {
+        if let Some(wa_id) = wa_id
+            && !self.customers.iter().any(|known| known == wa_id)
+        {
+            self.customers.push(wa_id.to_owned());
+        }
+    }
+}
+
 /// Applies one delivery; returns a description of what could not be used, if anything.
 async fn apply(
     conn: &mut sqlx::PgConnection,
     payload: &Value,
     changes: &mut Vec<TemplateChange>,
+    subjects: &mut Subjects,
 ) -> Result<Option<String>, EngineError> {
     let mut unusable = Vec::new();
     for entry in payload["entry"].as_array().into_iter().flatten() {
@@ -147,7 +174,14 @@ async fn apply(
                 "messages" => {
                     let phone = value["metadata"]["phone_number_id"].as_str();
                     let workspace = store::webhooks::workspace_of(conn, phone, waba).await?;
+                    if subjects.workspace.is_none() {
+                        subjects.workspace.clone_from(&workspace);
+                    }
+                    for contact in value["contacts"].as_array().into_iter().flatten() {
+                        subjects.customer(contact["wa_id"].as_str());
+                    }
                     for status in value["statuses"].as_array().into_iter().flatten() {
+                        subjects.customer(status["recipient_id"].as_str());
                         let (Some(id), Some(state)) =
                             (status["id"].as_str(), status["status"].as_str())
                         else {
@@ -162,12 +196,14 @@ async fn apply(
                             conn,
                             id,
                             workspace.as_deref(),
+                            status["recipient_id"].as_str(),
                             state,
                             code,
                         )
                         .await?;
                     }
                     for message in value["messages"].as_array().into_iter().flatten() {
+                        subjects.customer(message["from"].as_str());
                         let (Some(id), Some(from)) =
                             (message["id"].as_str(), message["from"].as_str())
                         else {
@@ -212,6 +248,9 @@ async fn apply(
                     ) && let Some(workspace) =
                         store::webhooks::workspace_of(conn, None, waba).await?
                     {
+                        if subjects.workspace.is_none() {
+                            subjects.workspace = Some(workspace.clone());
+                        }
                         let reason = format!(
                             "Meta reported {event} for WABA {}",
                             waba.unwrap_or_default()

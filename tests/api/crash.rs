@@ -297,9 +297,6 @@ async fn sigterm_lets_the_step_in_flight_finish(which: Doomed) {
 /// Two live processes whose every worker is busy with a step far longer than three
 /// heartbeats: neither takes the other's work (each step runs once).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "known open bug (failed 1 of 3 runs): apalis re-enqueues a live worker's job after \
-            heartbeat x missed rounded down to whole seconds, and the claim then takes the \
-            running step over; see the closing note of the hardening issue"]
 async fn a_live_process_busy_with_long_steps_is_never_taken_over() {
     const LONG: &str = r#"
 name = "long"

@@ -7,7 +7,7 @@ use crate::security::Role;
 /// A decision the policy refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// The rule: `role`, `not_initiator` or `distinct_from`.
+    /// The rule: `role`, `not_initiator`, `distinct_from` or `not_named`.
     pub rule: &'static str,
     /// Why, for the caller.
     pub detail: String,
@@ -24,6 +24,19 @@ pub struct Decider<'a> {
     pub initiator: &'a str,
     /// Steps of this run the decider has already decided (any visit).
     pub decided_steps: &'a [String],
+    /// The run's context, where `not_named_at` paths point.
+    pub context: &'a serde_json::Value,
+}
+
+/// The people named at `path` in `context`: one handle or a list of them.
+fn named_at<'v>(context: &'v serde_json::Value, path: &str) -> Vec<&'v str> {
+    match crate::engine::handlers::context::lookup(context, path) {
+        Some(serde_json::Value::String(handle)) => vec![handle.as_str()],
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().filter_map(serde_json::Value::as_str).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Checks every rule of `spec` for `decider` deciding `step_id`.
@@ -61,6 +74,19 @@ pub fn check(spec: &ApprovalSpec, step_id: &str, decider: &Decider<'_>) -> Resul
             ),
         });
     }
+    if let Some(path) = spec
+        .not_named_at
+        .iter()
+        .find(|path| named_at(decider.context, path).contains(&decider.actor))
+    {
+        return Err(Refusal {
+            rule: "not_named",
+            detail: format!(
+                "`{}` is named at `{path}` of this run and may not decide its step `{step_id}`",
+                decider.actor
+            ),
+        });
+    }
     Ok(())
 }
 
@@ -75,10 +101,15 @@ mod tests {
             quorum: 1,
             not_initiator: true,
             distinct_from: vec!["first_review".into()],
+            not_named_at: vec!["steps.prepare.placed_by".into()],
             expires_after: None,
             on_timeout: Target::Fail,
         }
     }
+
+    static CONTEXT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(
+        || serde_json::json!({ "input": {}, "steps": { "prepare": { "placed_by": "placer" } } }),
+    );
 
     fn decider<'a>(actor: &'a str, role: Role, decided: &'a [String]) -> Decider<'a> {
         Decider {
@@ -86,6 +117,7 @@ mod tests {
             role,
             initiator: "starter",
             decided_steps: decided,
+            context: &CONTEXT,
         }
     }
 
@@ -106,6 +138,10 @@ mod tests {
         assert_eq!(
             refused(&decider("bob", Role::ComplianceLead, &earlier)),
             Some("distinct_from")
+        );
+        assert_eq!(
+            refused(&decider("placer", Role::ComplianceLead, &none)),
+            Some("not_named")
         );
         assert_eq!(
             refused(&decider("bob", Role::ComplianceOfficer, &none)),

@@ -164,6 +164,7 @@ impl Engine {
                 role: caller.role,
                 initiator: &item.initiator,
                 decided_steps: &decided_steps,
+                context: &item.context,
             };
             if decided_here || policy::check(spec, &item.step_id, &decider).is_err() {
                 continue;

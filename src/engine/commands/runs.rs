@@ -305,6 +305,7 @@ impl Engine {
                 role: decider.role,
                 initiator: &run.initiator,
                 decided_steps: &decided_steps,
+                context: &run.context,
             },
         );
         if let Err(refusal) = check {

@@ -67,6 +67,10 @@ pub struct RawStep {
     /// approval: steps whose deciders may not decide this one.
     #[serde(default)]
     pub distinct_from: Option<Vec<String>>,
+    /// approval: paths into the run context naming people (a handle or a list of them)
+    /// who may not decide this step, e.g. `steps.prepare.placed_by`.
+    #[serde(default)]
+    pub not_named_at: Option<Vec<String>>,
     /// approval: how long the approval stays open.
     #[serde(default)]
     pub expires_after: Option<String>,
@@ -275,6 +279,8 @@ pub struct ApprovalSpec {
     pub not_initiator: bool,
     /// Steps whose deciders are refused here.
     pub distinct_from: Vec<String>,
+    /// Context paths naming people who are refused here.
+    pub not_named_at: Vec<String>,
     /// How long the approval stays open.
     pub expires_after: Option<Duration>,
     /// Where an expired approval goes.

@@ -230,6 +230,7 @@ fn allowed_fields(kind: &str) -> &'static [&'static str] {
             "quorum",
             "not_initiator",
             "distinct_from",
+            "not_named_at",
             "expires_after",
             "on_timeout",
         ],
@@ -240,7 +241,7 @@ fn allowed_fields(kind: &str) -> &'static [&'static str] {
 }
 
 fn present_fields(step: &RawStep) -> Vec<&'static str> {
-    let fields: [(&'static str, bool); 14] = [
+    let fields: [(&'static str, bool); 15] = [
         ("handler", step.handler.is_some()),
         ("params", step.params.is_some()),
         ("retry", step.retry.is_some()),
@@ -249,6 +250,7 @@ fn present_fields(step: &RawStep) -> Vec<&'static str> {
         ("quorum", step.quorum.is_some()),
         ("not_initiator", step.not_initiator.is_some()),
         ("distinct_from", step.distinct_from.is_some()),
+        ("not_named_at", step.not_named_at.is_some()),
         ("expires_after", step.expires_after.is_some()),
         ("event", step.event.is_some()),
         ("correlation", step.correlation.is_some()),

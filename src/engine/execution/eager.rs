@@ -224,6 +224,7 @@ impl Engine {
             .await;
         if let Err(error) = &result {
             tracing::warn!(error = %error, "handed-off step failed; its job goes back to the queue");
+            self.abandon_cut_short(&current, worker.name()).await;
         }
         let requeue_as = result.as_ref().err().map(|_| &current);
         self.end_held(worker, &held, requeue_as).await;

@@ -141,15 +141,15 @@ impl Engine {
             // A stale job. One exception: the job that started a chain of steps continued
             // inline (docs/ARCHITECTURE.md) is the only job of that run, and apalis hands it
             // on when its worker dies; it takes the run over if the step the chain was
-            // running belongs to a worker that stopped heartbeating.
-            let dead = store::attempts::running_on_dead_worker(
+            // running is orphaned (its worker stopped heartbeating, or cut it short).
+            let orphaned = store::attempts::orphaned(
                 &mut tx,
                 run.id,
                 run.current_seq,
                 dead_after.as_secs_f64(),
             )
             .await?;
-            if !dead {
+            if !orphaned {
                 return Ok(Claim::Nothing);
             }
         }
@@ -183,8 +183,23 @@ impl Engine {
         match &step.kind {
             StepKind::Task(spec) => {
                 if row.status == StepStatus::Running {
-                    // Only a redelivered job finds its step running: the worker that
-                    // started the previous attempt died without finishing it.
+                    // A redelivered job finds its step running. apalis redelivers when the
+                    // attempt's worker missed heartbeats by its own count, which rounds
+                    // down to whole seconds: a live, busy worker's job can come back. Take
+                    // the step over only when it is orphaned by our full-precision count
+                    // (or its live process cut it short); otherwise look again once it
+                    // would be: a live worker finishes its own attempt, and this job is
+                    // stale by then.
+                    let orphaned = store::attempts::orphaned(
+                        &mut tx,
+                        run.id,
+                        row.seq,
+                        dead_after.as_secs_f64(),
+                    )
+                    .await?;
+                    if !orphaned {
+                        return Ok(Claim::Early(dead_after));
+                    }
                     store::attempts::abandon_running(&mut tx, run.id, row.seq).await?;
                 }
                 row.attempts += 1;
@@ -251,6 +266,9 @@ impl Engine {
         let result = self
             .run_attempt(writers, worker, &mut current, attempt)
             .await;
+        if result.is_err() {
+            self.abandon_cut_short(&current, worker).await;
+        }
         if result.is_err() && current != *job {
             let pending = [PendingJob {
                 job: current,
@@ -264,6 +282,18 @@ impl Engine {
             .await;
         }
         result
+    }
+
+    /// Says that the attempt `worker` was running for `job`'s run was cut short (the
+    /// database refused its end), so the job that picks the step up next takes it over at
+    /// once instead of waiting for this live worker to fall silent.
+    pub(in crate::engine) async fn abandon_cut_short(&self, job: &StepJob, worker: &str) {
+        keep_trying("record a cut-short attempt as abandoned", || async {
+            let mut conn = self.pool.acquire().await?;
+            store::attempts::abandon_cut_short(&mut conn, job.run_id, worker).await?;
+            Ok(())
+        })
+        .await;
     }
 
     /// Calls the handler, then records the result through the completion writers; while

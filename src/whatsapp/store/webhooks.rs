@@ -40,16 +40,23 @@ pub async fn lock_unprocessed(
     .await
 }
 
-/// Marks a delivery processed, with the error that made part of it unusable, if any.
+/// Marks a delivery processed, with the error that made part of it unusable, if any,
+/// and whom it is about (its workspace and the customers it names).
 pub async fn mark_processed(
     conn: &mut PgConnection,
     id: i64,
     error: Option<&str>,
+    workspace_id: Option<&str>,
+    customers: &[String],
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "update webhook_events set processed_at = now(), error = $2 where id = $1",
+        "update webhook_events set processed_at = now(), error = $2, workspace_id = $3,
+                customers = $4
+         where id = $1",
         id,
-        error
+        error,
+        workspace_id,
+        customers
     )
     .execute(conn)
     .await?;
@@ -62,12 +69,13 @@ pub async fn advance_status(
     conn: &mut PgConnection,
     message_id: &str,
     workspace_id: Option<&str>,
+    recipient_id: Option<&str>,
     status: &str,
     error_code: Option<i64>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "insert into message_statuses (message_id, workspace_id, status, error_code)
-         values ($1, $2, $3, $4)
+        "insert into message_statuses (message_id, workspace_id, status, error_code, recipient_id)
+         values ($1, $2, $3, $4, $5)
          on conflict (message_id) do update
          set status = excluded.status, error_code = excluded.error_code, updated_at = now()
          where array_position(array['sent', 'failed', 'delivered', 'read'], excluded.status)
@@ -75,7 +83,8 @@ pub async fn advance_status(
         message_id,
         workspace_id,
         status,
-        error_code
+        error_code,
+        recipient_id
     )
     .execute(conn)
     .await?;

@@ -112,11 +112,21 @@ pub(super) fn approval_spec(
         None => None,
         Some(text) => Some(problems.duration(Some(id), "expires_after", text)?),
     };
+    let not_named_at = raw.not_named_at.clone().unwrap_or_default();
+    for path in &not_named_at {
+        if !is_valid_path(path) {
+            problems.in_step(
+                id,
+                format!("`not_named_at` path `{path}` must start at `input` or `steps`"),
+            );
+        }
+    }
     Some(ApprovalSpec {
         roles,
         quorum,
         not_initiator: raw.not_initiator.unwrap_or(true),
         distinct_from: raw.distinct_from.clone().unwrap_or_default(),
+        not_named_at,
         expires_after,
         on_timeout,
     })
