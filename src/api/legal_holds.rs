@@ -13,10 +13,8 @@ use super::auth::ApiKey;
 use super::problem::ApiError;
 use super::views::RunView;
 use crate::engine::Engine;
-use crate::lifecycle::holds::{self, HoldError, HoldQuery, HoldScope, NewHold};
-use crate::lifecycle::store::holds::HoldRow;
+use crate::lifecycle::holds::{self, HoldError, HoldId, HoldQuery, HoldRow, HoldScope, NewHold};
 use crate::security::Permission;
-use crate::store::ids::HoldId;
 
 /// The kind of hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -103,7 +101,7 @@ impl Example for PlaceHoldRequest {
         Self {
             kind: HoldKind::Litigation,
             scope: HoldScopeView {
-                workspace_id: Some("ws_acme".into()),
+                workspace_id: Some("ws_salon_aurora".into()),
                 customers: Some(vec!["4915123456789".into()]),
                 categories: Some(vec!["inbound_messages".into(), "message_statuses".into()]),
                 from: None,

@@ -10,12 +10,11 @@ use super::ApiTags;
 use super::auth::ApiKey;
 use super::problem::ApiError;
 use crate::engine::Engine;
+use crate::engine::RunId;
 use crate::lifecycle::purge::DueCount;
 use crate::lifecycle::retention::{self, Policy, PolicyChange, PolicyError};
-use crate::lifecycle::store::sweeps::SweepCount;
-use crate::lifecycle::sweep;
+use crate::lifecycle::sweep::{self, SweepCount};
 use crate::security::Permission;
-use crate::store::ids::RunId;
 use poem_openapi::param::Path;
 use uuid::Uuid;
 

@@ -15,12 +15,14 @@ use sqlx::PgPool;
 
 use super::data_map::Category;
 use super::store;
-use super::store::holds::{HoldFilter, HoldRow, NewHoldRow};
+pub use super::store::holds::HoldRow;
+use super::store::holds::{HoldFilter, NewHoldRow};
 use crate::engine::commands::runs::{IdempotencyKey, StartRun};
 use crate::engine::{Engine, EngineError, InputProblem};
 use crate::security::audit::{self, AuditEntry};
 use crate::security::{Caller, ListScope};
-use crate::store::ids::{HoldId, WorkspaceId};
+pub use crate::store::ids::HoldId;
+use crate::store::ids::WorkspaceId;
 use crate::store::runs::RunRow;
 
 /// The workflow that releases a hold.

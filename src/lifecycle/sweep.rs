@@ -19,6 +19,8 @@ use crate::security::Caller;
 use crate::security::audit::{self, AuditEntry};
 use crate::store::ids::RunId;
 
+pub use super::store::sweeps::SweepCount;
+
 /// The workflow a sweep runs.
 pub const SWEEP_WORKFLOW: &str = "retention_sweep";
 

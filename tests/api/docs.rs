@@ -99,8 +99,15 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         )
         .replace("{name}", "review")
         .replace("{tid}", "1");
-    let path = if template.starts_with("/v1/keys/{id}") || template.starts_with("/v1/people/{id}") {
+    let by_uuid = ["/v1/keys/{id}", "/v1/people/{id}", "/v1/legal-holds/{id}"];
+    let path = if by_uuid.iter().any(|prefix| template.starts_with(prefix)) {
         template.replace("{id}", "00000000-0000-0000-0000-000000000000")
+    } else {
+        path
+    }
+    .replace("{run_id}", run);
+    let path = if template == "/v1/legal-holds/check" {
+        format!("{path}?category=run_records")
     } else {
         path
     };
@@ -117,6 +124,15 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         ("POST", "/v1/keys") => json!({ "name": "k", "role": "auditor" }),
         ("POST", "/v1/people") => json!({ "handle": "p" }),
         ("POST", "/v1/workspaces/{id}/reopen") => json!({ "reason": "matrix" }),
+        ("POST", "/v1/legal-holds") => json!({
+            "kind": "litigation", "scope": { "workspace_id": "ws_matrix" },
+            "reason": "matrix", "matter_ref": "m"
+        }),
+        ("POST", "/v1/legal-holds/{id}/release") => json!({ "reason": "matrix" }),
+        ("PUT", "/v1/retention/policies") => json!({ "policies": [{
+            "category": "webhook_payloads", "workspace_status": "active",
+            "keep_for": "30d", "reason": "matrix"
+        }] }),
         _ => Value::Null,
     };
     (path, body)
@@ -170,6 +186,7 @@ async fn the_role_matrix_in_security_md_is_what_the_server_does() {
                 "GET" => app.get_as(&path, name).await,
                 "POST" => app.post_as(&path, &body, name).await,
                 "DELETE" => app.delete_as(&path, name).await,
+                "PUT" => app.put_as(&path, &body, name).await,
                 other => panic!("{operation}: method {other} not covered"),
             };
             match cell.as_str() {

@@ -135,6 +135,21 @@ async fn every_request_example_of_the_document_works_as_sent() {
     )
     .await;
 
+    app.create_key("lead", Role::ComplianceLead, None).await;
+    send("POST /v1/legal-holds", "/v1/legal-holds", &officer).await;
+    let (status, body) = app
+        .put_as(
+            "/v1/retention/policies",
+            &example("PUT /v1/retention/policies"),
+            "lead",
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "PUT /v1/retention/policies with its example: {body}"
+    );
+    sent.push("PUT /v1/retention/policies".to_owned());
+
     let mut documented: Vec<String> = examples.into_iter().map(|(op, _)| op).collect();
     documented.sort();
     sent.sort();

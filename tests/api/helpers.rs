@@ -240,6 +240,20 @@ impl TestApp {
         read(response).await
     }
 
+    /// PUTs JSON with the key named `actor`.
+    pub async fn put_as(&self, path: &str, body: &Value, actor: &str) -> (u16, Value) {
+        let token = self.token(actor).await;
+        let response = self
+            .client
+            .put(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
     /// DELETEs with the key named `actor`.
     pub async fn delete_as(&self, path: &str, actor: &str) -> (u16, Value) {
         let token = self.token(actor).await;

@@ -95,7 +95,7 @@ async fn policies_show_their_defaults_and_each_change_is_audited_with_old_and_ne
     ];
     for (change, pointer) in refused {
         let body = json!({ "policies": [change] });
-        let (status, problem) = put(&app, "/v1/retention/policies", &body, "lena").await;
+        let (status, problem) = app.put_as("/v1/retention/policies", &body, "lena").await;
         assert_eq!(status, 422, "{problem}");
         assert_eq!(problem["errors"][0]["pointer"], pointer, "{problem}");
     }
@@ -103,13 +103,13 @@ async fn policies_show_their_defaults_and_each_change_is_audited_with_old_and_ne
         { "category": "graph_call_records", "workspace_status": "active", "keep_for": "14d", "reason": "contract" },
         { "category": "run_records", "workspace_status": "closed", "keep_for": null, "reason": "audit pending" },
     ]});
-    let (status, _) = put(&app, "/v1/retention/policies", &good, "olga").await;
+    let (status, _) = app.put_as("/v1/retention/policies", &good, "olga").await;
     assert_eq!(status, 403, "officers do not set retention");
     assert_eq!(
         app.count("select count(*) from retention_policies").await,
         0
     );
-    let (status, list) = put(&app, "/v1/retention/policies", &good, "lena").await;
+    let (status, list) = app.put_as("/v1/retention/policies", &good, "lena").await;
     assert_eq!(status, 200, "{list}");
     let graph = policy(&list, "graph_call_records", "active");
     assert_eq!(
@@ -129,18 +129,6 @@ async fn policies_show_their_defaults_and_each_change_is_audited_with_old_and_ne
     assert_eq!(data["old"]["source"], "default");
     assert_eq!(data["new"]["keep_seconds"], 14 * 86_400);
     app.stop().await;
-}
-
-async fn put(app: &TestApp, path: &str, body: &Value, actor: &str) -> (u16, Value) {
-    let response = app
-        .client
-        .put(format!("{}{path}", app.address))
-        .bearer_auth(app.token(actor).await)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    crate::helpers::read(response).await
 }
 
 const HELD_CUSTOMER: &str = "491522222222";
