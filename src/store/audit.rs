@@ -22,8 +22,40 @@ pub struct AuditEntry {
     pub subject: String,
     /// Workspace of the subject.
     pub workspace_id: Option<String>,
-    /// Details. Never a secret.
+    /// Details: ids, names of things, counts, never a secret or free text
+    /// ([`ledger_safe`]).
     pub data: Value,
+}
+
+/// Keys whose values are free text people or systems wrote (a decision's or a cancel's
+/// reason, a handler's error, an event's correlation value): they may hold a customer's
+/// name or number, and the ledger can never erase what it holds.
+pub const FREE_TEXT_KEYS: [&str; 3] = ["reason", "error", "correlation"];
+
+/// The ledger's rule on what an entry may hold: ids, names of things, counts, instants,
+/// never free text. Each string under a [`FREE_TEXT_KEYS`] key, at any depth, is replaced
+/// by `{"redacted": true, "chars": n}`; the text itself stays in the record it belongs to
+/// (the run's history, the workspace, the key), which erasure can reach.
+pub fn ledger_safe(mut data: Value) -> Value {
+    fn scrub(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    if let Value::String(text) = item
+                        && FREE_TEXT_KEYS.contains(&key.as_str())
+                    {
+                        *item = serde_json::json!({ "redacted": true, "chars": text.chars().count() });
+                    } else {
+                        scrub(item);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    scrub(&mut data);
+    data
 }
 
 impl AuditEntry {
@@ -41,7 +73,7 @@ impl AuditEntry {
             action: action.into(),
             subject: subject.into(),
             workspace_id: workspace_id.map(str::to_owned),
-            data,
+            data: ledger_safe(data),
         }
     }
 }
@@ -98,7 +130,7 @@ pub async fn insert(conn: &mut PgConnection, entries: &[AuditEntry]) -> sqlx::Re
     let action: Vec<String> = entries.iter().map(|e| e.action.clone()).collect();
     let subject: Vec<String> = entries.iter().map(|e| e.subject.clone()).collect();
     let workspace: Vec<Option<String>> = entries.iter().map(|e| e.workspace_id.clone()).collect();
-    let data: Vec<Value> = entries.iter().map(|e| e.data.clone()).collect();
+    let data: Vec<Value> = entries.iter().map(|e| ledger_safe(e.data.clone())).collect();
     sqlx::query!(
         "with appended as (
              insert into audit_ledger (at, actor, action, subject, workspace_id, data)
@@ -310,4 +342,29 @@ pub async fn list(conn: &mut PgConnection, filter: &LedgerFilter) -> sqlx::Resul
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(LedgerRow::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn free_text_never_reaches_the_ledger_at_any_depth() {
+        let data = ledger_safe(json!({
+            "step_id": "review",
+            "details": { "decision": "approve", "reason": "Ana Silva +49 151 2345678 agreed" },
+            "then": [{ "kind": "step_failed", "details": { "error": "bad number 4915123" } }],
+            "correlation": "4915123456789",
+            "approvals": 1,
+        }));
+        let text = data.to_string();
+        for secret in ["Ana", "2345678", "4915123"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert_eq!(data["details"]["reason"], json!({ "redacted": true, "chars": 32 }));
+        assert_eq!(data["details"]["decision"], "approve");
+        assert_eq!(data["step_id"], "review");
+        assert_eq!(data["approvals"], 1);
+    }
 }

@@ -221,7 +221,7 @@ impl RunAudit {
         Some(Self {
             actor: first.actor.as_deref().unwrap_or(engine_actor).to_owned(),
             action: format!("run.{}", first.kind),
-            data: audit_data(first, later),
+            data: super::audit::ledger_safe(audit_data(first, later)),
         })
     }
 }

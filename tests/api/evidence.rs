@@ -507,3 +507,53 @@ async fn a_refused_decision_changes_nothing_and_a_rejection_inside_a_quorum_reje
     );
     app.stop().await;
 }
+
+/// The ledger holds no free text: a decision's reason, a cancel's reason and an event's
+/// correlation that name a customer stay in the run's history (which erasure reaches) and
+/// reach the ledger only as their length; the chain still verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn free_text_naming_a_customer_stays_out_of_the_ledger() {
+    const NUMBER: &str = "4915199887766";
+    let app = spawn_app(&[("quorum", QUORUM_OF_TWO)]).await;
+    app.create_key("ana", Role::ComplianceOfficer, None).await;
+    let run = app.start("quorum", json!({})).await;
+    app.wait_at_step(&run, "review").await;
+    let (status, _) = app
+        .post_as(
+            &format!("/v1/runs/{run}/events"),
+            &json!({ "name": "note", "correlation": NUMBER }),
+            "tester",
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, body) = app
+        .post_as(
+            &format!("/v1/runs/{run}/steps/review/decision"),
+            &json!({ "decision": "approve", "reason": format!("Ana Lima called from {NUMBER}") }),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = app
+        .post(
+            &format!("/v1/runs/{run}/cancel"),
+            &json!({ "reason": format!("duplicate of {NUMBER}") }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, detail) = app.get(&format!("/v1/runs/{run}")).await;
+    assert!(detail["history"].to_string().contains(NUMBER), "{detail:#}");
+    let (_, verify) = app.get("/v1/audit/verify").await;
+    assert_eq!(verify["intact"], true, "{verify}");
+    assert_eq!(
+        app.count("select count(*) from audit_ledger where data::text like '%4915199887766%' or data::text like '%Lima%'")
+            .await,
+        0
+    );
+    assert!(
+        app.count("select count(*) from audit_ledger where data::text like '%\"redacted\": true%'")
+            .await
+            >= 2
+    );
+    app.stop().await;
+}
