@@ -16,6 +16,7 @@ use crate::engine::Engine;
 use crate::engine::handlers::HandlerRegistry;
 
 pub mod data_map;
+pub mod erasure;
 pub mod hold_expiry;
 pub mod hold_release;
 pub mod holds;

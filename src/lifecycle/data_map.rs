@@ -123,23 +123,26 @@ pub struct TableEntry {
     pub erasure: Erasure,
     /// What it holds, in a sentence.
     pub holds: &'static str,
-    /// How the retention sweep and the hold check find its records' subjects (`None`:
-    /// the sweep does not purge it).
-    pub sweep: Option<Sweep>,
+    /// How its records' subjects are found, for the hold check, erasure and export
+    /// (`None`: records of no business or customer).
+    pub locate: Option<Locate>,
+    /// Whether the retention sweep purges it (by `retention_from`, under its category's
+    /// policy).
+    pub swept: bool,
 }
 
-/// SQL expressions over a table's row (aliased `t`) that the retention sweep and the hold
-/// check use: the workspace a record belongs to, the customers it is about, free text
-/// that may mention a customer, and which rows may be purged at all.
+/// SQL expressions over a table's row (aliased `t`) that the hold check, the retention
+/// sweep and erasure use: the workspace a record belongs to, the customers it is about,
+/// text that may mention a customer, and which rows are settled (may be purged or erased).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sweep {
+pub struct Locate {
     /// The record's workspace id (`text`, may be null).
     pub workspace: &'static str,
     /// The customers (`wa_id`s) it is about (`text[]`).
     pub customers: &'static str,
     /// Text that may mention a customer (`text`, or `null`).
     pub mentions: &'static str,
-    /// Rows the sweep may consider (`true` for all), e.g. only finished runs.
+    /// Settled rows (`true` for all), e.g. only finished runs; others are left alone.
     pub only: &'static str,
 }
 
@@ -167,7 +170,13 @@ pub const TABLES: &[TableEntry] = &[
             "status_reason",
             "access_token_sealed",
         ]),
-        sweep: None,
+        locate: Some(Locate {
+            workspace: "t.id",
+            customers: "'{}'::text[]",
+            mentions: "null",
+            only: "t.status = 'closed'",
+        }),
+        swept: false,
         holds: "a business's workspace: name, status, WhatsApp account and number ids, the sealed token",
     },
     TableEntry {
@@ -176,7 +185,13 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id")],
         retention_from: Some("created_at"),
         erasure: E::Delete,
-        sweep: None,
+        locate: Some(Locate {
+            workspace: "t.workspace_id",
+            customers: "'{}'::text[]",
+            mentions: "null",
+            only: "true",
+        }),
+        swept: false,
         holds: "an onboarding's sealed Embedded Signup code and PIN, while it runs",
     },
     TableEntry {
@@ -185,7 +200,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Run("run_id")],
         retention_from: Some("at"),
         erasure: E::Delete,
-        sweep: Some(Sweep {
+        swept: true,
+        locate: Some(Locate {
             workspace: "t.workspace_id",
             customers: "'{}'::text[]",
             mentions: "null",
@@ -199,7 +215,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Customer("customers")],
         retention_from: Some("received_at"),
         erasure: E::Delete,
-        sweep: Some(Sweep {
+        swept: true,
+        locate: Some(Locate {
             workspace: "t.workspace_id",
             customers: "t.customers",
             mentions: "null",
@@ -213,7 +230,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Customer("recipient_id")],
         retention_from: Some("updated_at"),
         erasure: E::Delete,
-        sweep: Some(Sweep {
+        swept: true,
+        locate: Some(Locate {
             workspace: "t.workspace_id",
             customers: "array[t.recipient_id]",
             mentions: "null",
@@ -227,7 +245,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Customer("from_number")],
         retention_from: Some("received_at"),
         erasure: E::Delete,
-        sweep: Some(Sweep {
+        swept: true,
+        locate: Some(Locate {
             workspace: "t.workspace_id",
             customers: "array[t.from_number]",
             mentions: "null",
@@ -241,7 +260,13 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id")],
         retention_from: Some("updated_at"),
         erasure: E::Delete,
-        sweep: None,
+        locate: Some(Locate {
+            workspace: "t.workspace_id",
+            customers: "'{}'::text[]",
+            mentions: "null",
+            only: "true",
+        }),
+        swept: false,
         holds: "message templates as Meta knows them",
     },
     TableEntry {
@@ -252,7 +277,8 @@ pub const TABLES: &[TableEntry] = &[
         )],
         retention_from: Some("at"),
         erasure: E::Delete,
-        sweep: Some(Sweep {
+        swept: true,
+        locate: Some(Locate {
             workspace: "(select x.workspace_id from whatsapp_templates x where x.id = t.template_id)",
             customers: "'{}'::text[]",
             mentions: "null",
@@ -269,8 +295,16 @@ pub const TABLES: &[TableEntry] = &[
             K::Customer("input"),
         ],
         retention_from: Some("finished_at"),
-        erasure: E::Anonymise(&["input", "context"]),
-        sweep: Some(Sweep {
+        erasure: E::Anonymise(&[
+            "input",
+            "context",
+            "error",
+            "cancel_reason",
+            "idempotency_key",
+            "idempotency_scope",
+        ]),
+        swept: true,
+        locate: Some(Locate {
             workspace: "t.workspace_id",
             customers: "'{}'::text[]",
             mentions: "t.input::text",
@@ -283,8 +317,14 @@ pub const TABLES: &[TableEntry] = &[
         category: C::RunRecords,
         subject_keys: &[K::Run("run_id")],
         retention_from: Some("finished_at"),
-        erasure: E::Anonymise(&["output"]),
-        sweep: None,
+        erasure: E::Anonymise(&["output", "error"]),
+        locate: Some(Locate {
+            workspace: "(select r.workspace_id from runs r where r.id = t.run_id)",
+            customers: "'{}'::text[]",
+            mentions: "(select r.input::text from runs r where r.id = t.run_id)",
+            only: "exists (select 1 from runs r where r.id = t.run_id and r.finished_at is not null)",
+        }),
+        swept: false,
         holds: "each visit of a step: status, outcome, output, error",
     },
     TableEntry {
@@ -292,8 +332,14 @@ pub const TABLES: &[TableEntry] = &[
         category: C::RunRecords,
         subject_keys: &[K::Run("run_id")],
         retention_from: Some("finished_at"),
-        erasure: E::Anonymise(&["output"]),
-        sweep: None,
+        erasure: E::Anonymise(&["output", "error"]),
+        locate: Some(Locate {
+            workspace: "(select r.workspace_id from runs r where r.id = t.run_id)",
+            customers: "'{}'::text[]",
+            mentions: "(select r.input::text from runs r where r.id = t.run_id)",
+            only: "exists (select 1 from runs r where r.id = t.run_id and r.finished_at is not null)",
+        }),
+        swept: false,
         holds: "each attempt of a task step: worker, outcome, output, error",
     },
     TableEntry {
@@ -301,8 +347,14 @@ pub const TABLES: &[TableEntry] = &[
         category: C::RunRecords,
         subject_keys: &[K::Run("run_id")],
         retention_from: Some("received_at"),
-        erasure: E::Anonymise(&["payload"]),
-        sweep: None,
+        erasure: E::Anonymise(&["payload", "correlation"]),
+        locate: Some(Locate {
+            workspace: "(select r.workspace_id from runs r where r.id = t.run_id)",
+            customers: "'{}'::text[]",
+            mentions: "(select r.input::text from runs r where r.id = t.run_id)",
+            only: "exists (select 1 from runs r where r.id = t.run_id and r.finished_at is not null)",
+        }),
+        swept: false,
         holds: "events posted to runs, with their payloads",
     },
     TableEntry {
@@ -310,10 +362,14 @@ pub const TABLES: &[TableEntry] = &[
         category: C::RunRecords,
         subject_keys: &[K::Run("run_id"), K::Staff("actor")],
         retention_from: Some("decided_at"),
-        erasure: E::Keep(
-            "the record of who approved what, kept as long as its run; the audit ledger keeps each decision for good",
-        ),
-        sweep: None,
+        erasure: E::Anonymise(&["reason"]),
+        locate: Some(Locate {
+            workspace: "(select r.workspace_id from runs r where r.id = t.run_id)",
+            customers: "'{}'::text[]",
+            mentions: "(select r.input::text from runs r where r.id = t.run_id)",
+            only: "exists (select 1 from runs r where r.id = t.run_id and r.finished_at is not null)",
+        }),
+        swept: false,
         holds: "approval decisions: who, which role, approve or reject, the reason",
     },
     TableEntry {
@@ -322,7 +378,13 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Run("run_id"), K::Staff("actor")],
         retention_from: Some("at"),
         erasure: E::Anonymise(&["data"]),
-        sweep: None,
+        locate: Some(Locate {
+            workspace: "(select r.workspace_id from runs r where r.id = t.run_id)",
+            customers: "'{}'::text[]",
+            mentions: "(select r.input::text from runs r where r.id = t.run_id)",
+            only: "exists (select 1 from runs r where r.id = t.run_id and r.finished_at is not null)",
+        }),
+        swept: false,
         holds: "every state change of a run",
     },
     TableEntry {
@@ -331,7 +393,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Staff("actor")],
         retention_from: None,
         erasure: E::Keep(LEDGER_BASIS),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "the audit ledger's entries (ids and hashes, never personal data)",
     },
     TableEntry {
@@ -340,7 +403,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep(LEDGER_BASIS),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "the hash chain over the ledger's entries",
     },
     TableEntry {
@@ -349,7 +413,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep(LEDGER_BASIS),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "ledger entries waiting to be chained (briefly)",
     },
     TableEntry {
@@ -358,7 +423,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep(LEDGER_BASIS),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "the chain's end: one row",
     },
     TableEntry {
@@ -369,7 +435,8 @@ pub const TABLES: &[TableEntry] = &[
         erasure: E::Keep(
             "handles are the actors of the ledger and of decisions; a handle holds no name by rule",
         ),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "the people keys belong to: a handle each",
     },
     TableEntry {
@@ -380,7 +447,8 @@ pub const TABLES: &[TableEntry] = &[
         erasure: E::Keep(
             "who held which access when; the token itself is never stored, only its hash",
         ),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "API keys: name, role, workspace, the token's SHA-256 and prefix, approvals",
     },
     TableEntry {
@@ -395,7 +463,8 @@ pub const TABLES: &[TableEntry] = &[
         erasure: E::Keep(
             "the record of what was preserved and why, for the legal claims and obligations it serves (GDPR Art 17(3)(b), (e))",
         ),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "legal holds: kind, scope (workspace, customers, categories, time range), reason, matter, who placed and released them",
     },
     TableEntry {
@@ -404,7 +473,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Staff("updated_by")],
         retention_from: None,
         erasure: E::Keep("the retention rules in force; no personal data"),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "overrides of the default retention per category and workspace status",
     },
     TableEntry {
@@ -413,7 +483,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Workspace("workspace_id"), K::Run("run_id")],
         retention_from: None,
         erasure: E::Keep("the proof of what each sweep deleted; counts only"),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "per sweep, table and workspace: rows deleted, anonymised and held (with the hold ids)",
     },
     TableEntry {
@@ -422,7 +493,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep("runs are pinned to the definition they started with"),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "every version of every workflow definition",
     },
     TableEntry {
@@ -431,7 +503,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep("the last tick of each schedule; no personal data"),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "each recurring schedule's last tick",
     },
     TableEntry {
@@ -440,7 +513,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep("which migrations ran; no personal data"),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "the schema's migration history",
     },
     TableEntry {
@@ -449,7 +523,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: None,
         erasure: E::Keep("which of the queue's migrations ran; no personal data"),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "the job queue's migration history",
     },
     TableEntry {
@@ -458,7 +533,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[K::Run("job (run id inside)")],
         retention_from: Some("done_at"),
         erasure: E::Delete,
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "the step queue's jobs: run id, step, generation (no inputs); finished ones pruned after BAZAARSTREET_JOB_RETENTION",
     },
     TableEntry {
@@ -467,7 +543,8 @@ pub const TABLES: &[TableEntry] = &[
         subject_keys: &[],
         retention_from: Some("last_seen"),
         erasure: E::Keep("worker names (host and pid) and heartbeats; no personal data"),
-        sweep: None,
+        locate: None,
+        swept: false,
         holds: "the queue's workers and their heartbeats",
     },
 ];

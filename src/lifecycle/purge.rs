@@ -1,6 +1,6 @@
 //! The purge engine: deletes a table's records that a selector picks, in bounded
 //! batches of short transactions, never a record under a legal hold. Driven by the data
-//! map: each swept table's [`Sweep`] says how its records' workspace, customers and time
+//! map: each swept table's [`Locate`] says how its records' workspace, customers and time
 //! are found. Each batch asks `legal_holds_covering` in the statement that deletes, so a
 //! hold placed a moment before is honoured; if the check cannot be evaluated (an error,
 //! or the statement timeout), the batch rolls back and nothing of it is deleted: the
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, PgPool, Row};
 
-use super::data_map::{Category, Sweep, TABLES, TableEntry};
+use super::data_map::{Category, Locate, TABLES, TableEntry};
 use super::store;
 use crate::metrics::{Counter, METRICS};
 
@@ -33,7 +33,7 @@ pub struct Plan {
     /// The data-map entry.
     pub entry: &'static TableEntry,
     /// How its records are found.
-    pub sweep: Sweep,
+    pub locate: Locate,
     /// The time column.
     pub time: &'static str,
     /// What is due.
@@ -81,7 +81,7 @@ pub fn plans(policies: &[super::retention::Policy]) -> Vec<Plan> {
     TABLES
         .iter()
         .filter_map(|entry| {
-            let sweep = entry.sweep?;
+            let locate = entry.locate.filter(|_| entry.swept)?;
             let time = entry.retention_from?;
             let keep = |status| {
                 policies
@@ -91,7 +91,7 @@ pub fn plans(policies: &[super::retention::Policy]) -> Vec<Plan> {
             };
             Some(Plan {
                 entry,
-                sweep,
+                locate,
                 time,
                 expired: Expired {
                     active: keep(WorkspaceStatus::Active),
@@ -105,9 +105,9 @@ pub fn plans(policies: &[super::retention::Policy]) -> Vec<Plan> {
 /// The `from … where …` of a plan's due records (binds `$1` active seconds, `$2` closed
 /// seconds); every column is over `t`, the workspace joined as `w`.
 fn due_rows(plan: &Plan) -> String {
-    let Sweep {
+    let Locate {
         workspace, only, ..
-    } = plan.sweep;
+    } = plan.locate;
     let (table, time) = (plan.entry.table, plan.time);
     format!(
         "from {table} t left join workspaces w on w.id = {workspace}
@@ -120,16 +120,21 @@ fn due_rows(plan: &Plan) -> String {
 
 /// `legal_holds_covering(...)` for a plan's record `t`.
 fn holds_of(plan: &Plan) -> String {
-    let Sweep {
+    holds_expr(plan.entry, &plan.locate, Some(plan.time))
+}
+
+/// `legal_holds_covering(...)` for record `t` of `entry`, timed by column `time`.
+pub(super) fn holds_expr(entry: &TableEntry, locate: &Locate, time: Option<&str>) -> String {
+    let Locate {
         workspace,
         customers,
         mentions,
         ..
-    } = plan.sweep;
+    } = locate;
+    let at = time.map_or_else(|| "null".to_owned(), |column| format!("t.{column}"));
     format!(
-        "legal_holds_covering('{}', {workspace}, {customers}, {mentions}, t.{})",
-        plan.entry.category.as_str(),
-        plan.time
+        "legal_holds_covering('{}', {workspace}, {customers}, {mentions}, {at})",
+        entry.category.as_str()
     )
 }
 
@@ -159,7 +164,7 @@ async fn purge_batch(
         holds = holds_of(plan),
         time = plan.time,
         table = plan.entry.table,
-        workspace = plan.sweep.workspace,
+        workspace = plan.locate.workspace,
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(seconds(plan.expired.active))
@@ -201,7 +206,7 @@ pub async fn count_due(conn: &mut PgConnection, plan: &Plan) -> sqlx::Result<Vec
                 coalesce((select array_agg(distinct h order by h)
                           from due d2, unnest(d2.holds) h where d2.ws = due.ws), '{{}}') as hold_ids
          from due group by ws order by ws",
-        workspace = plan.sweep.workspace,
+        workspace = plan.locate.workspace,
         holds = holds_of(plan),
         due = due_rows(plan),
     );

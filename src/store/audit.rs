@@ -44,7 +44,8 @@ pub fn ledger_safe(mut data: Value) -> Value {
                     if let Value::String(text) = item
                         && FREE_TEXT_KEYS.contains(&key.as_str())
                     {
-                        *item = serde_json::json!({ "redacted": true, "chars": text.chars().count() });
+                        *item =
+                            serde_json::json!({ "redacted": true, "chars": text.chars().count() });
                     } else {
                         scrub(item);
                     }
@@ -130,7 +131,10 @@ pub async fn insert(conn: &mut PgConnection, entries: &[AuditEntry]) -> sqlx::Re
     let action: Vec<String> = entries.iter().map(|e| e.action.clone()).collect();
     let subject: Vec<String> = entries.iter().map(|e| e.subject.clone()).collect();
     let workspace: Vec<Option<String>> = entries.iter().map(|e| e.workspace_id.clone()).collect();
-    let data: Vec<Value> = entries.iter().map(|e| ledger_safe(e.data.clone())).collect();
+    let data: Vec<Value> = entries
+        .iter()
+        .map(|e| ledger_safe(e.data.clone()))
+        .collect();
     sqlx::query!(
         "with appended as (
              insert into audit_ledger (at, actor, action, subject, workspace_id, data)
@@ -362,7 +366,10 @@ mod tests {
         for secret in ["Ana", "2345678", "4915123"] {
             assert!(!text.contains(secret), "{text}");
         }
-        assert_eq!(data["details"]["reason"], json!({ "redacted": true, "chars": 32 }));
+        assert_eq!(
+            data["details"]["reason"],
+            json!({ "redacted": true, "chars": 32 })
+        );
         assert_eq!(data["details"]["decision"], "approve");
         assert_eq!(data["step_id"], "review");
         assert_eq!(data["approvals"], 1);

@@ -8,6 +8,7 @@ mod crash;
 mod data_map;
 mod definitions;
 mod docs;
+mod erasure;
 mod errors;
 mod evidence;
 mod examples;
