@@ -63,6 +63,12 @@ pub struct BenchArgs {
     /// Webhook deliveries in all.
     #[arg(long, default_value_t = 20_000)]
     pub webhook_posts: usize,
+    /// Expired rows the retention sweep purges in (j).
+    #[arg(long, default_value_t = 5_000_000)]
+    pub sweep_rows: i64,
+    /// Signed webhook deliveries per second while (j) sweeps.
+    #[arg(long, default_value_t = 200)]
+    pub sweep_webhook_rate: u32,
     /// Only these measurements, by letter (e.g. `bc`); all when absent.
     #[arg(long)]
     pub only: Option<String>,
@@ -77,6 +83,7 @@ impl BenchArgs {
 }
 
 mod latency;
+mod retention;
 mod security;
 mod server;
 mod takeover;
@@ -230,6 +237,29 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
                 "{:.1} s (heartbeat {} ms, the default; step 2 s)",
                 took.as_secs_f64(),
                 takeover::heartbeat().as_millis()
+            ),
+            "",
+        );
+    }
+    if args.wants('j') {
+        let figures = retention::sweep_under_load(
+            &engine,
+            args.sweep_rows,
+            args.sweep_webhook_rate,
+            Duration::from_secs(10),
+        )
+        .await?;
+        row(
+            &format!("(j) retention sweep, {} expired rows", figures.seeded),
+            &format!(
+                "{:.0} rows/s ({} deleted); webhook ack at {}/s p50 {:.1} / p99 {:.1} ms during, p50 {:.1} / p99 {:.1} ms without",
+                figures.per_second,
+                figures.deleted,
+                args.sweep_webhook_rate,
+                figures.during.0,
+                figures.during.1,
+                figures.quiet.0,
+                figures.quiet.1
             ),
             "",
         );
