@@ -166,6 +166,22 @@ async fn the_same_delivery_twice_is_stored_and_processed_once() {
         scalar(&app, "select count(*) from message_statuses").await,
         1
     );
+    // Whom it is about is recorded for the hold check and erasure (docs/DATA.md).
+    assert_eq!(
+        text(&app, "select recipient_id from message_statuses")
+            .await
+            .as_deref(),
+        Some("16505551234")
+    );
+    assert_eq!(
+        text(
+            &app,
+            "select array_to_string(customers, ',') from webhook_events"
+        )
+        .await
+        .as_deref(),
+        Some("16505551234")
+    );
     app.stop().await;
 }
 
