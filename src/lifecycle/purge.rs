@@ -152,7 +152,6 @@ async fn purge_batch(
         "with doomed as (
              select t.ctid as tid {due}
                and cardinality({holds}) = 0
-             order by t.{time}
              limit $3
              for update of t skip locked
          ), gone as (
@@ -162,7 +161,6 @@ async fn purge_batch(
          select coalesce(ws, '') as ws, count(*)::int8 as n from gone group by 1",
         due = due_rows(plan),
         holds = holds_of(plan),
-        time = plan.time,
         table = plan.entry.table,
         workspace = plan.locate.workspace,
     );
