@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::auth::ApiKey;
 use super::problem::ApiError;
+use super::runs::page_cursor;
 use super::views::RunView;
 use crate::engine::Engine;
 use crate::lifecycle::holds::{self, HoldError, HoldId, HoldQuery, HoldRow, HoldScope, NewHold};
@@ -310,12 +311,7 @@ impl LegalHoldsApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<HoldPage>, ApiError> {
         let caller = auth.require(Permission::ReadLifecycle)?;
-        let before = match cursor.0.as_deref() {
-            None => None,
-            Some(text) => Some(Uuid::parse_str(text).map_err(|_| {
-                ApiError::bad_request(format!("cursor `{text}` is not one this API issued"))
-            })?),
-        };
+        let before = page_cursor(cursor.0.as_deref())?;
         let limit = limit.0.unwrap_or(50).min(MAX_PAGE);
         let query = HoldQuery {
             workspace_id: workspace_id.0,

@@ -161,6 +161,20 @@ enum EventResponse {
     Accepted(Json<EventReceiptView>),
 }
 
+/// The id a list's `cursor` (a `next_cursor` it answered earlier) names: the page
+/// continues after it. Any list paged by a time-ordered id uses it.
+// ApiError is what every operation returns anyway.
+#[allow(clippy::result_large_err)]
+pub(super) fn page_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    cursor
+        .map(|text| {
+            Uuid::parse_str(text).map_err(|_| {
+                ApiError::bad_request(format!("cursor `{text}` is not one this API issued"))
+            })
+        })
+        .transpose()
+}
+
 /// The runs resource.
 pub struct RunsApi {
     /// The engine.
@@ -225,12 +239,7 @@ impl RunsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
     ) -> Result<Json<RunPage>, ApiError> {
-        let before = match cursor.0.as_deref() {
-            None => None,
-            Some(text) => Some(Uuid::parse_str(text).map_err(|_| {
-                ApiError::bad_request(format!("cursor `{text}` is not one this API issued"))
-            })?),
-        };
+        let before = page_cursor(cursor.0.as_deref())?;
         let limit = limit.0.unwrap_or(50).min(MAX_PAGE);
         let filter = RunFilter {
             workflow: workflow.0,

@@ -6,17 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use sqlx::PgPool;
 
 use super::percentiles;
 use super::server::RunningApi;
+use super::webhooks::{SECRET, post_status};
 use crate::engine::Engine;
 use crate::lifecycle::purge::{self, PurgeSettings};
 use crate::lifecycle::retention;
-use crate::meta::signature::sign;
-
-const SECRET: &str = "bench-app-secret";
 
 /// What (j) measured.
 pub struct SweepFigures {
@@ -96,29 +93,7 @@ async fn steady_webhooks(
         ticker.tick().await;
         n += 1;
         let (client, url) = (client.clone(), url.clone());
-        tasks.spawn(async move {
-            let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "bench-waba",
-                "changes": [{ "field": "messages", "value": {
-                    "metadata": { "phone_number_id": "bench-phone" },
-                    "statuses": [{ "id": format!("wamid.sweep.{n}"), "status": "delivered",
-                                   "timestamp": "1750030073", "recipient_id": "16505551234" }] } }] }] })
-            .to_string();
-            let signature = sign(SECRET, body.as_bytes());
-            let sent = Instant::now();
-            let response = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-hub-signature-256", signature)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !response.status().is_success() {
-                return Err(format!("delivery answered {}", response.status()));
-            }
-            response.bytes().await.map_err(|e| e.to_string())?;
-            Ok(sent.elapsed().as_secs_f64() * 1000.0)
-        });
+        tasks.spawn(async move { post_status(&client, &url, &format!("wamid.sweep.{n}")).await });
     }
     let mut latencies = Vec::new();
     while let Some(done) = tasks.join_next().await {

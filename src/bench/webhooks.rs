@@ -24,7 +24,38 @@ pub struct WebhookFigures {
     pub stored: i64,
 }
 
-const SECRET: &str = "bench-app-secret";
+/// The app secret the bench's API checks webhook signatures with.
+pub(super) const SECRET: &str = "bench-app-secret";
+
+/// Posts one signed delivery of a status of message `id`; the acknowledgement's latency
+/// in ms.
+pub(super) async fn post_status(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+) -> Result<f64, String> {
+    let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "bench-waba",
+        "changes": [{ "field": "messages", "value": {
+            "metadata": { "phone_number_id": "bench-phone" },
+            "statuses": [{ "id": id, "status": "delivered",
+                           "timestamp": "1750030073", "recipient_id": "16505551234" }] } }] }] })
+    .to_string();
+    let signature = sign(SECRET, body.as_bytes());
+    let sent = Instant::now();
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("delivery answered {}", response.status()));
+    }
+    response.bytes().await.map_err(|e| e.to_string())?;
+    Ok(sent.elapsed().as_secs_f64() * 1000.0)
+}
 
 /// Sends `total` distinct signed status deliveries from `senders` concurrent senders.
 pub async fn signed_posts(
@@ -49,27 +80,7 @@ pub async fn signed_posts(
                 if n >= total {
                     return Ok::<_, String>(latencies);
                 }
-                let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "bench-waba",
-                    "changes": [{ "field": "messages", "value": {
-                        "metadata": { "phone_number_id": "bench-phone" },
-                        "statuses": [{ "id": format!("wamid.bench.{n}"), "status": "delivered",
-                                       "timestamp": "1750030073", "recipient_id": "16505551234" }] } }] }] })
-                .to_string();
-                let signature = sign(SECRET, body.as_bytes());
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-hub-signature-256", signature)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !response.status().is_success() {
-                    return Err(format!("delivery answered {}", response.status()));
-                }
-                response.bytes().await.map_err(|e| e.to_string())?;
-                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                latencies.push(post_status(&client, &url, &format!("wamid.bench.{n}")).await?);
             }
         });
     }

@@ -10,20 +10,8 @@ use bazaarstreet::lifecycle::erasure::{self, Receipt, Subject};
 use bazaarstreet::lifecycle::purge::PurgeSettings;
 use bazaarstreet::security::Role;
 
+use crate::fixtures::GATED;
 use crate::helpers::{TestApp, spawn_app};
-
-const REVIEW: &str = r#"
-name = "review"
-version = 1
-[[steps]]
-id = "review"
-kind = "approval"
-roles = ["compliance_officer"]
-[[steps]]
-id = "done"
-kind = "task"
-handler = "builtin.noop"
-"#;
 
 const ERASED: &str = "491577766655";
 const NAME: &str = "Zed Quillfeather";
@@ -69,7 +57,7 @@ async fn seed_customer(app: &TestApp, pool: &PgPool, wa_id: &str, name: &str) {
     let (status, run) = app
         .post(
             "/v1/runs",
-            &json!({ "workflow": "review", "workspace_id": "ws_a",
+            &json!({ "workflow": "gated", "workspace_id": "ws_a",
                      "input": { "customer": { "wa_id": wa_id, "name": name } },
                      "idempotency_key": format!("booking-{wa_id}") }),
         )
@@ -137,7 +125,7 @@ fn receipt<'a>(receipts: &'a [Receipt], table: &str) -> &'a Receipt {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_erased_customer_is_nowhere_in_the_database_and_the_ledger_still_verifies() {
-    let app = spawn_app(&[("review", REVIEW)]).await;
+    let app = spawn_app(&[("gated", GATED)]).await;
     app.create_workspaces(&["ws_a"]).await;
     app.create_key("ana", Role::ComplianceOfficer, None).await;
     let pool = PgPool::connect(&app.database_url).await.unwrap();
@@ -235,7 +223,7 @@ async fn an_erased_customer_is_nowhere_in_the_database_and_the_ledger_still_veri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn erasing_a_business_needs_it_closed_and_leaves_its_ledger_whole() {
-    let app = spawn_app(&[("review", REVIEW)]).await;
+    let app = spawn_app(&[("gated", GATED)]).await;
     app.create_workspaces(&["ws_a", "ws_b"]).await;
     app.create_key("ana", Role::ComplianceOfficer, None).await;
     let pool = PgPool::connect(&app.database_url).await.unwrap();
