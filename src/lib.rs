@@ -10,6 +10,7 @@
 //! - [`api`]: HTTP resources, problem bodies, the OpenAPI document; calls commands only.
 //! - [`domain`]: what a product domain is; [`domains`]: which ones the service runs.
 //! - [`whatsapp`]: the WhatsApp domain (workspaces, onboarding, templates, webhooks).
+//! - [`privacy`]: privacy requests (deletion, access, disconnect) and their deadlines.
 //! - [`engine`]: definitions, handlers, execution, commands on runs, schedules.
 //! - [`security`]: roles, permissions, visibility, keys, the audit ledger.
 //! - [`meta`]: the Graph API client, wire formats, webhook signing; [`sandbox`]: Meta's
@@ -30,6 +31,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod meta;
 pub mod metrics;
+pub mod privacy;
 pub mod sandbox;
 pub mod security;
 pub mod store;

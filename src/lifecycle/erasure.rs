@@ -17,7 +17,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::data_map::{Category, Erasure, Locate, SubjectKey, TABLES, TableEntry};
-use super::purge::{PurgeError, PurgeSettings, holds_expr};
+use super::purge::{PurgeError, PurgeSettings, begin_batch, holds_expr};
 use crate::security::audit::{self, AuditEntry};
 
 /// Whose records.
@@ -251,13 +251,7 @@ async fn erase_table(
     };
     let mut rows = 0;
     loop {
-        let mut tx = pool.begin().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "set local statement_timeout = {}",
-            settings.statement_timeout.as_millis().max(1)
-        )))
-        .execute(&mut *tx)
-        .await?;
+        let mut tx = begin_batch(pool, table, settings).await?;
         let done = binds(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), subject)
             .bind(settings.batch)
             .execute(&mut *tx)

@@ -1,10 +1,13 @@
 //! The purge engine: deletes a table's records that a selector picks, in bounded
 //! batches of short transactions, never a record under a legal hold. Driven by the data
 //! map: each swept table's [`Locate`] says how its records' workspace, customers and time
-//! are found. Each batch asks `legal_holds_covering` in the statement that deletes, so a
-//! hold placed a moment before is honoured; if the check cannot be evaluated (an error,
-//! or the statement timeout), the batch rolls back and nothing of it is deleted: the
-//! purge fails closed, naming the reason.
+//! are found. A batch is a run of heap pages (so each record is visited once per purge,
+//! however many stay held, and no batch re-reads what earlier ones deleted). Each batch
+//! takes a share lock on `legal_holds` (a hold being placed waits for it), asks whether
+//! any active hold could cover the category at all and, if one could, checks every
+//! record with `legal_holds_covering` in the statement that deletes; if the check cannot
+//! be evaluated (an error, or the statement timeout), the batch rolls back and nothing of
+//! it is deleted: the purge fails closed, naming the reason.
 //!
 //! Counts are written in the batch's own transaction ([`store::sweeps`]), so a purge
 //! resumed after a crash never counts a row twice; concurrent purges lock their batches
@@ -12,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 
 use super::data_map::{Category, Locate, TABLES, TableEntry};
 use super::store;
@@ -142,17 +145,25 @@ fn seconds(duration: Option<Duration>) -> Option<f64> {
     duration.map(|d| d.as_secs_f64())
 }
 
-/// Deletes one batch of `plan`'s due, unheld records; returns (workspace, rows) deleted.
+/// Deletes `plan`'s due, unheld records in heap pages `[first, end)`; returns
+/// (workspace, rows) deleted. `holds_possible`: some active hold could cover the
+/// category, so each record is checked against the holds (otherwise none can be held).
 async fn purge_batch(
     conn: &mut PgConnection,
     plan: &Plan,
-    batch: i64,
+    (first, end): (i64, i64),
+    holds_possible: bool,
 ) -> sqlx::Result<Vec<(String, i64)>> {
+    let unheld = if holds_possible {
+        format!("and cardinality({}) = 0", holds_of(plan))
+    } else {
+        String::new()
+    };
     let sql = format!(
         "with doomed as (
              select t.ctid as tid {due}
-               and cardinality({holds}) = 0
-             limit $3
+               and t.ctid >= $3::tid and t.ctid < $4::tid
+               {unheld}
              for update of t skip locked
          ), gone as (
              delete from {table} t where t.ctid = any (array(select tid from doomed))
@@ -160,19 +171,64 @@ async fn purge_batch(
          )
          select coalesce(ws, '') as ws, count(*)::int8 as n from gone group by 1",
         due = due_rows(plan),
-        holds = holds_of(plan),
         table = plan.entry.table,
         workspace = plan.locate.workspace,
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(seconds(plan.expired.active))
         .bind(seconds(plan.expired.closed))
-        .bind(batch)
+        .bind(format!("({first},0)"))
+        .bind(format!("({end},0)"))
         .fetch_all(conn)
         .await?;
     rows.iter()
         .map(|row| Ok((row.try_get("ws")?, row.try_get("n")?)))
         .collect()
+}
+
+/// The first and last heap page holding one of `plan`'s due records (`None`: none is
+/// due). Tables are appended to in time order, so due records lie mostly at the front.
+async fn due_pages(conn: &mut PgConnection, plan: &Plan) -> sqlx::Result<Option<(i64, i64)>> {
+    let sql = format!(
+        "select (min(t.ctid)::text::point)[0]::int8 as first,
+                (max(t.ctid)::text::point)[0]::int8 as last {due}",
+        due = due_rows(plan)
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(seconds(plan.expired.active))
+        .bind(seconds(plan.expired.closed))
+        .fetch_one(conn)
+        .await?;
+    Ok(row
+        .try_get::<Option<i64>, _>("first")?
+        .zip(row.try_get::<Option<i64>, _>("last")?))
+}
+
+/// Heap pages that hold about `batch` records of `table`, by the planner's statistics
+/// (at least one page; 50 records a page when the table was never analysed).
+async fn pages_per_batch(conn: &mut PgConnection, table: &str, batch: i64) -> sqlx::Result<i64> {
+    let per_page: f64 = sqlx::query_scalar(
+        "select coalesce(nullif(reltuples, -1)::float8 / nullif(relpages, 0), 50)
+         from pg_class where oid = $1::regclass",
+    )
+    .bind(table)
+    .fetch_one(conn)
+    .await?;
+    Ok(((batch as f64 / per_page.max(1.0)).ceil() as i64).max(1))
+}
+
+/// Whether any active hold could cover records of `category` (whatever its scope): when
+/// none can, a batch deletes without checking each record.
+async fn holds_possible(conn: &mut PgConnection, category: Category) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from legal_holds h
+                        where h.status = 'active'
+                          and (h.expires_at is null or h.expires_at > now())
+                          and (h.categories is null or $1 = any (h.categories)))",
+    )
+    .bind(category.as_str())
+    .fetch_one(conn)
+    .await
 }
 
 /// Per workspace: due records that would be deleted, and those held with the holds.
@@ -227,17 +283,31 @@ pub async fn count_due(conn: &mut PgConnection, plan: &Plan) -> sqlx::Result<Vec
         .collect()
 }
 
-async fn set_timeout(conn: &mut PgConnection, timeout: Duration) -> sqlx::Result<()> {
+/// Opens one batch's transaction: its statement timeout, then a share lock on
+/// `legal_holds`, so no hold is placed, renewed or released between the batch's hold check
+/// and its commit (placing a hold waits for the batch: one short transaction). Failing to
+/// take the lock in time is a hold check that could not be evaluated.
+pub(super) async fn begin_batch(
+    pool: &PgPool,
+    table: &'static str,
+    settings: &PurgeSettings,
+) -> Result<Transaction<'static, Postgres>, PurgeError> {
+    let mut tx = pool.begin().await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "set local statement_timeout = {}",
-        timeout.as_millis().max(1)
+        settings.statement_timeout.as_millis().max(1)
     )))
-    .execute(conn)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    sqlx::query("lock table legal_holds in share mode")
+        .execute(&mut *tx)
+        .await
+        .map_err(|cause| PurgeError::HoldCheck { table, cause })?;
+    Ok(tx)
 }
 
-/// Purges `plan` to the end for sweep run `run_id`, batch by batch, each batch's counts
+/// Purges `plan` to the end for sweep run `run_id`, batch by batch (a run of heap pages
+/// each, so every record is visited once however many stay held), each batch's counts
 /// committed with it; then records what stayed held. Returns rows deleted.
 pub async fn purge(
     pool: &PgPool,
@@ -246,22 +316,35 @@ pub async fn purge(
     settings: &PurgeSettings,
 ) -> Result<i64, PurgeError> {
     let table = plan.entry.table;
+    let fail = |cause| PurgeError::HoldCheck { table, cause };
+    let mut conn = pool.acquire().await?;
+    let pages = due_pages(&mut conn, plan).await?;
+    let step = pages_per_batch(&mut conn, table, settings.batch).await?;
+    drop(conn);
     let mut total = 0;
-    loop {
+    let mut idle = Duration::ZERO;
+    let (mut page, last) = pages.unwrap_or((1, 0));
+    while page <= last {
         let started = Instant::now();
-        let mut tx = pool.begin().await?;
-        set_timeout(&mut tx, settings.statement_timeout).await?;
-        let deleted = purge_batch(&mut tx, plan, settings.batch)
+        let mut tx = begin_batch(pool, table, settings).await?;
+        let possible = holds_possible(&mut tx, plan.entry.category)
             .await
-            .map_err(|cause| PurgeError::HoldCheck { table, cause })?;
-        let millis = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            .map_err(fail)?;
+        let deleted = purge_batch(&mut tx, plan, (page, page + step), possible)
+            .await
+            .map_err(fail)?;
+        page += step;
         let in_batch: i64 = deleted.iter().map(|(_, n)| n).sum();
         if in_batch == 0 {
-            store::sweeps::add_time(&mut tx, run_id, table, millis).await?;
-            tx.commit().await?;
-            break;
+            tx.rollback().await?;
+            idle += started.elapsed();
+            continue;
         }
-        for (workspace, n) in &deleted {
+        let millis = i64::try_from((started.elapsed() + std::mem::take(&mut idle)).as_millis())
+            .unwrap_or(i64::MAX);
+        for (line, (workspace, n)) in deleted.iter().enumerate() {
+            // A table's time is summed over its workspaces' lines: the batch's goes on one.
+            let millis = if line == 0 { millis } else { 0 };
             store::sweeps::add_deleted(&mut tx, run_id, table, workspace, *n, millis).await?;
         }
         tx.commit().await?;
@@ -271,15 +354,15 @@ pub async fn purge(
             u64::try_from(in_batch).unwrap_or(0),
         );
         total += in_batch;
-        if in_batch < settings.batch {
-            break;
-        }
     }
-    let mut tx = pool.begin().await?;
-    set_timeout(&mut tx, settings.statement_timeout * 4).await?;
-    let due = count_due(&mut tx, plan)
-        .await
-        .map_err(|cause| PurgeError::HoldCheck { table, cause })?;
+    let mut tx = begin_batch(pool, table, &PurgeSettings {
+        statement_timeout: settings.statement_timeout * 4,
+        ..*settings
+    })
+    .await?;
+    let millis = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+    store::sweeps::add_time(&mut tx, run_id, table, millis).await?;
+    let due = count_due(&mut tx, plan).await.map_err(fail)?;
     store::sweeps::set_held(&mut tx, run_id, table, &due).await?;
     tx.commit().await?;
     Ok(total)
