@@ -14,6 +14,7 @@ pub mod legal_holds;
 pub mod metrics;
 pub mod nul_guard;
 pub mod people;
+pub mod privacy_requests;
 pub mod problem;
 pub mod request_limits;
 pub mod retention;
@@ -48,6 +49,8 @@ pub enum ApiTags {
     Audit,
     /// What is stored, for how long, and what erasure does.
     DataLifecycle,
+    /// Deletion requests about businesses and their customers.
+    Privacy,
     /// Liveness and readiness.
     Health,
 }
@@ -64,6 +67,7 @@ type Apis = (
     data_map::DataMapApi,
     legal_holds::LegalHoldsApi,
     retention::RetentionApi,
+    privacy_requests::PrivacyRequestsApi,
     health::HealthApi,
 );
 
@@ -101,6 +105,9 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
                 engine: engine.clone(),
             },
             retention::RetentionApi {
+                engine: engine.clone(),
+            },
+            privacy_requests::PrivacyRequestsApi {
                 engine: engine.clone(),
             },
             health::HealthApi { engine },

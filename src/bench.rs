@@ -69,6 +69,12 @@ pub struct BenchArgs {
     /// Signed webhook deliveries per second while (j) sweeps.
     #[arg(long, default_value_t = 200)]
     pub sweep_webhook_rate: u32,
+    /// Rows per purge batch in (j).
+    #[arg(long, default_value_t = 5_000)]
+    pub sweep_batch: i64,
+    /// The purge's rest after each batch in (j), as a multiple of the batch's duration.
+    #[arg(long, default_value_t = 3.0)]
+    pub sweep_rest: f64,
     /// Only these measurements, by letter (e.g. `bc`); all when absent.
     #[arg(long)]
     pub only: Option<String>,
@@ -246,11 +252,19 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
             &engine,
             args.sweep_rows,
             args.sweep_webhook_rate,
-            Duration::from_secs(10),
+            &crate::lifecycle::purge::PurgeSettings {
+                batch: args.sweep_batch,
+                rest: args.sweep_rest,
+                ..Default::default()
+            },
+            Duration::from_secs(30),
         )
         .await?;
         row(
-            &format!("(j) retention sweep, {} expired rows", figures.seeded),
+            &format!(
+                "(j) retention sweep, {} expired rows, batch {} rest {}",
+                figures.seeded, args.sweep_batch, args.sweep_rest
+            ),
             &format!(
                 "{:.0} rows/s ({} deleted); webhook ack at {}/s p50 {:.1} / p99 {:.1} ms during, p50 {:.1} / p99 {:.1} ms without",
                 figures.per_second,

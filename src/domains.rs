@@ -14,6 +14,7 @@ pub fn all(context: &DomainContext) -> Vec<Box<dyn Domain>> {
     vec![
         Box::new(crate::whatsapp::WhatsApp::new(context.clone())),
         Box::new(crate::lifecycle::Lifecycle::new(context.clone())),
+        Box::new(crate::privacy::Privacy::new(context.clone())),
     ]
 }
 

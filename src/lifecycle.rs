@@ -19,6 +19,7 @@ pub mod data_map;
 pub mod erasure;
 pub mod hold_expiry;
 pub mod hold_release;
+pub mod hold_waits;
 pub mod holds;
 pub mod purge;
 pub mod retention;

@@ -213,7 +213,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 36] = [
+const ROUTES: [&str; 40] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -243,6 +243,10 @@ const ROUTES: [&str; 36] = [
     "/v1/legal-holds/{id}",
     "/v1/legal-holds/{id}/renew",
     "/v1/legal-holds/{id}/release",
+    "/v1/privacy-requests",
+    "/v1/privacy-requests/{id}",
+    "/v1/privacy-requests/{id}/decision",
+    "/v1/privacy-requests/{id}/extensions",
     "/v1/retention/policies",
     "/v1/retention/preview",
     "/v1/retention/sweeps/{run_id}",

@@ -32,11 +32,13 @@ pub enum Category {
     EngineState,
     /// Legal holds, retention policies and what each sweep did.
     LegalRecords,
+    /// Privacy requests (deletion, access, disconnect), their timelines and extensions.
+    PrivacyRecords,
 }
 
 impl Category {
     /// Every category, in documentation order.
-    pub const ALL: [Category; 12] = [
+    pub const ALL: [Category; 13] = [
         Category::WorkspaceConfig,
         Category::MetaCredentials,
         Category::GraphCallRecords,
@@ -49,6 +51,7 @@ impl Category {
         Category::StaffAccess,
         Category::EngineState,
         Category::LegalRecords,
+        Category::PrivacyRecords,
     ];
 
     /// The category with wire name `name`.
@@ -78,6 +81,7 @@ impl Category {
             Category::StaffAccess => "staff_access",
             Category::EngineState => "engine_state",
             Category::LegalRecords => "legal_records",
+            Category::PrivacyRecords => "privacy_records",
         }
     }
 }
@@ -486,6 +490,54 @@ pub const TABLES: &[TableEntry] = &[
         locate: None,
         swept: false,
         holds: "per sweep, table and workspace: rows deleted, anonymised and held (with the hold ids)",
+    },
+    TableEntry {
+        table: "public.hold_waits",
+        category: C::LegalRecords,
+        subject_keys: &[K::Run("run_id")],
+        retention_from: None,
+        erasure: E::Keep("ids only; a wait is removed when its holds are released"),
+        locate: None,
+        swept: false,
+        holds: "runs waiting until the legal holds named are released or expire",
+    },
+    TableEntry {
+        table: "public.privacy_requests",
+        category: C::PrivacyRecords,
+        subject_keys: &[
+            K::Workspace("workspace_id"),
+            K::Customer("customer"),
+            K::Staff("filed_by"),
+        ],
+        retention_from: Some("closed_at"),
+        erasure: E::Keep(
+            "the record of the request and its answer (GDPR Art 5(2), 12; CCPA regs § 7101); a completed deletion erases the customer's number and the requester's name and contact from it, keeping the number's SHA-256",
+        ),
+        locate: None,
+        swept: false,
+        holds: "deletion, access and disconnect requests: kind, mode, subject, requester, jurisdiction, deadlines, status, verification, denial reason, held ids, receipts",
+    },
+    TableEntry {
+        table: "public.privacy_request_events",
+        category: C::PrivacyRecords,
+        subject_keys: &[K::Staff("actor")],
+        retention_from: Some("at"),
+        erasure: E::Keep(
+            "the request's timeline: ids, rules and people's handles, no personal data of the subject",
+        ),
+        locate: None,
+        swept: false,
+        holds: "each request's timeline: filed, verified, decisions, hold waits, receipts, closing",
+    },
+    TableEntry {
+        table: "public.privacy_extensions",
+        category: C::PrivacyRecords,
+        subject_keys: &[K::Staff("extended_by")],
+        retention_from: Some("extended_at"),
+        erasure: E::Keep("the proof that a deadline was extended lawfully: reason and notice time"),
+        locate: None,
+        swept: false,
+        holds: "deadline extensions: from and to, reason, when the requester was told, who",
     },
     TableEntry {
         table: "public.workflow_definitions",

@@ -96,7 +96,8 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    fn json(&self) -> Value {
+    /// The receipt as JSON.
+    pub fn json(&self) -> Value {
         json!({
             "table": self.table, "category": self.category.as_str(), "action": self.action,
             "rows": self.rows, "held": self.held, "hold_ids": self.hold_ids,

@@ -98,6 +98,7 @@ async fn release(deps: &ReleaseDeps, call: HandlerCall) -> Outcome {
         json!({ "hold_id": id, "run_id": call.run_id, "approved_by": approvers }),
     );
     audit::append(&mut tx, &[entry]).await?;
+    store::hold_waits::announce(&mut tx).await?;
     tx.commit().await?;
     Ok(HandlerOutput::ok(
         json!({ "released": true, "released_by": approvers }),

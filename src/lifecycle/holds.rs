@@ -537,6 +537,9 @@ pub async fn expire_due(pool: &PgPool) -> sqlx::Result<usize> {
         })
         .collect();
     audit::append(&mut tx, &entries).await?;
+    if !expired.is_empty() {
+        store::hold_waits::announce(&mut tx).await?;
+    }
     tx.commit().await?;
     Ok(expired.len())
 }

@@ -125,6 +125,9 @@ pub fn not_swept(category: Category) -> Option<&'static str> {
         Category::LegalRecords => {
             Some("holds, policies and sweep reports are the proof of control")
         }
+        Category::PrivacyRecords => Some(
+            "a request's record is the proof it was answered lawfully; a completed deletion erases the subject from it",
+        ),
         Category::WorkspaceConfig => Some(
             "a workspace is kept while it exists; closing it destroys its token, and erasure anonymises it",
         ),

@@ -30,6 +30,12 @@ pub enum Permission {
     PlaceHolds,
     /// Change retention policies.
     SetRetention,
+    /// File privacy requests (deletion, access, disconnect).
+    FilePrivacyRequests,
+    /// Read privacy requests and their timelines.
+    ReadPrivacyRequests,
+    /// Review and approve or deny privacy requests, and extend their deadlines.
+    DecidePrivacyRequests,
 }
 
 impl Permission {
@@ -58,6 +64,23 @@ impl Permission {
             Permission::PlaceHolds => &[Role::ComplianceOfficer, Role::ComplianceLead],
             // Retention is a compliance decision, not an operator's: leads only.
             Permission::SetRetention => &[Role::ComplianceLead],
+            // A business files through its own (workspace-scoped) key; staff file for
+            // requesters who wrote in.
+            Permission::FilePrivacyRequests => &[
+                Role::Admin,
+                Role::Integrator,
+                Role::ComplianceOfficer,
+                Role::ComplianceLead,
+            ],
+            Permission::ReadPrivacyRequests => &[
+                Role::Admin,
+                Role::Integrator,
+                Role::ComplianceOfficer,
+                Role::ComplianceLead,
+                Role::Auditor,
+            ],
+            // Which of them decides which step is the workflow's approval policy.
+            Permission::DecidePrivacyRequests => &[Role::ComplianceOfficer, Role::ComplianceLead],
         }
     }
 }

@@ -116,14 +116,39 @@ pub async fn close(
     id: &WorkspaceId,
 ) -> Result<WorkspaceRow, WorkspaceError> {
     get(pool, caller, id).await?;
-    let mut tx = pool.begin().await?;
     let reason = format!("closed by {}", caller.person);
-    if !store::workspaces::close(&mut tx, id, &reason).await? {
+    if !close_with(pool, &caller.person, id, &reason).await? {
         return Err(WorkspaceError::Closed(id.to_string()));
+    }
+    get(pool, caller, id).await
+}
+
+/// Closes a workspace as [`close`] does, on behalf of `actor` (a domain acting on an
+/// approved request), for `reason`; a workspace closed already is left as it is.
+pub async fn close_on_behalf(
+    pool: &PgPool,
+    actor: &str,
+    id: &WorkspaceId,
+    reason: &str,
+) -> Result<(), WorkspaceError> {
+    close_with(pool, actor, id, reason).await?;
+    Ok(())
+}
+
+/// Closes the workspace with its audit entry; `false` when it was closed already.
+async fn close_with(
+    pool: &PgPool,
+    actor: &str,
+    id: &WorkspaceId,
+    reason: &str,
+) -> Result<bool, WorkspaceError> {
+    let mut tx = pool.begin().await?;
+    if !store::workspaces::close(&mut tx, id, reason).await? {
+        return Ok(false);
     }
     store::workspaces::delete_onboarding_secrets_of(&mut tx, id).await?;
     let entry = AuditEntry::now(
-        &caller.person,
+        actor,
         "workspace.closed",
         format!("workspace:{id}"),
         Some(id),
@@ -131,7 +156,7 @@ pub async fn close(
     );
     audit::append(&mut tx, &[entry]).await?;
     tx.commit().await?;
-    get(pool, caller, id).await
+    Ok(true)
 }
 
 /// Reopens a closed workspace, as `disconnected` with `reason` as its status reason (its token was deleted when it closed, so

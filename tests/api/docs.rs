@@ -99,7 +99,12 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         )
         .replace("{name}", "review")
         .replace("{tid}", "1");
-    let by_uuid = ["/v1/keys/{id}", "/v1/people/{id}", "/v1/legal-holds/{id}"];
+    let by_uuid = [
+        "/v1/keys/{id}",
+        "/v1/people/{id}",
+        "/v1/legal-holds/{id}",
+        "/v1/privacy-requests/{id}",
+    ];
     let path = if by_uuid.iter().any(|prefix| template.starts_with(prefix)) {
         template.replace("{id}", "00000000-0000-0000-0000-000000000000")
     } else {
@@ -129,6 +134,15 @@ fn request(operation: &str, run: &str) -> (String, Value) {
             "reason": "matrix", "matter_ref": "m"
         }),
         ("POST", "/v1/legal-holds/{id}/release") => json!({ "reason": "matrix" }),
+        ("POST", "/v1/privacy-requests") => json!({
+            "kind": "deletion", "subject": { "workspace_id": "ws_matrix" },
+            "requester": { "name": "M", "contact": "m@example.com", "relation": "owner" },
+            "jurisdiction": "gdpr", "channel": "email"
+        }),
+        ("POST", "/v1/privacy-requests/{id}/decision") => json!({ "decision": "approve" }),
+        ("POST", "/v1/privacy-requests/{id}/extensions") => json!({
+            "to": "2030-01-01", "reason": "matrix", "notice_at": "2026-01-01T00:00:00Z"
+        }),
         ("PUT", "/v1/retention/policies") => json!({ "policies": [{
             "category": "webhook_payloads", "workspace_status": "active",
             "keep_for": "30d", "reason": "matrix"

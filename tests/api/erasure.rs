@@ -21,7 +21,7 @@ const OTHER: &str = "491500011122";
 /// Everything a customer leaves behind: a delivery naming them, their inbound message,
 /// a status of a message to them, and a reviewed run about them with an event and a
 /// decision whose reason names them.
-async fn seed_customer(app: &TestApp, pool: &PgPool, wa_id: &str, name: &str) {
+pub async fn seed_customer(app: &TestApp, pool: &PgPool, wa_id: &str, name: &str) {
     let body = json!({ "entry": [{ "changes": [{ "value": {
         "contacts": [{ "wa_id": wa_id, "profile": { "name": name } }],
         "messages": [{ "from": wa_id, "id": format!("in-{wa_id}"), "text": { "body": format!("I am {name}") } }],
@@ -84,7 +84,7 @@ async fn seed_customer(app: &TestApp, pool: &PgPool, wa_id: &str, name: &str) {
 }
 
 /// Where `needle` appears: every text, JSON and array column of every table, as text.
-async fn places_holding(pool: &PgPool, needle: &str) -> Vec<String> {
+pub async fn places_holding(pool: &PgPool, needle: &str) -> Vec<String> {
     let columns = sqlx::query(
         "select table_schema, table_name, column_name from information_schema.columns
          where table_schema in ('public', 'apalis')

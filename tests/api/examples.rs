@@ -137,6 +137,39 @@ async fn every_request_example_of_the_document_works_as_sent() {
 
     app.create_key("lead", Role::ComplianceLead, None).await;
     send("POST /v1/legal-holds", "/v1/legal-holds", &officer).await;
+
+    // A privacy request filed with the business's own key (verified at intake), its
+    // deadline extended, reviewed by the officer. The extension's dates are moved onto
+    // this request's own deadline (a fixed date would not stay within it).
+    app.create_key("shop", Role::Integrator, Some(&workspace))
+        .await;
+    let filed = send("POST /v1/privacy-requests", "/v1/privacy-requests", "shop").await;
+    let request = filed["request"]["id"].as_str().unwrap().to_owned();
+    let due: chrono::NaiveDate = filed["request"]["due_on"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut extension = example("POST /v1/privacy-requests/{id}/extensions");
+    extension["to"] = json!((due + chrono::Days::new(20)).to_string());
+    extension["notice_at"] = json!(chrono::Utc::now() - chrono::Duration::hours(1));
+    let (status, body) = app
+        .post_as(
+            &format!("/v1/privacy-requests/{request}/extensions"),
+            &extension,
+            &officer,
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "POST /v1/privacy-requests/{{id}}/extensions: {body}"
+    );
+    send(
+        "POST /v1/privacy-requests/{id}/decision",
+        &format!("/v1/privacy-requests/{request}/decision"),
+        &officer,
+    )
+    .await;
     let (status, body) = app
         .put_as(
             "/v1/retention/policies",
@@ -149,6 +182,7 @@ async fn every_request_example_of_the_document_works_as_sent() {
         "PUT /v1/retention/policies with its example: {body}"
     );
     sent.push("PUT /v1/retention/policies".to_owned());
+    sent.push("POST /v1/privacy-requests/{id}/extensions".to_owned());
 
     let mut documented: Vec<String> = examples.into_iter().map(|(op, _)| op).collect();
     documented.sort();

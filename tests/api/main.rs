@@ -25,6 +25,7 @@ mod metrics;
 mod migrations;
 mod onboarding;
 mod openapi;
+mod privacy_requests;
 mod restart;
 mod retention;
 mod runs;

@@ -350,7 +350,11 @@ async fn a_hold_check_that_cannot_be_evaluated_deletes_nothing_and_fails_the_swe
         before.push(count(&pool, table).await);
     }
     // The holds cannot be read: the batch's lock on them and its check both fail.
-    exec(&pool, "alter table legal_holds rename to legal_holds_unavailable").await;
+    exec(
+        &pool,
+        "alter table legal_holds rename to legal_holds_unavailable",
+    )
+    .await;
     let id = start_sweep(&app, 2).await;
     let run = app.wait_for_status(&id, "failed").await;
     let error = run["steps"][0]["error"]

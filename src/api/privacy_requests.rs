@@ -1,0 +1,596 @@
+//! `/v1/privacy-requests`: file deletion requests about a business account or one of
+//! its customers, read them with their timeline and deadlines, decide their review and
+//! second approval, extend their deadline. Calls the privacy domain's commands
+//! ([`crate::privacy::requests`]).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::auth::ApiKey;
+use super::problem::ApiError;
+use super::runs::page_cursor;
+use crate::engine::Engine;
+use crate::privacy::requests::{
+    self, CustomerRef, NewExtension, NewRequest, PrivacyRequestId, RequestDetail, RequestError,
+    RequestQuery, RequestRow, Requester,
+};
+use crate::security::Permission;
+
+/// The kind of request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// Delete the subject's data (what no legal hold covers; the rest when released).
+    Deletion,
+    /// A copy of the subject's data (not handled by this version yet: refused with 422).
+    Access,
+    /// Disconnect a business account from Meta (not handled by this version yet: 422).
+    Disconnect,
+}
+
+impl RequestKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Deletion => "deletion",
+            RequestKind::Access => "access",
+            RequestKind::Disconnect => "disconnect",
+        }
+    }
+}
+
+/// The law the request is handled under (it sets the deadlines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum JurisdictionName {
+    /// GDPR: one calendar month, extendable by two.
+    Gdpr,
+    /// CCPA: acknowledged in 10 business days, answered in 45 days, one 45-day extension.
+    Ccpa,
+    /// Other: 30 days, one 30-day extension.
+    Other,
+}
+
+impl JurisdictionName {
+    fn as_str(self) -> &'static str {
+        match self {
+            JurisdictionName::Gdpr => "gdpr",
+            JurisdictionName::Ccpa => "ccpa",
+            JurisdictionName::Other => "other",
+        }
+    }
+}
+
+/// A customer, by WhatsApp id or phone number.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CustomerView {
+    /// WhatsApp id (digits).
+    #[oai(validator(max_length = 32))]
+    pub wa_id: Option<String>,
+    /// Phone number (`+` and digits; spaces and dashes allowed).
+    #[oai(validator(max_length = 32))]
+    pub phone: Option<String>,
+}
+
+/// Whom the request is about: a business account, or one of its customers.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct SubjectView {
+    /// The business account (workspace).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub workspace_id: String,
+    /// The customer, for a request about one (the platform then acts as the business's
+    /// processor).
+    pub customer: Option<CustomerView>,
+}
+
+/// Who asks.
+#[derive(Debug, Clone, Object)]
+pub struct RequesterView {
+    /// Name.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// How to reach them (email, phone, postal address).
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub contact: String,
+    /// Their relation to the subject: `owner`, `customer`, `legal_representative`, ...
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub relation: String,
+}
+
+/// A request to file.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct FileRequest {
+    /// Kind.
+    pub kind: RequestKind,
+    /// Whom it is about.
+    pub subject: SubjectView,
+    /// Who asks.
+    pub requester: RequesterView,
+    /// The law it is handled under.
+    pub jurisdiction: JurisdictionName,
+    /// When it was received (default: now); the deadlines count from it.
+    pub received_at: Option<DateTime<Utc>>,
+    /// How it came in: `email`, `web_form`, `whatsapp`, `letter`, ...
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub channel: String,
+    /// Intake notes.
+    #[oai(validator(max_length = 4000))]
+    pub notes: Option<String>,
+}
+
+impl Example for FileRequest {
+    fn example() -> Self {
+        Self {
+            kind: RequestKind::Deletion,
+            subject: SubjectView {
+                workspace_id: "ws_salon_aurora".into(),
+                customer: Some(CustomerView {
+                    wa_id: Some("4915123456789".into()),
+                    phone: None,
+                }),
+            },
+            requester: RequesterView {
+                name: "Mara Lindqvist".into(),
+                contact: "mara@example.com".into(),
+                relation: "customer".into(),
+            },
+            jurisdiction: JurisdictionName::Gdpr,
+            received_at: None,
+            channel: "email".into(),
+            notes: Some("Asked the salon to delete her booking history".into()),
+        }
+    }
+}
+
+/// One entry of a request's timeline.
+#[derive(Debug, Object)]
+pub struct TimelineEntryView {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What: `filed`, `verified`, `review_approved`, `lead_approval_approved`, `on_hold`,
+    /// `erased`, `extended`, `completed`, `denied`, `unverified`.
+    pub kind: String,
+    /// Who (a person's handle, or `privacy` for the service).
+    pub actor: String,
+    /// Ids, rules and reasons.
+    pub detail: Value,
+}
+
+/// An extension of a request's deadline.
+#[derive(Debug, Object)]
+pub struct ExtensionView {
+    /// 1 for the first.
+    pub seq: i32,
+    /// The due day before it.
+    pub from_due: NaiveDate,
+    /// The due day after it.
+    pub to_due: NaiveDate,
+    /// Why.
+    pub reason: String,
+    /// When the requester was told.
+    pub notice_at: DateTime<Utc>,
+    /// Who extended it.
+    pub extended_by: String,
+    /// When.
+    pub extended_at: DateTime<Utc>,
+}
+
+/// A privacy request.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PrivacyRequestView {
+    /// Id.
+    pub id: Uuid,
+    /// `deletion`, `access` or `disconnect`.
+    pub kind: String,
+    /// `controller` (the business account's own data) or `processor` (its customer's).
+    pub mode: String,
+    /// The business account.
+    pub workspace_id: String,
+    /// The customer (absent for a business account, and once erased).
+    pub customer: Option<String>,
+    /// The customer's SHA-256 (stays after erasure).
+    pub customer_sha256: Option<String>,
+    /// Who asks (absent once erased by a completed deletion).
+    pub requester_name: Option<String>,
+    /// How to reach them.
+    pub requester_contact: Option<String>,
+    /// Their relation to the subject.
+    pub requester_relation: String,
+    /// `gdpr`, `ccpa` or `other`.
+    pub jurisdiction: String,
+    /// How it came in.
+    pub channel: String,
+    /// Intake notes.
+    pub notes: Option<String>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// Receipt to be acknowledged by the end of this day (CCPA).
+    pub acknowledge_by: Option<NaiveDate>,
+    /// The response is due by the end of this day (UTC).
+    pub due_on: NaiveDate,
+    /// The same as an instant.
+    pub due_at: DateTime<Utc>,
+    /// `on_track`, `due_soon` (7 days or less) or `overdue`; absent once closed.
+    pub sla: Option<String>,
+    /// Extensions so far.
+    pub extensions: i32,
+    /// `received`, `verifying`, `in_review`, `awaiting_second_approval`, `executing`,
+    /// `on_hold`, `completed`, `denied` or `unverified`.
+    pub status: String,
+    /// Its run (`/v1/runs/{id}`, for unconfined keys).
+    pub run_id: Option<Uuid>,
+    /// Who filed it.
+    pub filed_by: String,
+    /// How the requester was verified (`workspace_key`).
+    pub verification_method: Option<String>,
+    /// When.
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Why it was denied.
+    pub denial_reason: Option<String>,
+    /// The legal holds it waits for.
+    pub hold_ids: Vec<Uuid>,
+    /// What execution did: each execution's per-table receipts, and totals.
+    pub receipts: Option<Value>,
+    /// When it closed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl From<RequestRow> for PrivacyRequestView {
+    fn from(row: RequestRow) -> Self {
+        let (due_at, sla) = requests::due(&row, Utc::now());
+        Self {
+            id: row.id,
+            kind: row.kind,
+            mode: row.mode,
+            workspace_id: row.workspace_id,
+            customer: row.customer,
+            customer_sha256: row.customer_sha256,
+            requester_name: row.requester_name,
+            requester_contact: row.requester_contact,
+            requester_relation: row.requester_relation,
+            jurisdiction: row.jurisdiction,
+            channel: row.channel,
+            notes: row.notes,
+            received_at: row.received_at,
+            acknowledge_by: row.acknowledge_by,
+            due_on: row.due_on,
+            due_at,
+            sla: sla.map(|state| state.as_str().to_owned()),
+            extensions: row.extensions,
+            status: row.status,
+            run_id: row.run_id,
+            filed_by: row.filed_by,
+            verification_method: row.verification_method,
+            verified_at: row.verified_at,
+            denial_reason: row.denial_reason,
+            hold_ids: row.hold_ids,
+            receipts: row.receipts,
+            closed_at: row.closed_at,
+        }
+    }
+}
+
+/// A request with its timeline and extensions.
+#[derive(Debug, Object)]
+pub struct PrivacyRequestDetailView {
+    /// The request.
+    pub request: PrivacyRequestView,
+    /// What happened, oldest first.
+    pub timeline: Vec<TimelineEntryView>,
+    /// Its deadline's extensions.
+    pub extensions: Vec<ExtensionView>,
+}
+
+impl From<RequestDetail> for PrivacyRequestDetailView {
+    fn from(detail: RequestDetail) -> Self {
+        Self {
+            request: detail.request.into(),
+            timeline: detail
+                .timeline
+                .into_iter()
+                .map(|event| TimelineEntryView {
+                    at: event.at,
+                    kind: event.kind,
+                    actor: event.actor,
+                    detail: event.detail,
+                })
+                .collect(),
+            extensions: detail
+                .extensions
+                .into_iter()
+                .map(|e| ExtensionView {
+                    seq: e.seq,
+                    from_due: e.from_due,
+                    to_due: e.to_due,
+                    reason: e.reason,
+                    notice_at: e.notice_at,
+                    extended_by: e.extended_by,
+                    extended_at: e.extended_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A page of requests.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PrivacyRequestPage {
+    /// Newest first.
+    pub items: Vec<PrivacyRequestView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RequestDecision {
+    /// Approve the step the request waits at.
+    Approve,
+    /// Deny the request (name a `reason`).
+    Deny,
+}
+
+/// A review or second approval.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct DecideRequest {
+    /// Approve or deny.
+    pub decision: RequestDecision,
+    /// For a denial: `not_verified`, `not_authorized`, `no_data`, `outside_jurisdiction`,
+    /// `manifestly_unfounded`, `duplicate` or `other`.
+    #[oai(validator(max_length = 50))]
+    pub reason: Option<String>,
+    /// Free text (kept in the run's decision, never in the audit ledger).
+    #[oai(validator(max_length = 2000))]
+    pub note: Option<String>,
+}
+
+impl Example for DecideRequest {
+    fn example() -> Self {
+        Self {
+            decision: RequestDecision::Approve,
+            reason: None,
+            note: Some("Requester verified through the salon's own key".into()),
+        }
+    }
+}
+
+/// An extension of the deadline.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ExtendRequest {
+    /// The new due day.
+    pub to: NaiveDate,
+    /// Why (the complexity or number of requests).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub reason: String,
+    /// When the requester was told of the extension and its reasons.
+    pub notice_at: DateTime<Utc>,
+}
+
+impl Example for ExtendRequest {
+    fn example() -> Self {
+        Self {
+            to: NaiveDate::from_ymd_opt(2027, 2, 26).expect("a valid date"),
+            reason: "Records span three connected numbers; collecting them needs more time".into(),
+            notice_at: DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+                .expect("a valid instant")
+                .with_timezone(&Utc),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum FileResponse {
+    /// Filed; its run has started.
+    #[oai(status = 201)]
+    Created(Json<PrivacyRequestDetailView>),
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Invalid(problems) => ApiError::invalid(
+                "invalid-privacy-request",
+                "The privacy request is not valid",
+                problems,
+            ),
+            RequestError::NotFound(_) => {
+                ApiError::not_found("privacy-request-not-found", error.to_string())
+            }
+            RequestError::WorkspaceNotFound(_) => {
+                ApiError::not_found("workspace-not-found", error.to_string())
+            }
+            RequestError::Conflict(kind, detail) => ApiError::conflict(kind, detail),
+            RequestError::Engine(error) => error.into(),
+            RequestError::Database(error) => error.into(),
+        }
+    }
+}
+
+const MAX_PAGE: u32 = 200;
+
+/// The privacy requests resource.
+pub struct PrivacyRequestsApi {
+    /// The engine (request runs, and its pool).
+    pub engine: Engine,
+}
+
+#[OpenApi(tag = "ApiTags::Privacy")]
+impl PrivacyRequestsApi {
+    /// File a privacy request
+    ///
+    /// Stores the request with its statutory deadlines and starts its run. Made with a
+    /// key confined to the workspace it concerns, the request is the business's own
+    /// instruction and verified at intake.
+    #[oai(
+        path = "/v1/privacy-requests",
+        method = "post",
+        operation_id = "file_privacy_request"
+    )]
+    async fn file(&self, auth: ApiKey, body: Json<FileRequest>) -> Result<FileResponse, ApiError> {
+        let caller = auth.require(Permission::FilePrivacyRequests)?;
+        let body = body.0;
+        let request = NewRequest {
+            kind: body.kind.as_str().to_owned(),
+            workspace_id: body.subject.workspace_id,
+            customer: body.subject.customer.map(|c| CustomerRef {
+                wa_id: c.wa_id,
+                phone: c.phone,
+            }),
+            requester: Requester {
+                name: body.requester.name,
+                contact: body.requester.contact,
+                relation: body.requester.relation,
+            },
+            jurisdiction: body.jurisdiction.as_str().to_owned(),
+            received_at: body.received_at,
+            channel: body.channel,
+            notes: body.notes,
+        };
+        let row = requests::file(&self.engine, caller, &request).await?;
+        let detail =
+            requests::get(self.engine.pool(), caller, PrivacyRequestId::from(row.id)).await?;
+        Ok(FileResponse::Created(Json(detail.into())))
+    }
+
+    /// List privacy requests
+    ///
+    /// Newest first; follow `next_cursor`.
+    #[oai(
+        path = "/v1/privacy-requests",
+        method = "get",
+        operation_id = "list_privacy_requests"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        /// Only requests of this kind.
+        kind: Query<Option<RequestKind>>,
+        /// Only requests in this status.
+        #[oai(validator(max_length = 50))]
+        status: Query<Option<String>>,
+        /// Only open requests due on or before this day.
+        due_before: Query<Option<NaiveDate>>,
+        /// Only requests about this workspace.
+        workspace_id: Query<Option<String>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size (1 to 200, default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<PrivacyRequestPage>, ApiError> {
+        let caller = auth.require(Permission::ReadPrivacyRequests)?;
+        let before = page_cursor(cursor.0.as_deref())?;
+        let limit = limit.0.unwrap_or(50).min(MAX_PAGE);
+        let query = RequestQuery {
+            workspace_id: workspace_id.0,
+            kind: kind.0.map(|k| k.as_str().to_owned()),
+            status: status.0,
+            due_before: due_before.0,
+            before,
+            limit: i64::from(limit),
+        };
+        let rows = requests::list(self.engine.pool(), caller, &query).await?;
+        let next_cursor = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|row| row.id.to_string()))
+            .flatten();
+        Ok(Json(PrivacyRequestPage {
+            items: rows.into_iter().map(PrivacyRequestView::from).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Get a privacy request
+    ///
+    /// With its timeline (intake, verification, decisions, hold waits, receipts,
+    /// response) and its deadline's extensions.
+    #[oai(
+        path = "/v1/privacy-requests/:id",
+        method = "get",
+        operation_id = "get_privacy_request"
+    )]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        id: Path<Uuid>,
+    ) -> Result<Json<PrivacyRequestDetailView>, ApiError> {
+        let caller = auth.require(Permission::ReadPrivacyRequests)?;
+        let detail =
+            requests::get(self.engine.pool(), caller, PrivacyRequestId::from(id.0)).await?;
+        Ok(Json(detail.into()))
+    }
+
+    /// Decide a privacy request
+    ///
+    /// Approves or denies the step the request waits at: the review (a compliance
+    /// officer other than the filer), or the second approval a whole account's deletion
+    /// needs (a compliance lead other than the filer and the reviewer).
+    #[oai(
+        path = "/v1/privacy-requests/:id/decision",
+        method = "post",
+        operation_id = "decide_privacy_request"
+    )]
+    async fn decide(
+        &self,
+        auth: ApiKey,
+        id: Path<Uuid>,
+        body: Json<DecideRequest>,
+    ) -> Result<Json<PrivacyRequestDetailView>, ApiError> {
+        let caller = auth.require(Permission::DecidePrivacyRequests)?;
+        let detail = requests::decide(
+            &self.engine,
+            caller,
+            PrivacyRequestId::from(id.0),
+            body.0.decision == RequestDecision::Approve,
+            body.0.reason.as_deref(),
+            body.0.note.as_deref(),
+        )
+        .await?;
+        Ok(Json(detail.into()))
+    }
+
+    /// Extend a privacy request's deadline
+    ///
+    /// As its jurisdiction allows (GDPR: up to two further months; CCPA: once, 45 days;
+    /// other: once, 30 days), before the original due date, with the reason and when the
+    /// requester was told.
+    #[oai(
+        path = "/v1/privacy-requests/:id/extensions",
+        method = "post",
+        operation_id = "extend_privacy_request"
+    )]
+    async fn extend(
+        &self,
+        auth: ApiKey,
+        id: Path<Uuid>,
+        body: Json<ExtendRequest>,
+    ) -> Result<Json<PrivacyRequestDetailView>, ApiError> {
+        let caller = auth.require(Permission::DecidePrivacyRequests)?;
+        let extension = NewExtension {
+            to: body.0.to,
+            reason: body.0.reason,
+            notice_at: body.0.notice_at,
+        };
+        let detail = requests::extend(
+            self.engine.pool(),
+            caller,
+            PrivacyRequestId::from(id.0),
+            &extension,
+        )
+        .await?;
+        Ok(Json(detail.into()))
+    }
+}

@@ -1,0 +1,327 @@
+//! The task handlers of `workflows/privacy_request.toml`: `open` (is the requester
+//! verified?), `route` (records the review; does it need a lead?), `execute` (erases
+//! what no hold covers, and waits for the holds on the rest) and `close`. Each reads the
+//! request from its table, so whoever started the run cannot choose what the approval
+//! policy compares; each is safe to repeat after a crash (erasing again deletes nothing
+//! more, a closed request stays closed).
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::store::requests::{self as store, RequestRow};
+use super::{ACTOR, DENIAL_REASONS};
+use crate::engine::handlers::{
+    HandlerCall, HandlerError, HandlerOutput, HandlerRegistry, register_handlers,
+};
+use crate::lifecycle::erasure::{self, Receipt, Subject};
+use crate::lifecycle::hold_waits;
+use crate::lifecycle::purge::PurgeSettings;
+use crate::security::audit::{self, AuditEntry};
+use crate::store::ids::WorkspaceId;
+
+/// The event a request waiting for holds is woken by.
+pub const HOLDS_CLEARED: &str = "legal_holds_cleared";
+
+/// What the handlers need.
+#[derive(Debug, Clone)]
+pub struct PrivacyDeps {
+    /// Database.
+    pub pool: PgPool,
+}
+
+/// Registers the `privacy.*` handlers.
+pub fn register(registry: &mut HandlerRegistry, deps: PrivacyDeps) {
+    register_handlers!(registry, deps, {
+        "privacy.open" => open,
+        "privacy.route" => route,
+        "privacy.execute" => execute,
+        "privacy.close" => close,
+    });
+}
+
+type Outcome = Result<HandlerOutput, HandlerError>;
+
+fn outcome(name: &str, output: Value) -> HandlerOutput {
+    HandlerOutput {
+        outcome: name.to_owned(),
+        output,
+    }
+}
+
+fn request_id(call: &HandlerCall) -> Result<Uuid, HandlerError> {
+    call.context["input"]["request_id"]
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| HandlerError::Fatal("the run input has no valid `request_id`".into()))
+}
+
+async fn request(pool: &PgPool, id: Uuid) -> Result<RequestRow, HandlerError> {
+    let mut conn = pool.acquire().await?;
+    store::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| HandlerError::Fatal(format!("privacy request {id} does not exist")))
+}
+
+fn subject_kind(row: &RequestRow) -> &'static str {
+    if row.customer_sha256.is_some() {
+        "customer"
+    } else {
+        "workspace"
+    }
+}
+
+/// Whether the request needs a compliance lead's approval besides the review: deleting
+/// or disconnecting a whole business account.
+pub fn needs_lead(kind: &str, customer: bool) -> bool {
+    !customer && matches!(kind, "deletion" | "disconnect")
+}
+
+async fn open(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
+    let id = request_id(&call)?;
+    let row = request(&deps.pool, id).await?;
+    let verified = row.verified_at.is_some();
+    let mut conn = deps.pool.acquire().await?;
+    store::set_status(
+        &mut conn,
+        id,
+        if verified { "in_review" } else { "verifying" },
+    )
+    .await?;
+    let output = json!({
+        "filed_by": row.filed_by,
+        "kind": row.kind,
+        "subject": subject_kind(&row),
+        "verified": verified,
+    });
+    Ok(outcome(
+        if verified { "verified" } else { "unverified" },
+        output,
+    ))
+}
+
+/// Records a decision of `step` (from the run's context) in the request's timeline once.
+async fn record_decision(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    call: &HandlerCall,
+    step: &str,
+) -> Result<(), HandlerError> {
+    let decision = &call.context["steps"][step];
+    let Some(decided_by) = decision["decided_by"].as_str() else {
+        return Ok(());
+    };
+    let kind = format!(
+        "{step}_{}",
+        decision["decision"].as_str().unwrap_or("decided")
+    );
+    store::add_event_once(
+        conn,
+        id,
+        &kind,
+        decided_by,
+        &json!({ "step": step, "run_id": call.run_id }),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn route(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
+    let id = request_id(&call)?;
+    let row = request(&deps.pool, id).await?;
+    let lead = needs_lead(&row.kind, row.customer_sha256.is_some());
+    let mut tx = deps.pool.begin().await?;
+    record_decision(&mut tx, id, &call, "review").await?;
+    store::set_status(
+        &mut tx,
+        id,
+        if lead {
+            "awaiting_second_approval"
+        } else {
+            "executing"
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome(
+        if lead { "second_approval" } else { "proceed" },
+        json!({ "second_approval": lead }),
+    ))
+}
+
+/// The subject of a request, as the erasure engine names it (`None`: erased already).
+fn subject(row: &RequestRow) -> Option<Subject> {
+    match (&row.customer, &row.customer_sha256) {
+        (Some(wa_id), _) => Some(Subject::Customer {
+            workspace_id: Some(row.workspace_id.clone()),
+            wa_id: wa_id.clone(),
+        }),
+        (None, Some(_)) => None,
+        (None, None) => Some(Subject::Workspace(row.workspace_id.clone())),
+    }
+}
+
+async fn execute(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
+    let id = request_id(&call)?;
+    let row = request(&deps.pool, id).await?;
+    if row.kind != "deletion" {
+        return Err(HandlerError::Fatal(format!(
+            "{} requests are not executed by this version",
+            row.kind
+        )));
+    }
+    let Some(subject) = subject(&row) else {
+        return Err(HandlerError::Fatal(format!(
+            "privacy request {id} no longer names its subject"
+        )));
+    };
+    {
+        let mut conn = deps.pool.acquire().await?;
+        record_decision(&mut conn, id, &call, "lead_approval").await?;
+        store::set_status(&mut conn, id, "executing").await?;
+    }
+    if let Subject::Workspace(workspace) = &subject {
+        // A business account is erased closed: it takes no new work meanwhile.
+        let workspace = WorkspaceId::parse(workspace)
+            .map_err(|error| HandlerError::Fatal(error.to_string()))?;
+        crate::whatsapp::workspaces::close_on_behalf(
+            &deps.pool,
+            ACTOR,
+            &workspace,
+            &format!("deletion request {id}"),
+        )
+        .await
+        .map_err(|error| HandlerError::Retryable(error.to_string()))?;
+    }
+    let receipts = erasure::erase(
+        &deps.pool,
+        &subject,
+        None,
+        &format!("privacy_request:{id}"),
+        &PurgeSettings::default(),
+    )
+    .await
+    .map_err(|error| HandlerError::Retryable(error.to_string()))?;
+    let unsettled: i64 = receipts.iter().map(|r| r.unsettled).sum();
+    if unsettled > 0 {
+        // Records of runs under way or deliveries not processed yet: erased on a retry.
+        return Err(HandlerError::Retryable(format!(
+            "{unsettled} of the subject's records are not settled yet (runs under way, deliveries not processed); erasing again later"
+        )));
+    }
+    let mut hold_ids: Vec<Uuid> = receipts.iter().flat_map(|r| r.hold_ids.clone()).collect();
+    hold_ids.sort();
+    hold_ids.dedup();
+    let held: i64 = receipts.iter().map(|r| r.held).sum();
+    let summary = receipts_json(row.receipts.as_ref(), &receipts);
+    let mut tx = deps.pool.begin().await?;
+    let status = if held > 0 { "on_hold" } else { "executing" };
+    store::set_outcome(&mut tx, id, status, &summary, &hold_ids).await?;
+    let detail =
+        json!({ "deleted": summary["totals"]["rows"], "held": held, "hold_ids": hold_ids });
+    store::add_event(
+        &mut tx,
+        id,
+        if held > 0 { "on_hold" } else { "erased" },
+        ACTOR,
+        &detail,
+    )
+    .await?;
+    if held > 0 {
+        hold_waits::wait_for(
+            &mut tx,
+            call.run_id.uuid(),
+            HOLDS_CLEARED,
+            &id.to_string(),
+            &hold_ids,
+        )
+        .await?;
+        let entry = AuditEntry::now(
+            ACTOR,
+            "privacy_request.on_hold",
+            format!("privacy_request:{id}"),
+            Some(&row.workspace_id),
+            json!({ "request_id": id, "held": held, "hold_ids": hold_ids }),
+        );
+        audit::append(&mut tx, &[entry]).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome(
+        if held > 0 { "held" } else { "done" },
+        json!({ "held": held, "hold_ids": hold_ids, "totals": summary["totals"] }),
+    ))
+}
+
+/// The request's receipts after one more execution: each execution's receipts, and
+/// totals over all of them (rows acted on; held as of the latest).
+fn receipts_json(before: Option<&Value>, receipts: &[Receipt]) -> Value {
+    let mut executions = before
+        .and_then(|value| value["executions"].as_array().cloned())
+        .unwrap_or_default();
+    executions.push(json!(
+        receipts.iter().map(Receipt::json).collect::<Vec<_>>()
+    ));
+    let rows: i64 = executions
+        .iter()
+        .flat_map(|execution| execution.as_array().cloned().unwrap_or_default())
+        .map(|receipt| receipt["rows"].as_i64().unwrap_or(0))
+        .sum();
+    let held: i64 = receipts.iter().map(|r| r.held).sum();
+    json!({ "executions": executions, "totals": { "rows": rows, "held": held } })
+}
+
+/// The denial reason of a rejected approval: the code its reason starts with
+/// (`code: note`), or `unspecified`.
+fn denial_reason(call: &HandlerCall) -> (String, Option<String>) {
+    for step in ["lead_approval", "review"] {
+        let decision = &call.context["steps"][step];
+        if decision["decision"] == "reject" {
+            let reason = decision["reason"].as_str().unwrap_or_default();
+            let code = reason.split(':').next().unwrap_or_default().trim();
+            let code = if DENIAL_REASONS.contains(&code) {
+                code
+            } else {
+                "unspecified"
+            };
+            return (
+                code.to_owned(),
+                decision["decided_by"].as_str().map(str::to_owned),
+            );
+        }
+    }
+    ("unspecified".to_owned(), None)
+}
+
+async fn close(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
+    let id = request_id(&call)?;
+    let status = call.params["status"]
+        .as_str()
+        .ok_or_else(|| HandlerError::Fatal("`privacy.close` needs params.status".into()))?
+        .to_owned();
+    let row = request(&deps.pool, id).await?;
+    let (reason, decided_by) = match status.as_str() {
+        "denied" => {
+            let (code, by) = denial_reason(&call);
+            (Some(code), by)
+        }
+        _ => (None, None),
+    };
+    let mut tx = deps.pool.begin().await?;
+    let erase_subject = status == "completed" && row.kind == "deletion";
+    if store::close(&mut tx, id, &status, reason.as_deref(), erase_subject).await? {
+        let detail = json!({ "status": status, "denial_reason": reason, "decided_by": decided_by });
+        store::add_event(&mut tx, id, &status, ACTOR, &detail).await?;
+        let entry = AuditEntry::now(
+            decided_by.as_deref().unwrap_or(ACTOR),
+            "privacy_request.closed",
+            format!("privacy_request:{id}"),
+            Some(&row.workspace_id),
+            json!({ "request_id": id, "status": status, "denial_reason": reason }),
+        );
+        audit::append(&mut tx, &[entry]).await?;
+    }
+    tx.commit().await?;
+    Ok(HandlerOutput::ok(
+        json!({ "status": status, "denial_reason": reason }),
+    ))
+}

@@ -1,0 +1,3 @@
+//! The privacy domain's SQL: requests, their timeline and their extensions.
+
+pub mod requests;

@@ -1,0 +1,515 @@
+//! Privacy requests end to end, over the API with real workers: a customer's deletion
+//! instructed by the business (verified by its own key), reviewed, erased everywhere with
+//! receipts that add up; a whole account's deletion needing a lead other than the filer
+//! and the reviewer; a deletion blocked by a hold that waits and finishes once the hold is
+//! released; deadlines and extensions; bad input refused, naming the field, storing nothing.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use bazaarstreet::security::Role;
+use bazaarstreet::security::keys::{self, KeyRequest};
+use bazaarstreet::store::ids::PersonId;
+
+use crate::erasure::{places_holding, seed_customer};
+use crate::fixtures::GATED;
+use crate::helpers::{PATIENCE, TestApp, spawn_app};
+
+const PRIVACY: &str = include_str!("../../workflows/privacy_request.toml");
+const RELEASE: &str = include_str!("../../workflows/legal_hold_release.toml");
+
+const CUSTOMER: &str = "491577700011";
+const NAME: &str = "Ilse Brandwein";
+
+/// An app with the privacy and hold-release workflows, workspaces `ws_a` and `ws_b`, each
+/// with its own integration key (`shop_a`, `shop_b`), officers `ana` and `otto`, lead
+/// `lena`.
+async fn app() -> (TestApp, PgPool) {
+    let app = spawn_app(&[
+        ("privacy_request", PRIVACY),
+        ("legal_hold_release", RELEASE),
+        ("gated", GATED),
+    ])
+    .await;
+    app.create_workspaces(&["ws_a", "ws_b"]).await;
+    app.create_key("shop_a", Role::Integrator, Some("ws_a"))
+        .await;
+    app.create_key("shop_b", Role::Integrator, Some("ws_b"))
+        .await;
+    app.create_key("ana", Role::ComplianceOfficer, None).await;
+    app.create_key("otto", Role::ComplianceOfficer, None).await;
+    app.create_key("lena", Role::ComplianceLead, None).await;
+    let pool = PgPool::connect(&app.database_url).await.unwrap();
+    (app, pool)
+}
+
+/// A second key for the person holding key `of`: one person, two roles.
+async fn second_key(app: &TestApp, pool: &PgPool, of: &str, name: &str, role: Role) {
+    let person: uuid::Uuid = sqlx::query_scalar("select person_id from api_keys where name = $1")
+        .bind(of)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let request = KeyRequest {
+        name: name.to_owned(),
+        role,
+        workspace_id: None,
+        person_id: Some(PersonId::from(person)),
+    };
+    let (_, token) = keys::create(pool, &request, keys::Administrator::Operator("cli"))
+        .await
+        .unwrap();
+    app.keep_token(name, &token);
+}
+
+fn deletion(workspace: &str, customer: Option<&str>) -> Value {
+    let mut subject = json!({ "workspace_id": workspace });
+    if let Some(wa_id) = customer {
+        subject["customer"] = json!({ "phone": format!("+{wa_id}") });
+    }
+    json!({
+        "kind": "deletion",
+        "subject": subject,
+        "requester": { "name": NAME, "contact": "ilse@example.com", "relation": "customer" },
+        "jurisdiction": "gdpr",
+        "channel": "email",
+    })
+}
+
+async fn file(app: &TestApp, body: &Value, actor: &str) -> String {
+    let (status, detail) = app.post_as("/v1/privacy-requests", body, actor).await;
+    assert_eq!(status, 201, "{detail}");
+    detail["request"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the request is in `status`; returns its detail.
+async fn wait_for_request(app: &TestApp, id: &str, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (code, detail) = app
+            .get_as(&format!("/v1/privacy-requests/{id}"), "ana")
+            .await;
+        assert_eq!(code, 200, "{detail}");
+        if detail["request"]["status"] == status {
+            return detail;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("request {id} never became {status}: {detail:#}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn timeline(detail: &Value) -> Vec<String> {
+    detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn decide(app: &TestApp, id: &str, body: &Value, actor: &str) -> (u16, Value) {
+    app.post_as(&format!("/v1/privacy-requests/{id}/decision"), body, actor)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_deletion_instructed_by_the_business_erases_the_customer_everywhere() {
+    let (app, pool) = app().await;
+    app.create_key("olga", Role::ComplianceOfficer, None).await;
+    seed_customer(&app, &pool, CUSTOMER, NAME).await;
+    seed_customer(&app, &pool, "491500000999", "Kept Person").await;
+
+    let (status, filed) = app
+        .post_as(
+            "/v1/privacy-requests",
+            &deletion("ws_a", Some(CUSTOMER)),
+            "shop_a",
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let request = &filed["request"];
+    assert_eq!(request["mode"], "processor");
+    assert_eq!(
+        request["customer"], CUSTOMER,
+        "the phone is stored as a wa_id"
+    );
+    assert_eq!(request["verification_method"], "workspace_key");
+    assert_eq!(request["filed_by"], "shop_a");
+    assert_eq!(request["sla"], "on_track");
+    let received = chrono::Utc::now().date_naive();
+    let due = bazaarstreet::privacy::deadlines::deadlines(
+        bazaarstreet::privacy::deadlines::Jurisdiction::Gdpr,
+        received,
+    )
+    .due_on;
+    assert_eq!(request["due_on"], due.to_string());
+    let id = request["id"].as_str().unwrap().to_owned();
+    let run = request["run_id"].as_str().unwrap().to_owned();
+    app.wait_at_step(&run, "review").await;
+    wait_for_request(&app, &id, "in_review").await;
+
+    // The business's integration key cannot decide; a denial must name its reason.
+    let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "shop_a").await;
+    assert_eq!(status, 403);
+    let (status, problem) = decide(&app, &id, &json!({ "decision": "deny" }), "ana").await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/reason");
+    let (status, detail) = decide(
+        &app,
+        &id,
+        &json!({ "decision": "approve", "note": "instructed by the salon" }),
+        "ana",
+    )
+    .await;
+    assert_eq!(status, 200, "{detail}");
+
+    let done = wait_for_request(&app, &id, "completed").await;
+    app.wait_for_status(&run, "succeeded").await;
+    assert_eq!(
+        timeline(&done),
+        [
+            "filed",
+            "verified",
+            "review_approved",
+            "erased",
+            "completed"
+        ]
+    );
+    let request = &done["request"];
+    assert!(request["customer"].is_null(), "{request}");
+    assert!(request["requester_name"].is_null(), "{request}");
+    assert_eq!(request["customer_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        request["sla"].is_null(),
+        "a closed request has no SLA state"
+    );
+    // The receipts add up to what left the database.
+    let receipts = request["receipts"]["executions"][0].as_array().unwrap();
+    let rows: i64 = receipts.iter().map(|r| r["rows"].as_i64().unwrap()).sum();
+    assert_eq!(request["receipts"]["totals"]["rows"], rows);
+    let deleted = |table: &str| {
+        receipts
+            .iter()
+            .find(|r| r["table"] == table)
+            .map(|r| (r["action"].clone(), r["rows"].clone()))
+    };
+    assert_eq!(
+        deleted("public.inbound_messages"),
+        Some((json!("delete"), json!(1)))
+    );
+    assert_eq!(
+        deleted("public.message_statuses"),
+        Some((json!("delete"), json!(1)))
+    );
+    assert_eq!(places_holding(&pool, CUSTOMER).await, Vec::<String>::new());
+    assert_eq!(places_holding(&pool, NAME).await, Vec::<String>::new());
+    assert!(!places_holding(&pool, "491500000999").await.is_empty());
+    let (_, verify) = app.get("/v1/audit/verify").await;
+    assert_eq!(verify["intact"], true, "{verify}");
+    for action in [
+        "privacy_request.filed",
+        "subject.erased",
+        "privacy_request.closed",
+    ] {
+        let count: i64 = sqlx::query_scalar("select count(*) from audit_ledger where action = $1")
+            .bind(action)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 1, "{action}");
+    }
+    // The other workspace's key sees nothing of it.
+    let (status, _) = app
+        .get_as(&format!("/v1/privacy-requests/{id}"), "shop_b")
+        .await;
+    assert_eq!(status, 404);
+    let (_, list) = app.get_as("/v1/privacy-requests", "shop_b").await;
+    assert_eq!(list["items"], json!([]));
+    let (_, list) = app
+        .get_as("/v1/privacy-requests?kind=deletion", "shop_a")
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    drop(pool);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_account_deletion_needs_a_lead_other_than_the_filer_and_the_reviewer() {
+    let (app, pool) = app().await;
+    // Ana also holds a lead key; Lars is a lead of the business's own workspace.
+    second_key(&app, &pool, "ana", "ana_lead", Role::ComplianceLead).await;
+    app.create_key("lars", Role::ComplianceLead, Some("ws_b"))
+        .await;
+    app.create_key("lucia", Role::ComplianceLead, None).await;
+
+    let id = file(&app, &deletion("ws_b", None), "lars").await;
+    let detail = wait_for_request(&app, &id, "in_review").await;
+    assert_eq!(detail["request"]["mode"], "controller");
+    let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "ana").await;
+    assert_eq!(status, 200);
+    wait_for_request(&app, &id, "awaiting_second_approval").await;
+
+    // The filer and the reviewer (through her other key) are refused, naming the rule.
+    let (status, problem) = decide(&app, &id, &json!({ "decision": "approve" }), "lars").await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(
+        problem["rule"], "not_initiator",
+        "the filer started the run: {problem}"
+    );
+    let (status, problem) = decide(&app, &id, &json!({ "decision": "approve" }), "ana_lead").await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["rule"], "distinct_from", "{problem}");
+    let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "lucia").await;
+    assert_eq!(status, 200);
+
+    let done = wait_for_request(&app, &id, "completed").await;
+    assert_eq!(
+        timeline(&done),
+        [
+            "filed",
+            "verified",
+            "review_approved",
+            "lead_approval_approved",
+            "erased",
+            "completed"
+        ]
+    );
+    let (_, workspace) = app.get("/v1/workspaces/ws_b").await;
+    assert_eq!(workspace["status"], "closed", "{workspace}");
+    let (_, other) = app.get("/v1/workspaces/ws_a").await;
+    assert_ne!(other["status"], "closed");
+    drop(pool);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_blocked_by_a_hold_waits_on_hold_and_finishes_after_the_release() {
+    let (app, pool) = app().await;
+    seed_customer(&app, &pool, CUSTOMER, NAME).await;
+    let (status, hold) = app
+        .post_as(
+            "/v1/legal-holds",
+            &json!({ "kind": "litigation", "scope": { "workspace_id": "ws_a", "customers": [CUSTOMER],
+                     "categories": ["inbound_messages"] },
+                     "reason": "dispute", "matter_ref": "LIT-21" }),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let hold_id = hold["id"].as_str().unwrap().to_owned();
+
+    let id = file(&app, &deletion("ws_a", Some(CUSTOMER)), "shop_a").await;
+    wait_for_request(&app, &id, "in_review").await;
+    let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "otto").await;
+    assert_eq!(status, 200);
+    let waiting = wait_for_request(&app, &id, "on_hold").await;
+    assert_eq!(waiting["request"]["hold_ids"], json!([hold_id]));
+    // What the hold does not cover went; the held message stays.
+    let held: i64 =
+        sqlx::query_scalar("select count(*) from inbound_messages where from_number = $1")
+            .bind(CUSTOMER)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(held, 1);
+    let statuses: i64 =
+        sqlx::query_scalar("select count(*) from message_statuses where recipient_id = $1")
+            .bind(CUSTOMER)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(statuses, 0);
+
+    // The hold is released (asked by its placer, approved by a lead): the request
+    // resumes by itself and finishes.
+    let (status, release) = app
+        .post_as(
+            &format!("/v1/legal-holds/{hold_id}/release"),
+            &json!({ "reason": "settled" }),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 202, "{release}");
+    let release_run = release["run"]["id"].as_str().unwrap().to_owned();
+    app.wait_at_step(&release_run, "approve").await;
+    let (status, body) = app
+        .post_as(
+            &format!("/v1/runs/{release_run}/steps/approve/decision"),
+            &json!({ "decision": "approve", "reason": "settled" }),
+            "lena",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let done = wait_for_request(&app, &id, "completed").await;
+    let kinds = timeline(&done);
+    assert_eq!(
+        kinds,
+        [
+            "filed",
+            "verified",
+            "review_approved",
+            "on_hold",
+            "erased",
+            "completed"
+        ]
+    );
+    assert_eq!(
+        done["request"]["receipts"]["executions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Only the (released) hold's own record still names the customer: it is kept.
+    assert_eq!(
+        places_holding(&pool, CUSTOMER).await,
+        ["public.legal_holds.customers (1)"]
+    );
+    assert_eq!(app.count("select count(*) from hold_waits").await, 0);
+    drop(pool);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_and_extensions_are_refused_naming_the_field_and_store_nothing() {
+    let (app, pool) = app().await;
+    let cases: [(Value, u16, &str); 7] = [
+        (
+            {
+                let mut body = deletion("ws_a", None);
+                body["subject"]["customer"] = json!({});
+                body
+            },
+            422,
+            "/subject/customer",
+        ),
+        (
+            {
+                let mut body = deletion("ws_a", None);
+                body["subject"]["customer"] = json!({ "phone": "call me" });
+                body
+            },
+            422,
+            "/subject/customer/phone",
+        ),
+        (
+            {
+                let mut body = deletion("ws_a", Some(CUSTOMER));
+                body["kind"] = json!("disconnect");
+                body
+            },
+            422,
+            "/kind",
+        ),
+        (
+            {
+                let mut body = deletion("ws_a", None);
+                body["received_at"] = json!("2999-01-01T00:00:00Z");
+                body
+            },
+            422,
+            "/received_at",
+        ),
+        (
+            {
+                let mut body = deletion("ws_a", None);
+                body["requester"]["name"] = json!("   ");
+                body
+            },
+            422,
+            "/requester/name",
+        ),
+        (deletion("ws_nowhere", None), 404, ""),
+        (deletion("ws_b", None), 404, ""),
+    ];
+    for (body, expected, pointer) in cases {
+        let (status, problem) = app.post_as("/v1/privacy-requests", &body, "shop_a").await;
+        assert_eq!(status, expected, "{body} -> {problem}");
+        if !pointer.is_empty() {
+            let pointers: Vec<&str> = problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["pointer"].as_str().unwrap())
+                .collect();
+            assert!(pointers.contains(&pointer), "{body} -> {problem}");
+        }
+    }
+    let mut unknown = deletion("ws_a", None);
+    unknown["jurisdiction"] = json!("mars");
+    let (status, _) = app
+        .post_as("/v1/privacy-requests", &unknown, "shop_a")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(app.count("select count(*) from privacy_requests").await, 0);
+    assert_eq!(
+        app.count("select count(*) from audit_ledger where action like 'privacy_request.%'")
+            .await,
+        0
+    );
+
+    // CCPA: 45 days, one 45-day extension with notice, never past 90 days.
+    let mut ccpa = deletion("ws_a", Some(CUSTOMER));
+    ccpa["jurisdiction"] = json!("ccpa");
+    ccpa["received_at"] = json!(chrono::Utc::now() - chrono::Duration::days(2));
+    let id = file(&app, &ccpa, "shop_a").await;
+    let (_, detail) = app
+        .get_as(&format!("/v1/privacy-requests/{id}"), "ana")
+        .await;
+    let received = (chrono::Utc::now() - chrono::Duration::days(2)).date_naive();
+    let due = received + chrono::Days::new(45);
+    assert_eq!(detail["request"]["due_on"], due.to_string());
+    assert!(detail["request"]["acknowledge_by"].is_string());
+    let path = format!("/v1/privacy-requests/{id}/extensions");
+    let extension = |to: chrono::NaiveDate, reason: &str| json!({ "to": to.to_string(), "reason": reason, "notice_at": chrono::Utc::now() });
+    let (status, problem) = app
+        .post_as(
+            &path,
+            &extension(received + chrono::Days::new(91), "complex"),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/to");
+    let (status, problem) = app
+        .post_as(
+            &path,
+            &extension(received + chrono::Days::new(90), "complex"),
+            "shop_a",
+        )
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, extended) = app
+        .post_as(
+            &path,
+            &extension(received + chrono::Days::new(90), "complex"),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 200, "{extended}");
+    assert_eq!(
+        extended["request"]["due_on"],
+        (received + chrono::Days::new(90)).to_string()
+    );
+    assert_eq!(extended["extensions"][0]["from_due"], due.to_string());
+    assert_eq!(extended["extensions"][0]["extended_by"], "ana");
+    let (status, problem) = app
+        .post_as(
+            &path,
+            &extension(received + chrono::Days::new(90), "again"),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(
+        app.count("select count(*) from audit_ledger where action = 'privacy_request.extended'")
+            .await,
+        1
+    );
+    drop(pool);
+    app.stop().await;
+}
