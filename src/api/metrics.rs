@@ -52,6 +52,16 @@ async fn render(engine: &Engine) -> Result<String, EngineError> {
     );
     out.push_str("# TYPE bazaarstreet_oldest_pending_approval_seconds gauge\n");
     let _ = writeln!(out, "bazaarstreet_oldest_pending_approval_seconds {oldest}");
+    out.push_str(
+        "# HELP bazaarstreet_privacy_requests_open Open privacy requests by kind and SLA state.\n",
+    );
+    out.push_str("# TYPE bazaarstreet_privacy_requests_open gauge\n");
+    for (kind, sla, count) in crate::privacy::requests::open_by_sla(engine.pool()).await? {
+        let _ = writeln!(
+            out,
+            "bazaarstreet_privacy_requests_open{{kind=\"{kind}\",sla=\"{sla}\"}} {count}"
+        );
+    }
     METRICS.render(&mut out);
     Ok(out)
 }

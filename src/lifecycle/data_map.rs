@@ -492,6 +492,16 @@ pub const TABLES: &[TableEntry] = &[
         holds: "per sweep, table and workspace: rows deleted, anonymised and held (with the hold ids)",
     },
     TableEntry {
+        table: "public.erasure_tallies",
+        category: C::LegalRecords,
+        subject_keys: &[],
+        retention_from: None,
+        erasure: E::Keep("counts per erasure and table; no personal data"),
+        locate: None,
+        swept: false,
+        holds: "what each erasure changed so far, per table (so a resumed erasure counts each row once)",
+    },
+    TableEntry {
         table: "public.hold_waits",
         category: C::LegalRecords,
         subject_keys: &[K::Run("run_id")],

@@ -209,6 +209,7 @@ async fn erase_table(
     entry: &'static TableEntry,
     locate: &Locate,
     settings: &PurgeSettings,
+    tally: Option<&str>,
 ) -> Result<Receipt, PurgeError> {
     let table = entry.table;
     let fail = |cause| PurgeError::HoldCheck { table, cause };
@@ -250,7 +251,13 @@ async fn erase_table(
              where t.ctid = any (array(select tid from chosen))"
         ),
     };
-    let mut rows = 0;
+    let mut rows = match tally {
+        Some(tally) => {
+            let mut conn = pool.acquire().await?;
+            super::store::tallies::get(&mut conn, tally, table).await?
+        }
+        None => 0,
+    };
     loop {
         let mut tx = begin_batch(pool, table, settings).await?;
         let done = binds(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), subject)
@@ -259,8 +266,13 @@ async fn erase_table(
             .await
             .map_err(fail)?
             .rows_affected();
+        let changed = i64::try_from(done).unwrap_or(i64::MAX);
+        if let Some(tally) = tally {
+            rows = super::store::tallies::add(&mut tx, tally, table, changed).await?;
+        } else {
+            rows += changed;
+        }
         tx.commit().await?;
-        rows += i64::try_from(done).unwrap_or(i64::MAX);
         if done < u64::try_from(settings.batch).unwrap_or(u64::MAX) {
             break;
         }
@@ -304,12 +316,28 @@ pub async fn erase(
     actor: &str,
     settings: &PurgeSettings,
 ) -> Result<Vec<Receipt>, PurgeError> {
+    erase_tallied(pool, subject, categories, actor, settings, None).await
+}
+
+/// Like [`erase`], counting what each batch changes under `tally` in the batch's own
+/// transaction: run again after a crash with the same tally, the receipts count every
+/// row the erasure changed, in either run, once.
+pub async fn erase_tallied(
+    pool: &PgPool,
+    subject: &Subject,
+    categories: Option<&[Category]>,
+    actor: &str,
+    settings: &PurgeSettings,
+    tally: Option<&str>,
+) -> Result<Vec<Receipt>, PurgeError> {
     let mut receipts = Vec::new();
     for entry in tables_for(subject, categories) {
         let receipt = match (entry.erasure, entry.locate) {
             (Erasure::Keep(basis), _) => kept(entry, basis),
             (_, None) => kept(entry, "its records name no business or customer"),
-            (_, Some(locate)) => erase_table(pool, subject, entry, &locate, settings).await?,
+            (_, Some(locate)) => {
+                erase_table(pool, subject, entry, &locate, settings, tally).await?
+            }
         };
         receipts.push(receipt);
     }

@@ -193,12 +193,21 @@ async fn execute(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
         .await
         .map_err(|error| HandlerError::Retryable(error.to_string()))?;
     }
-    let receipts = erasure::erase(
+    // One tally per execution: a repeat after a crash counts on where the killed one
+    // stopped; the execution after a hold's release counts afresh.
+    let executions = row
+        .receipts
+        .as_ref()
+        .and_then(|r| r["executions"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let tally = format!("privacy_request:{id}:{}", executions + 1);
+    let receipts = erasure::erase_tallied(
         &deps.pool,
         &subject,
         None,
         &format!("privacy_request:{id}"),
         &PurgeSettings::default(),
+        Some(&tally),
     )
     .await
     .map_err(|error| HandlerError::Retryable(error.to_string()))?;

@@ -562,3 +562,9 @@ pub async fn extend(
     tx.commit().await?;
     get(pool, caller, id).await
 }
+
+/// Open requests by kind and SLA state, for `/metrics`.
+pub async fn open_by_sla(pool: &sqlx::PgPool) -> sqlx::Result<Vec<(String, String, i64)>> {
+    let mut conn = pool.acquire().await?;
+    store::open_by_sla(&mut conn).await
+}

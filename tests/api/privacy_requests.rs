@@ -2,7 +2,8 @@
 //! instructed by the business (verified by its own key), reviewed, erased everywhere with
 //! receipts that add up; a whole account's deletion needing a lead other than the filer
 //! and the reviewer; a deletion blocked by a hold that waits and finishes once the hold is
-//! released; deadlines and extensions; bad input refused, naming the field, storing nothing.
+//! released; deadlines and extensions; bad input refused, naming the field, storing nothing;
+//! a worker killed mid-erasure, whose erasure another worker finishes, counting each row once.
 
 use std::time::Duration;
 
@@ -15,7 +16,11 @@ use bazaarstreet::store::ids::PersonId;
 
 use crate::erasure::{places_holding, seed_customer};
 use crate::fixtures::GATED;
-use crate::helpers::{PATIENCE, TestApp, spawn_app};
+use bazaarstreet::app::Roles;
+
+use crate::helpers::{
+    PATIENCE, TestApp, drop_database, fresh_database_url, spawn_app, spawn_app_on, write_files,
+};
 
 const PRIVACY: &str = include_str!("../../workflows/privacy_request.toml");
 const RELEASE: &str = include_str!("../../workflows/legal_hold_release.toml");
@@ -464,6 +469,20 @@ async fn bad_requests_and_extensions_are_refused_naming_the_field_and_store_noth
     let due = received + chrono::Days::new(45);
     assert_eq!(detail["request"]["due_on"], due.to_string());
     assert!(detail["request"]["acknowledge_by"].is_string());
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("bazaarstreet_privacy_requests_open{kind=\"deletion\",sla=\"on_track\"} 1"),
+        "{metrics}"
+    );
     let path = format!("/v1/privacy-requests/{id}/extensions");
     let extension = |to: chrono::NaiveDate, reason: &str| json!({ "to": to.to_string(), "reason": reason, "notice_at": chrono::Utc::now() });
     let (status, problem) = app
@@ -512,4 +531,104 @@ async fn bad_requests_and_extensions_are_refused_naming_the_field_and_store_noth
     );
     drop(pool);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_erasure_finishes_it_once() {
+    const ROWS: i64 = 60_000;
+    let database_url = fresh_database_url();
+    let workflows = [("privacy_request", PRIVACY)];
+    let dir = write_files(&workflows);
+    let mut api = spawn_app_on(&database_url, &workflows, &[], Roles::Api).await;
+    api.create_workspaces(&["ws_a"]).await;
+    api.create_key("shop_a", Role::Integrator, Some("ws_a"))
+        .await;
+    api.create_key("ana", Role::ComplianceOfficer, None).await;
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    sqlx::query(
+        "insert into inbound_messages (message_id, workspace_id, from_number, message_type, payload)
+         select 'crash.' || i, 'ws_a', $1, 'text', '{}' from generate_series(1, $2) i",
+    )
+    .bind(CUSTOMER)
+    .bind(ROWS)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let left = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from inbound_messages")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let mut doomed = crate::crash::process("worker", &database_url, dir.path())
+        .spawn()
+        .expect("worker starts");
+    let id = file(&api, &deletion("ws_a", Some(CUSTOMER)), "shop_a").await;
+    wait_for_request(&api, &id, "in_review").await;
+    let (status, body) = decide(&api, &id, &json!({ "decision": "approve" }), "ana").await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while left().await == ROWS {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the erasure never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    doomed.kill().expect("SIGKILL");
+    doomed.wait().unwrap();
+    let remaining = left().await;
+    assert!(remaining > 0, "killed mid-way ({remaining} rows left)");
+
+    let mut rescuer = crate::crash::process("worker", &database_url, dir.path())
+        .spawn()
+        .expect("worker starts");
+    // Not the helpers' patience: the killed worker's attempt is taken over after its
+    // heartbeats stop, and a debug build erases slowly on a loaded machine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    let done = loop {
+        let (_, detail) = api
+            .get_as(&format!("/v1/privacy-requests/{id}"), "ana")
+            .await;
+        if detail["request"]["status"] == "completed" {
+            break detail;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the erasure never finished: {detail:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(left().await, 0);
+    let receipts = done["request"]["receipts"]["executions"][0]
+        .as_array()
+        .unwrap();
+    let inbound = receipts
+        .iter()
+        .find(|r| r["table"] == "public.inbound_messages")
+        .unwrap();
+    assert_eq!(inbound["rows"], ROWS, "every row counted once: {inbound}");
+    assert_eq!(
+        timeline(&done),
+        [
+            "filed",
+            "verified",
+            "review_approved",
+            "erased",
+            "completed"
+        ]
+    );
+    for action in ["subject.erased", "privacy_request.closed"] {
+        let count: i64 = sqlx::query_scalar("select count(*) from audit_ledger where action = $1")
+            .bind(action)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 1, "{action}");
+    }
+    rescuer.kill().ok();
+    rescuer.wait().ok();
+    drop(pool);
+    api.stop_service().await;
+    drop_database(&database_url).await;
 }

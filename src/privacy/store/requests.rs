@@ -397,3 +397,22 @@ pub async fn extend(
         .await?;
     Ok(())
 }
+
+/// Open requests by kind and SLA state (`on_track`, `due_soon`, `overdue`), computed as
+/// [`crate::privacy::deadlines::sla_state`] does: due at the end of the due day (UTC).
+pub async fn open_by_sla(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, String, i64)>> {
+    sqlx::query_as(
+        "with open as (
+             select kind, (due_on + time '23:59:59') at time zone 'UTC' as due_at
+             from privacy_requests where closed_at is null
+         )
+         select kind,
+                case when now() > due_at then 'overdue'
+                     when now() >= due_at - interval '7 days' then 'due_soon'
+                     else 'on_track' end as sla,
+                count(*)::int8
+         from open group by 1, 2 order by 1, 2",
+    )
+    .fetch_all(conn)
+    .await
+}
