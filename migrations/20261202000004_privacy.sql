@@ -72,3 +72,18 @@ create table hold_waits (
     hold_ids uuid[] not null,
     since timestamptz not null default now()
 );
+
+-- One-time codes sent to a customer's WhatsApp number to verify a request: only the
+-- code's keyed digest is stored; a fresh code supersedes the one before.
+create table privacy_verification_codes (
+    request_id uuid not null references privacy_requests (id),
+    seq int not null,
+    code_digest bytea not null,
+    expires_at timestamptz not null,
+    attempts int not null default 0,
+    status text not null default 'open'
+        check (status in ('open', 'used', 'superseded', 'exhausted')),
+    message_id text,
+    created_at timestamptz not null default now(),
+    primary key (request_id, seq)
+);

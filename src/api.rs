@@ -86,7 +86,7 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
             },
             workspaces::WorkspacesApi {
                 engine: engine.clone(),
-                secrets,
+                secrets: secrets.clone(),
             },
             templates::TemplatesApi {
                 engine: engine.clone(),
@@ -109,6 +109,7 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
             },
             privacy_requests::PrivacyRequestsApi {
                 engine: engine.clone(),
+                secrets,
             },
             health::HealthApi { engine },
         ),

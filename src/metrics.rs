@@ -213,7 +213,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 40] = [
+const ROUTES: [&str; 42] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -247,6 +247,8 @@ const ROUTES: [&str; 40] = [
     "/v1/privacy-requests/{id}",
     "/v1/privacy-requests/{id}/decision",
     "/v1/privacy-requests/{id}/extensions",
+    "/v1/privacy-requests/{id}/verification",
+    "/v1/privacy-requests/{id}/verification/code",
     "/v1/retention/policies",
     "/v1/retention/preview",
     "/v1/retention/sweeps/{run_id}",

@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod requests;
 pub mod starter;
 pub mod store;
+pub mod verification;
 
 /// The actor the domain's own acts are recorded under.
 pub const ACTOR: &str = "privacy";
@@ -59,6 +60,8 @@ impl Domain for Privacy {
             registry,
             handlers::PrivacyDeps {
                 pool: self.context.pool.clone(),
+                graph: self.context.graph.clone(),
+                secrets: self.context.secrets.clone(),
             },
         );
     }

@@ -28,6 +28,7 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
         .at("/sandbox/faults", post(control::arm_fault))
         .at("/sandbox/template-status", post(control::template_status))
         .at("/sandbox/inbound", post(control::inbound))
+        .at("/sandbox/handsets/:wa_id", get(control::handset))
         .at("/:version/oauth/access_token", get(graph::exchange_code))
         .at("/:version/debug_token", get(graph::debug_token))
         .at("/:version/:object/phone_numbers", get(graph::phone_numbers))

@@ -20,7 +20,9 @@ use crate::privacy::requests::{
     self, CustomerRef, NewExtension, NewRequest, PrivacyRequestId, RequestDetail, RequestError,
     RequestQuery, RequestRow, Requester,
 };
+use crate::privacy::verification;
 use crate::security::Permission;
+use crate::security::secret_box::SecretBox;
 
 /// The kind of request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -230,7 +232,7 @@ pub struct PrivacyRequestView {
     pub run_id: Option<Uuid>,
     /// Who filed it.
     pub filed_by: String,
-    /// How the requester was verified (`workspace_key`).
+    /// How the requester was verified: `workspace_key` or `whatsapp_code`.
     pub verification_method: Option<String>,
     /// When.
     pub verified_at: Option<DateTime<Utc>>,
@@ -425,6 +427,25 @@ const MAX_PAGE: u32 = 200;
 pub struct PrivacyRequestsApi {
     /// The engine (request runs, and its pool).
     pub engine: Engine,
+    /// Digests the verification codes entered.
+    pub secrets: SecretBox,
+}
+
+/// A code the requester received on WhatsApp.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct VerifyRequest {
+    /// The 6 digits.
+    #[oai(validator(min_length = 1, max_length = 20))]
+    pub code: String,
+}
+
+impl Example for VerifyRequest {
+    fn example() -> Self {
+        Self {
+            code: "123456".into(),
+        }
+    }
 }
 
 #[OpenApi(tag = "ApiTags::Privacy")]
@@ -559,6 +580,55 @@ impl PrivacyRequestsApi {
             body.0.note.as_deref(),
         )
         .await?;
+        Ok(Json(detail.into()))
+    }
+
+    /// Enter a verification code
+    ///
+    /// The code the requester received on WhatsApp (they read it out, or the business
+    /// types it in). Right: the request is verified and goes to review. Wrong: one of 3
+    /// attempts used (422 on `/code`); 409 `code-expired` after 10 minutes,
+    /// `code-exhausted` after 3 wrong entries, `no-code`, `not-verifying`.
+    #[oai(
+        path = "/v1/privacy-requests/:id/verification",
+        method = "post",
+        operation_id = "verify_privacy_request"
+    )]
+    async fn verify(
+        &self,
+        auth: ApiKey,
+        id: Path<Uuid>,
+        body: Json<VerifyRequest>,
+    ) -> Result<Json<PrivacyRequestDetailView>, ApiError> {
+        let caller = auth.require(Permission::FilePrivacyRequests)?;
+        let detail = verification::submit_code(
+            &self.engine,
+            &self.secrets,
+            caller,
+            PrivacyRequestId::from(id.0),
+            &body.0.code,
+        )
+        .await?;
+        Ok(Json(detail.into()))
+    }
+
+    /// Send a fresh verification code
+    ///
+    /// The run sends a new code to the customer's WhatsApp number; the one before no
+    /// longer works. 409 `not-verifying`, or `code-on-its-way` while one is being sent.
+    #[oai(
+        path = "/v1/privacy-requests/:id/verification/code",
+        method = "post",
+        operation_id = "reissue_privacy_request_code"
+    )]
+    async fn reissue(
+        &self,
+        auth: ApiKey,
+        id: Path<Uuid>,
+    ) -> Result<Json<PrivacyRequestDetailView>, ApiError> {
+        let caller = auth.require(Permission::FilePrivacyRequests)?;
+        let detail =
+            verification::reissue(&self.engine, caller, PrivacyRequestId::from(id.0)).await?;
         Ok(Json(detail.into()))
     }
 

@@ -540,6 +540,18 @@ pub const TABLES: &[TableEntry] = &[
         holds: "each request's timeline: filed, verified, decisions, hold waits, receipts, closing",
     },
     TableEntry {
+        table: "public.privacy_verification_codes",
+        category: C::PrivacyRecords,
+        subject_keys: &[],
+        retention_from: Some("created_at"),
+        erasure: E::Keep(
+            "keyed digests of one-time codes, their expiry and attempts; no code and no number",
+        ),
+        locate: None,
+        swept: false,
+        holds: "the one-time codes sent to verify requesters: keyed digest, expiry, attempts, status, message id",
+    },
+    TableEntry {
         table: "public.privacy_extensions",
         category: C::PrivacyRecords,
         subject_keys: &[K::Staff("extended_by")],

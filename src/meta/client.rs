@@ -351,6 +351,15 @@ impl GraphClient {
                 "components": [{ "type": "body", "parameters": parameters }],
             },
         });
+        if let Some(code) = message.copy_code {
+            body["template"]["components"]
+                .as_array_mut()
+                .expect("components is an array")
+                .push(json!({
+                    "type": "button", "sub_type": "url", "index": "0",
+                    "parameters": [{ "type": "text", "text": code }],
+                }));
+        }
         if let Some(data) = message.callback_data {
             body["biz_opaque_callback_data"] = json!(data);
         }

@@ -116,4 +116,6 @@ pub struct TemplateMessage<'a> {
     pub parameters: &'a [String],
     /// Echoed in status webhooks (≤ 512 characters), e.g. `reminder:<id>`.
     pub callback_data: Option<&'a str>,
+    /// For an AUTHENTICATION template: the one-time code its copy-code button carries.
+    pub copy_code: Option<&'a str>,
 }

@@ -1,6 +1,7 @@
 //! The task handlers of `workflows/privacy_request.toml`: `open` (is the requester
-//! verified?), `route` (records the review; does it need a lead?), `execute` (erases
-//! what no hold covers, and waits for the holds on the rest) and `close`. Each reads the
+//! verified?), `send_code` and `check_verification` (a one-time code to the customer's
+//! WhatsApp number), `route` (records the review; does it need a lead?), `execute`
+//! (erases what no hold covers, and waits for the holds on the rest) and `close`. Each reads the
 //! request from its table, so whoever started the run cannot choose what the approval
 //! policy compares; each is safe to repeat after a crash (erasing again deletes nothing
 //! more, a closed request stays closed).
@@ -10,15 +11,19 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::store::requests::{self as store, RequestRow};
-use super::{ACTOR, DENIAL_REASONS};
+use super::{ACTOR, DENIAL_REASONS, verification};
 use crate::engine::handlers::{
     HandlerCall, HandlerError, HandlerOutput, HandlerRegistry, register_handlers,
 };
 use crate::lifecycle::erasure::{self, Receipt, Subject};
 use crate::lifecycle::hold_waits;
 use crate::lifecycle::purge::PurgeSettings;
+use crate::meta::client::{CallContext, GraphClient};
+use crate::meta::wire::TemplateMessage;
 use crate::security::audit::{self, AuditEntry};
+use crate::security::secret_box::SecretBox;
 use crate::store::ids::WorkspaceId;
+use crate::whatsapp::deps::WhatsAppDeps;
 
 /// The event a request waiting for holds is woken by.
 pub const HOLDS_CLEARED: &str = "legal_holds_cleared";
@@ -28,12 +33,18 @@ pub const HOLDS_CLEARED: &str = "legal_holds_cleared";
 pub struct PrivacyDeps {
     /// Database.
     pub pool: PgPool,
+    /// Graph API (or the sandbox), for the verification codes.
+    pub graph: GraphClient,
+    /// Seals tokens and digests codes.
+    pub secrets: SecretBox,
 }
 
 /// Registers the `privacy.*` handlers.
 pub fn register(registry: &mut HandlerRegistry, deps: PrivacyDeps) {
     register_handlers!(registry, deps, {
         "privacy.open" => open,
+        "privacy.send_code" => send_code,
+        "privacy.check_verification" => check_verification,
         "privacy.route" => route,
         "privacy.execute" => execute,
         "privacy.close" => close,
@@ -97,6 +108,107 @@ async fn open(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
     Ok(outcome(
         if verified { "verified" } else { "unverified" },
         output,
+    ))
+}
+
+/// Why a code cannot be sent, as the step's output (the request keeps waiting, and the
+/// reason shows in its timeline).
+async fn cannot_send(deps: &PrivacyDeps, id: Uuid, reason: String) -> Outcome {
+    let mut conn = deps.pool.acquire().await?;
+    let detail = json!({ "reason": reason });
+    store::add_event_once(&mut conn, id, "code_not_sent", ACTOR, &detail).await?;
+    Ok(outcome("cannot_send", detail))
+}
+
+async fn send_code(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
+    let id = request_id(&call)?;
+    let row = request(&deps.pool, id).await?;
+    if row.verified_at.is_some() {
+        return Ok(outcome("verified", json!({ "verified": true })));
+    }
+    let Some(wa_id) = row.customer.clone() else {
+        return cannot_send(
+            deps,
+            id,
+            "a business account is verified by a request made with its own key".into(),
+        )
+        .await;
+    };
+    let template = call.params["template"]
+        .as_str()
+        .unwrap_or("privacy_verification_code");
+    let language = call.params["language"].as_str().unwrap_or("en_US");
+    let whatsapp = WhatsAppDeps {
+        pool: deps.pool.clone(),
+        graph: deps.graph.clone(),
+        secrets: deps.secrets.clone(),
+    };
+    let Some(phone) = whatsapp.phone_number_id(&row.workspace_id).await? else {
+        return cannot_send(
+            deps,
+            id,
+            "the workspace has no connected WhatsApp number".into(),
+        )
+        .await;
+    };
+    let token = match whatsapp.token(&row.workspace_id).await {
+        Ok(token) => token,
+        Err(error) => return cannot_send(deps, id, error.to_string()).await,
+    };
+    let mut conn = deps.pool.acquire().await?;
+    let (code, seq, expires_at) = verification::issue(&mut conn, &deps.secrets, id).await?;
+    drop(conn);
+    let parameters = [code.clone()];
+    let callback = format!("privacy_request:{id}");
+    let message = TemplateMessage {
+        to: &wa_id,
+        template,
+        language,
+        parameters: &parameters,
+        callback_data: Some(&callback),
+        copy_code: Some(&code),
+    };
+    let context = CallContext {
+        workspace_id: Some(row.workspace_id.clone()),
+        run_id: Some(call.run_id.uuid()),
+        step_id: Some(call.step_id.clone()),
+    };
+    let sent = match deps
+        .graph
+        .send_template(&context, &token, &phone, &message)
+        .await
+    {
+        Ok(sent) => sent,
+        Err(error) => {
+            let failure = whatsapp.graph_failure(&row.workspace_id, error).await;
+            return match failure {
+                // Meta refused for good (no such approved template, ...): say why, wait.
+                HandlerError::Fatal(reason) => cannot_send(deps, id, reason).await,
+                retry => Err(retry),
+            };
+        }
+    };
+    let mut tx = deps.pool.begin().await?;
+    super::store::codes::set_message(&mut tx, id, seq, &sent.id).await?;
+    let detail = json!({ "seq": seq, "expires_at": expires_at, "message_id": sent.id, "template": template });
+    store::add_event(&mut tx, id, "code_sent", ACTOR, &detail).await?;
+    tx.commit().await?;
+    Ok(outcome("sent", detail))
+}
+
+async fn check_verification(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
+    let id = request_id(&call)?;
+    let row = request(&deps.pool, id).await?;
+    let name = if row.verified_at.is_some() {
+        "verified"
+    } else if verification::too_late(row.received_at, chrono::Utc::now()) {
+        "expired"
+    } else {
+        "reissue"
+    };
+    Ok(outcome(
+        name,
+        json!({ "verified": row.verified_at.is_some() }),
     ))
 }
 

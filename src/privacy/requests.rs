@@ -393,8 +393,9 @@ pub fn due(row: &RequestRow, now: DateTime<Utc>) -> (DateTime<Utc>, Option<SlaSt
 /// The approval steps a person decides on a request.
 const DECISION_STEPS: [&str; 2] = ["review", "lead_approval"];
 
-/// The tasks that lead to them.
-const LEADING_TO_DECISIONS: [&str; 2] = ["open", "route"];
+/// The steps that lead to them (a verified code wakes `await_verification`).
+const LEADING_TO_DECISIONS: [&str; 4] =
+    ["open", "route", "await_verification", "check_verification"];
 
 /// Decides the step the request waits at (its review, or its second approval): approve,
 /// or deny with one of [`DENIAL_REASONS`] and optional free text. The engine's policy

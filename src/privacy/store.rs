@@ -1,3 +1,4 @@
 //! The privacy domain's SQL: requests, their timeline and their extensions.
 
+pub mod codes;
 pub mod requests;

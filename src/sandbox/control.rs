@@ -156,3 +156,14 @@ pub async fn inbound(
     sandbox.queue_delivery(Duration::ZERO, payload);
     (StatusCode::ACCEPTED, Json(json!({ "id": id })))
 }
+
+/// `GET /sandbox/handsets/{wa_id}`: the template messages a customer's phone received,
+/// oldest first, with their parameters as the customer reads them (a one-time code too:
+/// this is the customer's own screen).
+#[handler]
+pub async fn handset(
+    sandbox: Data<&Arc<Sandbox>>,
+    poem::web::Path(wa_id): poem::web::Path<String>,
+) -> Json<Value> {
+    Json(json!({ "messages": sandbox.handset(&wa_id) }))
+}

@@ -59,6 +59,23 @@ pub async fn send_message(
     match sandbox.send_message(&phone, &business.waba_id, &to, name, language) {
         Err(error) => error_response(error, StatusCode::BAD_REQUEST),
         Ok(wamid) => {
+            let texts: Vec<Value> = body["template"]["components"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|component| {
+                    component["parameters"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .map(|parameter| parameter["text"].clone())
+                .collect();
+            sandbox.deliver_to_handset(
+                &to,
+                json!({ "id": wamid, "from_phone_number_id": phone, "template": name,
+                        "language": language, "parameters": texts }),
+            );
             super::webhooks::queue_statuses(
                 &sandbox,
                 &business,

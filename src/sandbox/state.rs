@@ -101,6 +101,8 @@ struct World {
     recent_sends: HashMap<String, Vec<Instant>>,
     /// Webhook payloads to deliver, with when.
     outbox: Vec<(Instant, serde_json::Value)>,
+    /// What each customer's phone received (by `wa_id`), oldest first.
+    handsets: HashMap<String, Vec<serde_json::Value>>,
 }
 
 /// The sandbox.
@@ -345,6 +347,24 @@ impl Sandbox {
             "wamid.HBgL{}",
             hex::encode(rand::rng().random::<[u8; 12]>()).to_ascii_uppercase()
         ))
+    }
+
+    /// Puts a sent message on the recipient's phone.
+    pub fn deliver_to_handset(&self, to: &str, message: serde_json::Value) {
+        self.world()
+            .handsets
+            .entry(to.to_owned())
+            .or_default()
+            .push(message);
+    }
+
+    /// What the phone of `wa_id` received, oldest first.
+    pub fn handset(&self, wa_id: &str) -> Vec<serde_json::Value> {
+        self.world()
+            .handsets
+            .get(wa_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Queues a webhook payload for delivery after `delay`.

@@ -8,10 +8,13 @@ use sha2::{Digest, Sha256};
 
 const NONCE_LEN: usize = 12;
 
-/// Seals and opens secrets with one key.
+/// Seals and opens secrets with one key, and digests short secrets (one-time codes) with a
+/// key derived from it, so a stored digest cannot be reversed by trying every code without
+/// the key.
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    digest_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -40,9 +43,24 @@ impl SecretBox {
     }
 
     fn from_bytes(key: [u8; 32]) -> Self {
+        let mut derivation = Sha256::new();
+        derivation.update(b"bazaarstreet digest key\0");
+        derivation.update(key);
         Self {
             cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(key)),
+            digest_key: derivation.finalize().into(),
         }
+    }
+
+    /// HMAC-SHA256 of `value` in `context` (e.g. a request id) under the box's digest key.
+    pub fn digest(&self, context: &str, value: &str) -> Vec<u8> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.digest_key)
+            .expect("HMAC takes any key length");
+        mac.update(context.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// Encrypts `secret`: nonce || ciphertext || tag.

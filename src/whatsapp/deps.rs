@@ -51,6 +51,17 @@ impl WhatsAppDeps {
             .map_err(|error| HandlerError::Fatal(error.to_string()))
     }
 
+    /// The workspace's connected number (its phone number id), if it has one.
+    pub async fn phone_number_id(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<String>, HandlerError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::workspaces::get(&mut conn, workspace_id)
+            .await?
+            .and_then(|row| row.phone_number_id))
+    }
+
     /// A Graph failure as a step failure. A 190 (token invalid or expired) anywhere marks
     /// the workspace `needs_reauth`: only Embedded Signup again can fix it.
     pub async fn graph_failure(&self, workspace_id: &str, error: CallError) -> HandlerError {

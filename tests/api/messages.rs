@@ -63,6 +63,7 @@ fn message<'a>(to: &'a str, parameters: &'a [String]) -> TemplateMessage<'a> {
         language: "en_US",
         parameters,
         callback_data: Some("reminder:1"),
+        copy_code: None,
     }
 }
 

@@ -632,3 +632,183 @@ async fn a_worker_killed_mid_erasure_finishes_it_once() {
     api.stop_service().await;
     drop_database(&database_url).await;
 }
+
+/// What the customer's phone shows: the parameters of each message it received.
+async fn handset(app: &TestApp, wa_id: &str) -> Vec<Value> {
+    let sandbox = app.sandbox_address.as_ref().expect("a sandbox");
+    let body: Value = app
+        .client
+        .get(format!("{sandbox}/sandbox/handsets/{wa_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["messages"].as_array().unwrap().clone()
+}
+
+/// Waits until the customer's phone has `n` messages; the code in the last one.
+async fn code_on_phone(app: &TestApp, wa_id: &str, n: usize) -> String {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let messages = handset(app, wa_id).await;
+        if messages.len() >= n {
+            let last = &messages[n - 1];
+            assert_eq!(last["template"], "privacy_verification_code", "{last}");
+            return last["parameters"][0].as_str().unwrap().to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no code {n} on {wa_id}'s phone: {messages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn verify(app: &TestApp, id: &str, code: &str) -> (u16, Value) {
+    app.post_as(
+        &format!("/v1/privacy-requests/{id}/verification"),
+        &json!({ "code": code }),
+        "otto",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requester_is_verified_by_a_code_sent_to_their_whatsapp_number() {
+    let onboarding = std::fs::read_to_string("workflows/onboarding.toml").unwrap();
+    let approval = std::fs::read_to_string("workflows/template_approval.toml").unwrap();
+    let app = spawn_app(&[
+        ("privacy_request", PRIVACY),
+        ("onboarding", onboarding.as_str()),
+        ("template_approval", approval.as_str()),
+    ])
+    .await;
+    app.create_key("ana", Role::ComplianceOfficer, None).await;
+    app.create_key("otto", Role::ComplianceOfficer, None).await;
+    let (_, run, _) = crate::onboarding::onboard(&app, "ws_v").await;
+    app.wait_for_status(&run, "succeeded").await;
+    let (status, template) = app
+        .post(
+            "/v1/workspaces/ws_v/templates",
+            &json!({ "name": "privacy_verification_code", "language": "en_US",
+                     "category": "AUTHENTICATION",
+                     "components": [{ "type": "BODY", "text": "Your verification code is {{1}}. Do not share it." }],
+                     "examples": ["123456"] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{template}");
+    app.wait_for_status(template["run_id"].as_str().unwrap(), "succeeded")
+        .await;
+
+    // Filed by staff for a customer who wrote in: not verified at intake.
+    let id = file(&app, &deletion("ws_v", Some(CUSTOMER)), "otto").await;
+    let first = code_on_phone(&app, CUSTOMER, 1).await;
+    let waiting = wait_for_request(&app, &id, "verifying").await;
+    assert!(waiting["request"]["verified_at"].is_null());
+    let wrong = if first == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (status, problem) = verify(&app, &id, wrong).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/code");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 attempt"),
+        "{problem}"
+    );
+    // A fresh code supersedes the first (it arrives once Meta's pair limit allows).
+    let (status, body) = app
+        .post_as(
+            &format!("/v1/privacy-requests/{id}/verification/code"),
+            &json!({}),
+            "otto",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let second = code_on_phone(&app, CUSTOMER, 2).await;
+    if second != first {
+        let (status, _) = verify(&app, &id, &first).await;
+        assert_eq!(status, 422, "the superseded code no longer works");
+    }
+    let (status, verified) = verify(&app, &id, &second).await;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["request"]["verification_method"], "whatsapp_code");
+    let (status, _) = verify(&app, &id, &second).await;
+    assert_eq!(status, 409, "a used code");
+    let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "ana").await;
+    assert_eq!(status, 200);
+    let done = wait_for_request(&app, &id, "completed").await;
+    let kinds = timeline(&done);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "code_sent").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"verified".to_owned()), "{kinds:?}");
+
+    // Neither code is stored or recorded anywhere readable.
+    let pool = PgPool::connect(&app.database_url).await.unwrap();
+    for code in [&first, &second] {
+        for (table, column) in [
+            ("audit_ledger", "data"),
+            ("privacy_request_events", "detail"),
+            ("run_history", "data"),
+            ("run_steps", "output"),
+        ] {
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "select count(*) from {table} where {column}::text like '%' || $1 || '%'"
+            )))
+            .bind(code.as_str())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert_eq!(count, 0, "the code is in {table}");
+        }
+    }
+
+    // Three wrong entries exhaust a code; an expired code is refused.
+    let other = "491577700022";
+    let id = file(&app, &deletion("ws_v", Some(other)), "otto").await;
+    let code = code_on_phone(&app, other, 1).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        let (status, _) = verify(&app, &id, wrong).await;
+        assert_eq!(status, 422);
+    }
+    let (status, problem) = verify(&app, &id, &code).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("code-exhausted"),
+        "{problem}"
+    );
+    let (status, _) = app
+        .post_as(
+            &format!("/v1/privacy-requests/{id}/verification/code"),
+            &json!({}),
+            "otto",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let code = code_on_phone(&app, other, 2).await;
+    sqlx::query("update privacy_verification_codes set expires_at = now() - interval '1 second' where status = 'open'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, problem) = verify(&app, &id, &code).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("code-expired"),
+        "{problem}"
+    );
+    drop(pool);
+    app.stop().await;
+}
