@@ -812,3 +812,27 @@ async fn a_requester_is_verified_by_a_code_sent_to_their_whatsapp_number() {
     drop(pool);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_left_unverified_closes_as_unverified() {
+    // The 14 days shortened to a second; a business account filed by staff gets no code.
+    let quick = PRIVACY.replace(r#"timeout = "14d""#, r#"timeout = "1s""#);
+    assert_ne!(quick, PRIVACY);
+    let app = spawn_app(&[("privacy_request", quick.as_str())]).await;
+    app.create_workspaces(&["ws_a"]).await;
+    app.create_key("otto", Role::ComplianceOfficer, None).await;
+    app.create_key("ana", Role::ComplianceOfficer, None).await;
+    let id = file(&app, &deletion("ws_a", None), "otto").await;
+    let closed = wait_for_request(&app, &id, "unverified").await;
+    assert_eq!(timeline(&closed), ["filed", "code_not_sent", "unverified"]);
+    assert!(closed["request"]["closed_at"].is_string());
+    assert!(closed["request"]["verified_at"].is_null());
+    let (status, problem) = decide(&app, &id, &json!({ "decision": "approve" }), "ana").await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(
+        app.count("select count(*) from audit_ledger where action = 'privacy_request.closed'")
+            .await,
+        1
+    );
+    app.stop().await;
+}
