@@ -87,3 +87,18 @@ create table privacy_verification_codes (
     created_at timestamptz not null default now(),
     primary key (request_id, seq)
 );
+
+-- Access requests' export packages: one JSON file per data category and a manifest with
+-- each file's SHA-256. Fetched through a link whose token is stored as a keyed digest,
+-- a limited number of times until it expires; the files are deleted when it expires.
+create table privacy_packages (
+    request_id uuid primary key references privacy_requests (id),
+    workspace_id text not null,
+    customer text,
+    manifest jsonb not null,
+    files jsonb,
+    token_digest bytea,
+    expires_at timestamptz,
+    fetches_left int not null default 0,
+    created_at timestamptz not null default now()
+);

@@ -14,6 +14,7 @@ pub mod legal_holds;
 pub mod metrics;
 pub mod nul_guard;
 pub mod people;
+pub mod privacy_packages;
 pub mod privacy_requests;
 pub mod problem;
 pub mod request_limits;
@@ -144,7 +145,7 @@ pub fn routes(
     open_paths: Vec<String>,
 ) -> impl Endpoint {
     let open_paths = std::sync::Arc::new(open_paths);
-    let service = openapi_service(engine.clone(), secrets);
+    let service = openapi_service(engine.clone(), secrets.clone());
     let spec = service.spec_endpoint();
     let ui = service.swagger_ui();
     Route::new()
@@ -155,6 +156,10 @@ pub fn routes(
             "/webhooks/whatsapp",
             poem::get(webhooks::verify).post(webhooks::receive),
         )
+        .at(
+            "/privacy/packages/:token",
+            poem::get(privacy_packages::fetch),
+        )
         .nest("/docs", ui)
         .around(nul_guard::refuse_nul)
         .around(request_limits::limit_request)
@@ -162,6 +167,7 @@ pub fn routes(
             auth::guard_operational(endpoint, request, open_paths.clone())
         })
         .data(engine)
+        .data(secrets)
         .data(webhook)
         .around(move |endpoint, request| body_limit::limit_body(endpoint, request, max_body_bytes))
         .catch_all_error(|error| async move { problem::problem_response(error) })

@@ -16,6 +16,7 @@ use crate::engine::handlers::HandlerRegistry;
 
 pub mod deadlines;
 pub mod handlers;
+pub mod packages;
 pub mod requests;
 pub mod starter;
 pub mod store;

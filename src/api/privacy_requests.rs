@@ -30,7 +30,7 @@ use crate::security::secret_box::SecretBox;
 pub enum RequestKind {
     /// Delete the subject's data (what no legal hold covers; the rest when released).
     Deletion,
-    /// A copy of the subject's data (not handled by this version yet: refused with 422).
+    /// A copy of the subject's data: one JSON file per category with a manifest of SHA-256s.
     Access,
     /// Disconnect a business account from Meta (not handled by this version yet: 422).
     Disconnect,
@@ -281,8 +281,19 @@ impl From<RequestRow> for PrivacyRequestView {
     }
 }
 
+/// An access request's package.
+#[derive(Debug, Object)]
+pub struct PackageView {
+    /// One file per data category with its SHA-256 and rows, and the subject.
+    pub manifest: Value,
+    /// Whether its files were deleted (the link expired or was used up); the manifest
+    /// stays as the record of what was disclosed.
+    pub files_deleted: bool,
+}
+
 /// A request with its timeline and extensions.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PrivacyRequestDetailView {
     /// The request.
     pub request: PrivacyRequestView,
@@ -290,6 +301,26 @@ pub struct PrivacyRequestDetailView {
     pub timeline: Vec<TimelineEntryView>,
     /// Its deadline's extensions.
     pub extensions: Vec<ExtensionView>,
+    /// An access request's package, once built.
+    pub package: Option<PackageView>,
+}
+
+/// A link to an access request's package, shown once.
+#[derive(Debug, Object)]
+pub struct PackageLinkView {
+    /// The package's address on this service (public: the token is the credential).
+    pub path: String,
+    /// Until when it works.
+    pub expires_at: DateTime<Utc>,
+    /// How many times it may be fetched.
+    pub fetches: i32,
+}
+
+#[derive(ApiResponse)]
+enum LinkResponse {
+    /// A new link; the one before no longer works.
+    #[oai(status = 201)]
+    Created(Json<PackageLinkView>),
 }
 
 impl From<RequestDetail> for PrivacyRequestDetailView {
@@ -319,6 +350,10 @@ impl From<RequestDetail> for PrivacyRequestDetailView {
                     extended_at: e.extended_at,
                 })
                 .collect(),
+            package: detail.package.map(|(manifest, files_deleted)| PackageView {
+                manifest,
+                files_deleted,
+            }),
         }
     }
 }
@@ -630,6 +665,32 @@ impl PrivacyRequestsApi {
         let detail =
             verification::reissue(&self.engine, caller, PrivacyRequestId::from(id.0)).await?;
         Ok(Json(detail.into()))
+    }
+
+    /// Link to an access request's package
+    ///
+    /// A new link for the requester's channel (the one before stops working): public,
+    /// the token is its credential; it works 5 times for 7 days, then the package's files
+    /// are deleted. 409 `no-package` (not a completed access request), `package-deleted`.
+    #[oai(
+        path = "/v1/privacy-requests/:id/package/link",
+        method = "post",
+        operation_id = "link_privacy_request_package"
+    )]
+    async fn link(&self, auth: ApiKey, id: Path<Uuid>) -> Result<LinkResponse, ApiError> {
+        let caller = auth.require(Permission::DecidePrivacyRequests)?;
+        let link = crate::privacy::packages::issue_link(
+            self.engine.pool(),
+            &self.secrets,
+            caller,
+            PrivacyRequestId::from(id.0),
+        )
+        .await?;
+        Ok(LinkResponse::Created(Json(PackageLinkView {
+            path: format!("/privacy/packages/{}", link.token),
+            expires_at: link.expires_at,
+            fetches: link.fetches,
+        })))
     }
 
     /// Extend a privacy request's deadline

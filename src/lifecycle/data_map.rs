@@ -552,6 +552,21 @@ pub const TABLES: &[TableEntry] = &[
         holds: "the one-time codes sent to verify requesters: keyed digest, expiry, attempts, status, message id",
     },
     TableEntry {
+        table: "public.privacy_packages",
+        category: C::PrivacyRecords,
+        subject_keys: &[K::Workspace("workspace_id"), K::Customer("customer")],
+        retention_from: Some("created_at"),
+        erasure: E::Delete,
+        locate: Some(Locate {
+            workspace: "t.workspace_id",
+            customers: "array_remove(array[t.customer], null)",
+            mentions: "null",
+            only: "true",
+        }),
+        swept: false,
+        holds: "access requests' export packages: a manifest with each file's SHA-256, the files (deleted when the link expires or is used up, or after 30 days without one), the link's keyed digest",
+    },
+    TableEntry {
         table: "public.privacy_extensions",
         category: C::PrivacyRecords,
         subject_keys: &[K::Staff("extended_by")],

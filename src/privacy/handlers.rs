@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::store::requests::{self as store, RequestRow};
-use super::{ACTOR, DENIAL_REASONS, verification};
+use super::{ACTOR, DENIAL_REASONS, packages, verification};
 use crate::engine::handlers::{
     HandlerCall, HandlerError, HandlerOutput, HandlerRegistry, register_handlers,
 };
@@ -276,12 +276,6 @@ fn subject(row: &RequestRow) -> Option<Subject> {
 async fn execute(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
     let id = request_id(&call)?;
     let row = request(&deps.pool, id).await?;
-    if row.kind != "deletion" {
-        return Err(HandlerError::Fatal(format!(
-            "{} requests are not executed by this version",
-            row.kind
-        )));
-    }
     let Some(subject) = subject(&row) else {
         return Err(HandlerError::Fatal(format!(
             "privacy request {id} no longer names its subject"
@@ -292,6 +286,55 @@ async fn execute(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
         record_decision(&mut conn, id, &call, "lead_approval").await?;
         store::set_status(&mut conn, id, "executing").await?;
     }
+    match row.kind.as_str() {
+        "deletion" => delete(deps, &call, &row, &subject).await,
+        "access" => export(deps, &row, &subject).await,
+        other => Err(HandlerError::Fatal(format!(
+            "{other} requests are not executed by this version"
+        ))),
+    }
+}
+
+/// An access request: the subject's records as a package (holds do not stop a copy).
+async fn export(deps: &PrivacyDeps, row: &RequestRow, subject: &Subject) -> Outcome {
+    let id = row.id;
+    let (receipts, manifest) = packages::build(&deps.pool, row, subject)
+        .await
+        .map_err(|error| HandlerError::Retryable(error.to_string()))?;
+    let summary = receipts_json(None, &receipts);
+    let mut tx = deps.pool.begin().await?;
+    store::set_outcome(&mut tx, id, "executing", &summary, &[]).await?;
+    let files: Vec<Value> = manifest["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|file| json!({ "name": file["name"], "sha256": file["sha256"], "rows": file["rows"] }))
+        .collect();
+    let detail = json!({ "files": files, "rows": summary["totals"]["rows"] });
+    store::add_event_once(&mut tx, id, "exported", ACTOR, &detail).await?;
+    let mut data = detail.clone();
+    data["request_id"] = json!(id);
+    let entry = AuditEntry::now(
+        ACTOR,
+        "privacy_request.exported",
+        format!("privacy_request:{id}"),
+        Some(&row.workspace_id),
+        data,
+    );
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    Ok(outcome("done", detail))
+}
+
+/// A deletion request: erases what no hold covers; waits for the holds on the rest.
+async fn delete(
+    deps: &PrivacyDeps,
+    call: &HandlerCall,
+    row: &RequestRow,
+    subject: &Subject,
+) -> Outcome {
+    let id = row.id;
+    let subject = subject.clone();
     if let Subject::Workspace(workspace) = &subject {
         // A business account is erased closed: it takes no new work meanwhile.
         let workspace = WorkspaceId::parse(workspace)

@@ -22,7 +22,7 @@ pub use crate::store::ids::PrivacyRequestId;
 pub const KINDS: [&str; 3] = ["deletion", "access", "disconnect"];
 
 /// The kinds this version executes (the others are refused at intake, storing nothing).
-pub const EXECUTED_KINDS: [&str; 1] = ["deletion"];
+pub const EXECUTED_KINDS: [&str; 2] = ["deletion", "access"];
 
 /// The customer a request is about, as given.
 #[derive(Debug, Clone, Default)]
@@ -315,6 +315,8 @@ pub struct RequestDetail {
     pub timeline: Vec<EventRow>,
     /// Its extensions, in order.
     pub extensions: Vec<ExtensionRow>,
+    /// An access request's package: its manifest, and whether its files were deleted.
+    pub package: Option<(serde_json::Value, bool)>,
 }
 
 /// One request the caller may see.
@@ -329,10 +331,14 @@ pub async fn get(
         .ok_or(RequestError::NotFound(id.uuid()))?;
     let timeline = store::events(&mut conn, request.id).await?;
     let extensions = store::extensions(&mut conn, request.id).await?;
+    let package = super::store::packages::manifest(&mut conn, request.id)
+        .await?
+        .map(|(manifest, present)| (manifest, !present));
     Ok(RequestDetail {
         request,
         timeline,
         extensions,
+        package,
     })
 }
 

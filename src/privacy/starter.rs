@@ -1,6 +1,7 @@
-//! Starts the runs of requests stored without one: the process stopped between storing a
-//! request (which the caller was not yet told of) and starting its run. A request is
-//! never left without its run; the start is idempotent, so replicas may race.
+//! The privacy domain's housekeeping: starts the runs of requests stored without one (the
+//! process stopped between storing a request, which the caller was not yet told of, and
+//! starting its run; the start is idempotent, so replicas may race), and deletes the
+//! files of access packages whose link expired or was used up.
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,6 +23,13 @@ pub async fn run(engine: Engine, shutdown: impl Future<Output = ()>) {
             Ok(started) => tracing::info!(started, "privacy request runs started late"),
             Err(error) => {
                 tracing::warn!(error = %error, "starting privacy request runs failed; will retry")
+            }
+        }
+        match super::packages::drop_spent(engine.pool()).await {
+            Ok(0) => {}
+            Ok(dropped) => tracing::info!(dropped, "spent access packages deleted"),
+            Err(error) => {
+                tracing::warn!(error = %error, "deleting spent access packages failed; will retry")
             }
         }
         tokio::select! {

@@ -836,3 +836,116 @@ async fn a_request_left_unverified_closes_as_unverified() {
     );
     app.stop().await;
 }
+
+async fn fetch_package(app: &TestApp, path: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::read(response).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_access_package_holds_exactly_the_subjects_data_and_its_link_works_five_times() {
+    use sha2::{Digest, Sha256};
+    let (app, pool) = app().await;
+    seed_customer(&app, &pool, CUSTOMER, NAME).await;
+    seed_customer(&app, &pool, "491500000999", "Kept Person").await;
+    let mut body = deletion("ws_a", Some(CUSTOMER));
+    body["kind"] = json!("access");
+    let id = file(&app, &body, "shop_a").await;
+    wait_for_request(&app, &id, "in_review").await;
+    let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "ana").await;
+    assert_eq!(status, 200);
+    let done = wait_for_request(&app, &id, "completed").await;
+    assert_eq!(
+        timeline(&done),
+        [
+            "filed",
+            "verified",
+            "review_approved",
+            "exported",
+            "completed"
+        ]
+    );
+    let manifest = done["package"]["manifest"].clone();
+    assert_eq!(done["package"]["files_deleted"], false);
+    assert_eq!(manifest["format"], "bazaarstreet-access-package/1");
+    assert!(
+        manifest["files"].as_array().unwrap().len() >= 3,
+        "{manifest}"
+    );
+    assert!(
+        !places_holding(&pool, CUSTOMER).await.is_empty(),
+        "an access deletes nothing"
+    );
+
+    let link = format!("/v1/privacy-requests/{id}/package/link");
+    let (status, _) = app.post_as(&link, &json!({}), "shop_a").await;
+    assert_eq!(status, 403);
+    let (status, first) = app.post_as(&link, &json!({}), "ana").await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["fetches"], 5);
+    let first = first["path"].as_str().unwrap().to_owned();
+    let (status, package) = fetch_package(&app, &first).await;
+    assert_eq!(status, 200, "{package}");
+    assert_eq!(package["manifest"], manifest);
+    let files = package["files"].as_object().unwrap();
+    let mut everything = String::new();
+    for listed in manifest["files"].as_array().unwrap() {
+        let text = files[listed["name"].as_str().unwrap()].as_str().unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(text.as_bytes())),
+            listed["sha256"].as_str().unwrap(),
+            "{listed}"
+        );
+        everything.push_str(text);
+    }
+    assert!(everything.contains(CUSTOMER) && everything.contains(NAME));
+    assert!(!everything.contains("491500000999") && !everything.contains("Kept Person"));
+
+    // A new link replaces the first; each works as often as it may, then is gone.
+    let (_, second) = app.post_as(&link, &json!({}), "ana").await;
+    let second = second["path"].as_str().unwrap().to_owned();
+    let (status, _) = fetch_package(&app, &first).await;
+    assert_eq!(status, 404);
+    for _ in 0..5 {
+        let (status, _) = fetch_package(&app, &second).await;
+        assert_eq!(status, 200);
+    }
+    let (status, problem) = fetch_package(&app, &second).await;
+    assert_eq!(status, 404, "{problem}");
+    let (status, _) = fetch_package(&app, "/privacy/packages/not-a-token").await;
+    assert_eq!(status, 404);
+
+    // A deletion request has no package; no link token is in the ledger.
+    let other = file(&app, &deletion("ws_a", None), "shop_a").await;
+    let (status, problem) = app
+        .post_as(
+            &format!("/v1/privacy-requests/{other}/package/link"),
+            &json!({}),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    let token = second.rsplit('/').next().unwrap();
+    let leaked: i64 = sqlx::query_scalar(
+        "select count(*) from audit_ledger where data::text like '%' || $1 || '%'",
+    )
+    .bind(token)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    assert_eq!(
+        app.count(
+            "select count(*) from audit_ledger where action = 'privacy_request.package_link_issued'"
+        )
+        .await,
+        2
+    );
+    drop(pool);
+    app.stop().await;
+}
