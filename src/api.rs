@@ -50,7 +50,7 @@ pub enum ApiTags {
     Audit,
     /// What is stored, for how long, and what erasure does.
     DataLifecycle,
-    /// Deletion requests about businesses and their customers.
+    /// Deletion, access and disconnect requests about businesses and their customers.
     Privacy,
     /// Liveness and readiness.
     Health,

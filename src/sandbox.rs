@@ -29,14 +29,18 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
         .at("/sandbox/template-status", post(control::template_status))
         .at("/sandbox/inbound", post(control::inbound))
         .at("/sandbox/handsets/:wa_id", get(control::handset))
+        .at("/sandbox/numbers/:phone", get(control::number))
         .at("/:version/oauth/access_token", get(graph::exchange_code))
         .at("/:version/debug_token", get(graph::debug_token))
         .at("/:version/:object/phone_numbers", get(graph::phone_numbers))
         .at(
             "/:version/:object/subscribed_apps",
-            post(graph::subscribe_app).get(graph::subscribed_apps),
+            post(graph::subscribe_app)
+                .get(graph::subscribed_apps)
+                .delete(graph::unsubscribe_app),
         )
         .at("/:version/:object/register", post(graph::register))
+        .at("/:version/:object/deregister", post(graph::deregister))
         .at("/:version/:object/messages", post(messages::send_message))
         .at(
             "/:version/:object/message_templates",

@@ -1,5 +1,5 @@
-//! `/v1/privacy-requests`: file deletion requests about a business account or one of
-//! its customers, read them with their timeline and deadlines, decide their review and
+//! `/v1/privacy-requests`: file deletion, access and disconnect requests about a business
+//! account or one of its customers, read them with their timeline and deadlines, decide their review and
 //! second approval, extend their deadline. Calls the privacy domain's commands
 //! ([`crate::privacy::requests`]).
 
@@ -32,7 +32,8 @@ pub enum RequestKind {
     Deletion,
     /// A copy of the subject's data: one JSON file per category with a manifest of SHA-256s.
     Access,
-    /// Disconnect a business account from Meta (not handled by this version yet: 422).
+    /// Disconnect a business account from Meta: number deregistered, app unsubscribed,
+    /// token wiped.
     Disconnect,
 }
 

@@ -256,6 +256,40 @@ impl GraphClient {
         expect_success(answer)
     }
 
+    /// Removes our app's subscription to the WABA's webhooks.
+    pub async fn unsubscribe_app(
+        &self,
+        context: &CallContext,
+        token: &str,
+        waba_id: &str,
+    ) -> Result<(), CallError> {
+        let request = self.request(
+            Method::DELETE,
+            &format!("{waba_id}/subscribed_apps"),
+            Some(token),
+        );
+        let answer: Success = self.call(context, "waba.unsubscribe_app", request).await?;
+        expect_success(answer)
+    }
+
+    /// Deregisters a phone number from the Cloud API.
+    pub async fn deregister_phone(
+        &self,
+        context: &CallContext,
+        token: &str,
+        phone_number_id: &str,
+    ) -> Result<(), CallError> {
+        let request = self
+            .request(
+                Method::POST,
+                &format!("{phone_number_id}/deregister"),
+                Some(token),
+            )
+            .json(&json!({}));
+        let answer: Success = self.call(context, "phone.deregister", request).await?;
+        expect_success(answer)
+    }
+
     /// Registers a phone number for the Cloud API with its two-step PIN.
     pub async fn register_phone(
         &self,

@@ -289,6 +289,7 @@ async fn execute(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
     match row.kind.as_str() {
         "deletion" => delete(deps, &call, &row, &subject).await,
         "access" => export(deps, &row, &subject).await,
+        "disconnect" => disconnect(deps, &call, &row).await,
         other => Err(HandlerError::Fatal(format!(
             "{other} requests are not executed by this version"
         ))),
@@ -317,6 +318,74 @@ async fn export(deps: &PrivacyDeps, row: &RequestRow, subject: &Subject) -> Outc
     let entry = AuditEntry::now(
         ACTOR,
         "privacy_request.exported",
+        format!("privacy_request:{id}"),
+        Some(&row.workspace_id),
+        data,
+    );
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    Ok(outcome("done", detail))
+}
+
+/// A disconnect request: the number deregistered and the app unsubscribed at Meta, then
+/// the token wiped and the workspace marked `disconnected`. Repeated after a crash, the
+/// Meta calls are made again (both are idempotent there) or, once the token is gone,
+/// skipped.
+async fn disconnect(deps: &PrivacyDeps, call: &HandlerCall, row: &RequestRow) -> Outcome {
+    let id = row.id;
+    let whatsapp = WhatsAppDeps {
+        pool: deps.pool.clone(),
+        graph: deps.graph.clone(),
+        secrets: deps.secrets.clone(),
+    };
+    let workspace = WorkspaceId::parse(&row.workspace_id)
+        .map_err(|error| HandlerError::Fatal(error.to_string()))?;
+    let (waba, phone) = whatsapp.connection(&row.workspace_id).await?;
+    let context = CallContext {
+        workspace_id: Some(row.workspace_id.clone()),
+        run_id: Some(call.run_id.uuid()),
+        step_id: Some(call.step_id.clone()),
+    };
+    let token = whatsapp.token(&row.workspace_id).await.ok();
+    if let Some(token) = &token {
+        if let Some(phone) = &phone
+            && let Err(error) = deps.graph.deregister_phone(&context, token, phone).await
+        {
+            return Err(whatsapp.graph_failure(&row.workspace_id, error).await);
+        }
+        if let Some(waba) = &waba
+            && let Err(error) = deps.graph.unsubscribe_app(&context, token, waba).await
+        {
+            return Err(whatsapp.graph_failure(&row.workspace_id, error).await);
+        }
+    }
+    crate::whatsapp::workspaces::disconnect_on_behalf(
+        &deps.pool,
+        ACTOR,
+        &workspace,
+        &format!("disconnect request {id}"),
+    )
+    .await
+    .map_err(|error| HandlerError::Retryable(error.to_string()))?;
+    let detail = json!({
+        "phone_number_id": phone, "waba_id": waba,
+        "at_meta": token.is_some(),
+    });
+    let mut tx = deps.pool.begin().await?;
+    store::set_outcome(
+        &mut tx,
+        id,
+        "executing",
+        &json!({ "disconnect": detail }),
+        &[],
+    )
+    .await?;
+    store::add_event_once(&mut tx, id, "disconnected", ACTOR, &detail).await?;
+    let mut data = detail.clone();
+    data["request_id"] = json!(id);
+    let entry = AuditEntry::now(
+        ACTOR,
+        "privacy_request.disconnected",
         format!("privacy_request:{id}"),
         Some(&row.workspace_id),
         data,

@@ -21,8 +21,8 @@ pub use crate::store::ids::PrivacyRequestId;
 /// The kinds of request.
 pub const KINDS: [&str; 3] = ["deletion", "access", "disconnect"];
 
-/// The kinds this version executes (the others are refused at intake, storing nothing).
-pub const EXECUTED_KINDS: [&str; 2] = ["deletion", "access"];
+/// The kinds this version executes (any other is refused at intake, storing nothing).
+pub const EXECUTED_KINDS: [&str; 3] = ["deletion", "access", "disconnect"];
 
 /// The customer a request is about, as given.
 #[derive(Debug, Clone, Default)]

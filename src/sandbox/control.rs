@@ -28,8 +28,8 @@ pub async fn embedded_signup(sandbox: Data<&Arc<Sandbox>>) -> Json<Value> {
 #[derive(Debug, Deserialize)]
 pub struct FaultRequest {
     /// Operation: `oauth.exchange_code`, `debug_token`, `waba.phone_numbers`,
-    /// `waba.subscribe_app`, `phone.register`, `template.create`, `template.list`,
-    /// `template.status`.
+    /// `waba.subscribe_app`, `waba.unsubscribe_app`, `phone.register`, `phone.deregister`,
+    /// `template.create`, `template.list`, `template.status`.
     pub operation: String,
     /// Graph error code to answer with (none: only the delay).
     pub code: Option<i64>,
@@ -166,4 +166,28 @@ pub async fn handset(
     poem::web::Path(wa_id): poem::web::Path<String>,
 ) -> Json<Value> {
     Json(json!({ "messages": sandbox.handset(&wa_id) }))
+}
+
+/// `GET /sandbox/numbers/{phone_number_id}`: whether the number is registered for the
+/// Cloud API and the app subscribed to its WABA, as Meta's dashboard would show.
+#[handler]
+pub async fn number(
+    sandbox: Data<&Arc<Sandbox>>,
+    poem::web::Path(phone): poem::web::Path<String>,
+) -> (StatusCode, Json<Value>) {
+    match sandbox.business_of_phone(&phone) {
+        Some(business) => (
+            StatusCode::OK,
+            Json(json!({
+                "phone_number_id": phone,
+                "waba_id": business.waba_id,
+                "registered": sandbox.is_registered(&phone),
+                "subscribed": sandbox.is_subscribed(&business.waba_id),
+            })),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such number" })),
+        ),
+    }
 }

@@ -279,6 +279,57 @@ pub async fn subscribe_app(
     ok(json!({ "success": true }))
 }
 
+/// `DELETE /{v}/{waba}/subscribed_apps`: the app stops receiving the WABA's webhooks.
+#[handler]
+pub async fn unsubscribe_app(
+    sandbox: Data<&Arc<Sandbox>>,
+    request: &Request,
+    Path((version, waba)): Path<(String, String)>,
+    Query(params): Params,
+) -> Response {
+    if let Err(response) = authorized_waba(
+        &sandbox,
+        "waba.unsubscribe_app",
+        &version,
+        request,
+        &params,
+        &waba,
+    )
+    .await
+    {
+        return response;
+    }
+    sandbox.unsubscribe(&waba);
+    ok(json!({ "success": true }))
+}
+
+/// `POST /{v}/{phone}/deregister`: the number leaves the Cloud API.
+#[handler]
+pub async fn deregister(
+    sandbox: Data<&Arc<Sandbox>>,
+    request: &Request,
+    Path((version, phone)): Path<(String, String)>,
+    Query(params): Params,
+) -> Response {
+    let business = match authorized_phone(
+        &sandbox,
+        "phone.deregister",
+        &version,
+        request,
+        &params,
+        &phone,
+    )
+    .await
+    {
+        Ok(business) => business,
+        Err(response) => return response,
+    };
+    match sandbox.deregister(&business.phone_number_id) {
+        Ok(()) => ok(json!({ "success": true })),
+        Err(error) => error_response(error, StatusCode::BAD_REQUEST),
+    }
+}
+
 /// `GET /{v}/{waba}/subscribed_apps`
 #[handler]
 pub async fn subscribed_apps(

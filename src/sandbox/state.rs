@@ -103,6 +103,8 @@ struct World {
     outbox: Vec<(Instant, serde_json::Value)>,
     /// What each customer's phone received (by `wa_id`), oldest first.
     handsets: HashMap<String, Vec<serde_json::Value>>,
+    /// Whether each phone number is registered for the Cloud API.
+    registered: HashMap<String, bool>,
 }
 
 /// The sandbox.
@@ -236,7 +238,42 @@ impl Sandbox {
                 "(#133016) Account register deregister rate limit exceeded",
             ));
         }
+        world.registered.insert(phone_number_id.to_owned(), true);
         Ok(())
+    }
+
+    /// Deregisters a phone number (counted with registrations, as Meta does); a number
+    /// deregistered already stays so.
+    pub fn deregister(&self, phone_number_id: &str) -> Result<(), GraphError> {
+        let mut world = self.world();
+        let calls = world
+            .registrations
+            .entry(phone_number_id.to_owned())
+            .or_default();
+        calls.retain(|at| at.elapsed() < REGISTER_WINDOW);
+        calls.push(Instant::now());
+        if calls.len() > REGISTER_LIMIT {
+            return Err(GraphError::new(
+                133016,
+                "(#133016) Account register deregister rate limit exceeded",
+            ));
+        }
+        world.registered.insert(phone_number_id.to_owned(), false);
+        Ok(())
+    }
+
+    /// Whether a phone number is registered.
+    pub fn is_registered(&self, phone_number_id: &str) -> bool {
+        self.world()
+            .registered
+            .get(phone_number_id)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Removes the app's subscription to a WABA.
+    pub fn unsubscribe(&self, waba_id: &str) {
+        self.world().subscribed.insert(waba_id.to_owned(), false);
     }
 
     /// Stores a submitted template; refuses a second one with the same name and language.

@@ -56,10 +56,19 @@ impl WhatsAppDeps {
         &self,
         workspace_id: &str,
     ) -> Result<Option<String>, HandlerError> {
+        Ok(self.connection(workspace_id).await?.1)
+    }
+
+    /// The workspace's WhatsApp Business Account and phone number ids, as far as known.
+    pub async fn connection(
+        &self,
+        workspace_id: &str,
+    ) -> Result<(Option<String>, Option<String>), HandlerError> {
         let mut conn = self.pool.acquire().await?;
         Ok(store::workspaces::get(&mut conn, workspace_id)
             .await?
-            .and_then(|row| row.phone_number_id))
+            .map(|row| (row.waba_id, row.phone_number_id))
+            .unwrap_or_default())
     }
 
     /// A Graph failure as a step failure. A 190 (token invalid or expired) anywhere marks

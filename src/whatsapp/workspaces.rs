@@ -135,6 +135,36 @@ pub async fn close_on_behalf(
     Ok(())
 }
 
+/// Marks a workspace `disconnected` on behalf of `actor` (a disconnect request, once the
+/// number is deregistered and the app unsubscribed at Meta): its token and onboarding
+/// secrets are deleted, with one audit entry. A workspace closed or disconnected already
+/// is left as it is.
+pub async fn disconnect_on_behalf(
+    pool: &PgPool,
+    actor: &str,
+    id: &WorkspaceId,
+    reason: &str,
+) -> Result<(), WorkspaceError> {
+    let mut tx = pool.begin().await?;
+    let was = store::workspaces::get(&mut tx, id).await?;
+    if was.as_ref().is_none_or(|row| row.status == "disconnected") {
+        return Ok(());
+    }
+    if store::workspaces::disconnect(&mut tx, id, reason).await? {
+        store::workspaces::delete_onboarding_secrets_of(&mut tx, id).await?;
+        let entry = AuditEntry::now(
+            actor,
+            "workspace.disconnected",
+            format!("workspace:{id}"),
+            Some(id),
+            json!({}),
+        );
+        audit::append(&mut tx, &[entry]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Closes the workspace with its audit entry; `false` when it was closed already.
 async fn close_with(
     pool: &PgPool,

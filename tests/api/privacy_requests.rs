@@ -408,7 +408,7 @@ async fn bad_requests_and_extensions_are_refused_naming_the_field_and_store_noth
                 body
             },
             422,
-            "/kind",
+            "/subject/customer",
         ),
         (
             {
@@ -945,6 +945,87 @@ async fn an_access_package_holds_exactly_the_subjects_data_and_its_link_works_fi
         )
         .await,
         2
+    );
+    drop(pool);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disconnect_deregisters_the_number_unsubscribes_the_app_and_wipes_the_token() {
+    let onboarding = std::fs::read_to_string("workflows/onboarding.toml").unwrap();
+    let app = spawn_app(&[
+        ("privacy_request", PRIVACY),
+        ("onboarding", onboarding.as_str()),
+    ])
+    .await;
+    app.create_key("ana", Role::ComplianceOfficer, None).await;
+    app.create_key("lena", Role::ComplianceLead, None).await;
+    let (_, run, _) = crate::onboarding::onboard(&app, "ws_d").await;
+    app.wait_for_status(&run, "succeeded").await;
+    app.create_key("shop_d", Role::Integrator, Some("ws_d"))
+        .await;
+    let pool = PgPool::connect(&app.database_url).await.unwrap();
+    let phone: String =
+        sqlx::query_scalar("select phone_number_id from workspaces where id = 'ws_d'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let number = || async {
+        let sandbox = app.sandbox_address.as_ref().unwrap();
+        app.client
+            .get(format!("{sandbox}/sandbox/numbers/{phone}"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let before = number().await;
+    assert_eq!(
+        (before["registered"].clone(), before["subscribed"].clone()),
+        (json!(true), json!(true)),
+        "{before}"
+    );
+
+    let mut body = deletion("ws_d", None);
+    body["kind"] = json!("disconnect");
+    let id = file(&app, &body, "shop_d").await;
+    wait_for_request(&app, &id, "in_review").await;
+    let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "ana").await;
+    assert_eq!(status, 200);
+    wait_for_request(&app, &id, "awaiting_second_approval").await;
+    let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "lena").await;
+    assert_eq!(status, 200);
+    let done = wait_for_request(&app, &id, "completed").await;
+    assert_eq!(
+        timeline(&done),
+        [
+            "filed",
+            "verified",
+            "review_approved",
+            "lead_approval_approved",
+            "disconnected",
+            "completed"
+        ]
+    );
+    let after = number().await;
+    assert_eq!(
+        (after["registered"].clone(), after["subscribed"].clone()),
+        (json!(false), json!(false)),
+        "{after}"
+    );
+    let (status, token): (String, Option<Vec<u8>>) =
+        sqlx::query_as("select status, access_token_sealed from workspaces where id = 'ws_d'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "disconnected");
+    assert!(token.is_none(), "the token is wiped");
+    assert_eq!(
+        app.count("select count(*) from audit_ledger where action = 'workspace.disconnected'")
+            .await,
+        1
     );
     drop(pool);
     app.stop().await;

@@ -318,3 +318,17 @@ pub async fn delete_finished_onboarding_secrets(conn: &mut PgConnection) -> sqlx
     .await?;
     Ok(deleted.rows_affected())
 }
+
+/// Marks a workspace `disconnected` and deletes its token; `false` when it is closed.
+pub async fn disconnect(conn: &mut PgConnection, id: &str, reason: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "update workspaces set status = 'disconnected', status_reason = $2,
+                access_token_sealed = null, token_onboarding_id = null, updated_at = now()
+         where id = $1 and status <> 'closed'",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
