@@ -4,7 +4,12 @@
 
 create table privacy_requests (
     id uuid primary key,
-    workspace_id text not null references workspaces (id),
+    -- The business account (null: a Meta user's request through Meta's data deletion
+    -- callback, which names no business).
+    workspace_id text references workspaces (id),
+    meta_user_sha256 text,
+    -- What the requester looks the request up by on the public status page.
+    confirmation_code text unique,
     kind text not null check (kind in ('deletion', 'access', 'disconnect')),
     -- controller: the business account's own data; processor: its customer's data, on the
     -- business's verified instruction.
@@ -33,7 +38,8 @@ create table privacy_requests (
     receipts jsonb,
     closed_at timestamptz,
     created_at timestamptz not null default now(),
-    check (kind <> 'disconnect' or customer is null)
+    check (kind <> 'disconnect' or customer is null),
+    check (workspace_id is not null or meta_user_sha256 is not null)
 );
 create index privacy_requests_workspace_idx on privacy_requests (workspace_id, id);
 create index privacy_requests_open_idx on privacy_requests (due_on) where closed_at is null;

@@ -11,6 +11,7 @@ pub mod examples;
 pub mod health;
 pub mod keys;
 pub mod legal_holds;
+pub mod meta_deletion;
 pub mod metrics;
 pub mod nul_guard;
 pub mod people;
@@ -159,6 +160,11 @@ pub fn routes(
         .at(
             "/privacy/packages/:token",
             poem::get(privacy_packages::fetch),
+        )
+        .at("/meta/data-deletion", poem::post(meta_deletion::callback))
+        .at(
+            "/privacy/deletion-status/:code",
+            poem::get(meta_deletion::status_page),
         )
         .nest("/docs", ui)
         .around(nul_guard::refuse_nul)

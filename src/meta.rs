@@ -6,6 +6,7 @@ pub mod client;
 pub mod error;
 pub mod limiter;
 pub mod signature;
+pub mod signed_request;
 pub mod wire;
 
 pub use client::{GraphClient, GraphSettings};

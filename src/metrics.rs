@@ -213,7 +213,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 44] = [
+const ROUTES: [&str; 46] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -251,6 +251,8 @@ const ROUTES: [&str; 44] = [
     "/v1/privacy-requests/{id}/verification/code",
     "/v1/privacy-requests/{id}/package/link",
     "/privacy/packages/{token}",
+    "/meta/data-deletion",
+    "/privacy/deletion-status/{code}",
     "/v1/retention/policies",
     "/v1/retention/preview",
     "/v1/retention/sweeps/{run_id}",

@@ -30,6 +30,7 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
         .at("/sandbox/inbound", post(control::inbound))
         .at("/sandbox/handsets/:wa_id", get(control::handset))
         .at("/sandbox/numbers/:phone", get(control::number))
+        .at("/sandbox/data-deletion", post(control::data_deletion))
         .at("/:version/oauth/access_token", get(graph::exchange_code))
         .at("/:version/debug_token", get(graph::debug_token))
         .at("/:version/:object/phone_numbers", get(graph::phone_numbers))

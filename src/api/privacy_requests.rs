@@ -196,8 +196,10 @@ pub struct PrivacyRequestView {
     pub kind: String,
     /// `controller` (the business account's own data) or `processor` (its customer's).
     pub mode: String,
-    /// The business account.
-    pub workspace_id: String,
+    /// The business account (absent for a Meta user's callback request).
+    pub workspace_id: Option<String>,
+    /// What the requester looks the request up by (`/privacy/deletion-status/{code}`).
+    pub confirmation_code: Option<String>,
     /// The customer (absent for a business account, and once erased).
     pub customer: Option<String>,
     /// The customer's SHA-256 (stays after erasure).
@@ -255,6 +257,7 @@ impl From<RequestRow> for PrivacyRequestView {
             kind: row.kind,
             mode: row.mode,
             workspace_id: row.workspace_id,
+            confirmation_code: row.confirmation_code,
             customer: row.customer,
             customer_sha256: row.customer_sha256,
             requester_name: row.requester_name,

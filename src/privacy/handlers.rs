@@ -74,6 +74,16 @@ async fn request(pool: &PgPool, id: Uuid) -> Result<RequestRow, HandlerError> {
         .ok_or_else(|| HandlerError::Fatal(format!("privacy request {id} does not exist")))
 }
 
+/// The business account a request concerns (a Meta user's callback request has none).
+fn workspace_of(row: &RequestRow) -> Result<&str, HandlerError> {
+    row.workspace_id.as_deref().ok_or_else(|| {
+        HandlerError::Fatal(format!(
+            "privacy request {} concerns no business account",
+            row.id
+        ))
+    })
+}
+
 fn subject_kind(row: &RequestRow) -> &'static str {
     if row.customer_sha256.is_some() {
         "customer"
@@ -84,8 +94,9 @@ fn subject_kind(row: &RequestRow) -> &'static str {
 
 /// Whether the request needs a compliance lead's approval besides the review: deleting
 /// or disconnecting a whole business account.
-pub fn needs_lead(kind: &str, customer: bool) -> bool {
-    !customer && matches!(kind, "deletion" | "disconnect")
+pub fn needs_lead(row: &RequestRow) -> bool {
+    let whole_account = row.workspace_id.is_some() && row.customer_sha256.is_none();
+    whole_account && matches!(row.kind.as_str(), "deletion" | "disconnect")
 }
 
 async fn open(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
@@ -134,6 +145,7 @@ async fn send_code(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
         )
         .await;
     };
+    let workspace = workspace_of(&row)?;
     let template = call.params["template"]
         .as_str()
         .unwrap_or("privacy_verification_code");
@@ -143,7 +155,7 @@ async fn send_code(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
         graph: deps.graph.clone(),
         secrets: deps.secrets.clone(),
     };
-    let Some(phone) = whatsapp.phone_number_id(&row.workspace_id).await? else {
+    let Some(phone) = whatsapp.phone_number_id(workspace).await? else {
         return cannot_send(
             deps,
             id,
@@ -151,7 +163,7 @@ async fn send_code(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
         )
         .await;
     };
-    let token = match whatsapp.token(&row.workspace_id).await {
+    let token = match whatsapp.token(workspace).await {
         Ok(token) => token,
         Err(error) => return cannot_send(deps, id, error.to_string()).await,
     };
@@ -169,7 +181,7 @@ async fn send_code(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
         copy_code: Some(&code),
     };
     let context = CallContext {
-        workspace_id: Some(row.workspace_id.clone()),
+        workspace_id: row.workspace_id.clone(),
         run_id: Some(call.run_id.uuid()),
         step_id: Some(call.step_id.clone()),
     };
@@ -180,7 +192,7 @@ async fn send_code(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
     {
         Ok(sent) => sent,
         Err(error) => {
-            let failure = whatsapp.graph_failure(&row.workspace_id, error).await;
+            let failure = whatsapp.graph_failure(workspace, error).await;
             return match failure {
                 // Meta refused for good (no such approved template, ...): say why, wait.
                 HandlerError::Fatal(reason) => cannot_send(deps, id, reason).await,
@@ -241,7 +253,7 @@ async fn record_decision(
 async fn route(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
     let id = request_id(&call)?;
     let row = request(&deps.pool, id).await?;
-    let lead = needs_lead(&row.kind, row.customer_sha256.is_some());
+    let lead = needs_lead(&row);
     let mut tx = deps.pool.begin().await?;
     record_decision(&mut tx, id, &call, "review").await?;
     store::set_status(
@@ -263,19 +275,22 @@ async fn route(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
 
 /// The subject of a request, as the erasure engine names it (`None`: erased already).
 fn subject(row: &RequestRow) -> Option<Subject> {
-    match (&row.customer, &row.customer_sha256) {
-        (Some(wa_id), _) => Some(Subject::Customer {
-            workspace_id: Some(row.workspace_id.clone()),
+    match (&row.customer, &row.customer_sha256, &row.workspace_id) {
+        (Some(wa_id), _, workspace) => Some(Subject::Customer {
+            workspace_id: workspace.clone(),
             wa_id: wa_id.clone(),
         }),
-        (None, Some(_)) => None,
-        (None, None) => Some(Subject::Workspace(row.workspace_id.clone())),
+        (None, None, Some(workspace)) => Some(Subject::Workspace(workspace.clone())),
+        _ => None,
     }
 }
 
 async fn execute(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
     let id = request_id(&call)?;
     let row = request(&deps.pool, id).await?;
+    if row.meta_user_sha256.is_some() {
+        return meta_user_deletion(deps, &row).await;
+    }
     let Some(subject) = subject(&row) else {
         return Err(HandlerError::Fatal(format!(
             "privacy request {id} no longer names its subject"
@@ -294,6 +309,27 @@ async fn execute(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
             "{other} requests are not executed by this version"
         ))),
     }
+}
+
+/// What a deletion for a Meta user (Meta's data deletion callback) finds: the platform
+/// keeps business accounts and their customers, and no record names a Meta user, so
+/// there is nothing to erase; the request records that, in plain words, as its receipt.
+pub const NO_META_USER_DATA: &str = "No record of the platform is linked to a Meta user account: it stores business accounts (their WhatsApp Business Account and phone number ids) and their customers' messages, never Meta user profiles.";
+
+async fn meta_user_deletion(deps: &PrivacyDeps, row: &RequestRow) -> Outcome {
+    let receipts = json!({ "executions": [[]], "totals": { "rows": 0, "held": 0 }, "finding": NO_META_USER_DATA });
+    let mut tx = deps.pool.begin().await?;
+    store::set_outcome(&mut tx, row.id, "executing", &receipts, &[]).await?;
+    store::add_event_once(
+        &mut tx,
+        row.id,
+        "erased",
+        ACTOR,
+        &json!({ "deleted": 0, "held": 0 }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome("done", json!({ "deleted": 0 })))
 }
 
 /// An access request: the subject's records as a package (holds do not stop a copy).
@@ -319,7 +355,7 @@ async fn export(deps: &PrivacyDeps, row: &RequestRow, subject: &Subject) -> Outc
         ACTOR,
         "privacy_request.exported",
         format!("privacy_request:{id}"),
-        Some(&row.workspace_id),
+        row.workspace_id.as_deref(),
         data,
     );
     audit::append(&mut tx, &[entry]).await?;
@@ -338,25 +374,26 @@ async fn disconnect(deps: &PrivacyDeps, call: &HandlerCall, row: &RequestRow) ->
         graph: deps.graph.clone(),
         secrets: deps.secrets.clone(),
     };
-    let workspace = WorkspaceId::parse(&row.workspace_id)
-        .map_err(|error| HandlerError::Fatal(error.to_string()))?;
-    let (waba, phone) = whatsapp.connection(&row.workspace_id).await?;
+    let name = workspace_of(row)?;
+    let workspace =
+        WorkspaceId::parse(name).map_err(|error| HandlerError::Fatal(error.to_string()))?;
+    let (waba, phone) = whatsapp.connection(name).await?;
     let context = CallContext {
-        workspace_id: Some(row.workspace_id.clone()),
+        workspace_id: row.workspace_id.clone(),
         run_id: Some(call.run_id.uuid()),
         step_id: Some(call.step_id.clone()),
     };
-    let token = whatsapp.token(&row.workspace_id).await.ok();
+    let token = whatsapp.token(name).await.ok();
     if let Some(token) = &token {
         if let Some(phone) = &phone
             && let Err(error) = deps.graph.deregister_phone(&context, token, phone).await
         {
-            return Err(whatsapp.graph_failure(&row.workspace_id, error).await);
+            return Err(whatsapp.graph_failure(name, error).await);
         }
         if let Some(waba) = &waba
             && let Err(error) = deps.graph.unsubscribe_app(&context, token, waba).await
         {
-            return Err(whatsapp.graph_failure(&row.workspace_id, error).await);
+            return Err(whatsapp.graph_failure(name, error).await);
         }
     }
     crate::whatsapp::workspaces::disconnect_on_behalf(
@@ -387,7 +424,7 @@ async fn disconnect(deps: &PrivacyDeps, call: &HandlerCall, row: &RequestRow) ->
         ACTOR,
         "privacy_request.disconnected",
         format!("privacy_request:{id}"),
-        Some(&row.workspace_id),
+        row.workspace_id.as_deref(),
         data,
     );
     audit::append(&mut tx, &[entry]).await?;
@@ -473,7 +510,7 @@ async fn delete(
             ACTOR,
             "privacy_request.on_hold",
             format!("privacy_request:{id}"),
-            Some(&row.workspace_id),
+            row.workspace_id.as_deref(),
             json!({ "request_id": id, "held": held, "hold_ids": hold_ids }),
         );
         audit::append(&mut tx, &[entry]).await?;
@@ -548,7 +585,7 @@ async fn close(deps: &PrivacyDeps, call: HandlerCall) -> Outcome {
             decided_by.as_deref().unwrap_or(ACTOR),
             "privacy_request.closed",
             format!("privacy_request:{id}"),
-            Some(&row.workspace_id),
+            row.workspace_id.as_deref(),
             json!({ "request_id": id, "status": status, "denial_reason": reason }),
         );
         audit::append(&mut tx, &[entry]).await?;

@@ -78,10 +78,16 @@ pub async fn build(
         "files": listed,
     });
     let mut conn = pool.acquire().await?;
+    let workspace = row.workspace_id.as_deref().ok_or_else(|| {
+        RequestError::Conflict(
+            "no-workspace",
+            format!("privacy request {} names no business account", row.id),
+        )
+    })?;
     store::put(
         &mut conn,
         row.id,
-        &row.workspace_id,
+        workspace,
         row.customer.as_deref(),
         &manifest,
         &Value::Object(files),
@@ -154,7 +160,7 @@ pub async fn issue_link(
         &caller.person,
         "privacy_request.package_link_issued",
         format!("privacy_request:{}", row.id),
-        Some(&row.workspace_id),
+        row.workspace_id.as_deref(),
         json!({ "request_id": row.id, "expires_at": expires_at, "fetches": FETCHES }),
     );
     audit::append(&mut tx, &[entry]).await?;

@@ -138,7 +138,7 @@ pub async fn submit_code(
         &caller.person,
         "privacy_request.verified",
         format!("privacy_request:{}", row.id),
-        Some(&row.workspace_id),
+        row.workspace_id.as_deref(),
         json!({ "request_id": row.id, "method": "whatsapp_code", "seq": latest.seq }),
     );
     audit::append(&mut tx, &[entry]).await?;

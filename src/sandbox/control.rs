@@ -191,3 +191,60 @@ pub async fn number(
         ),
     }
 }
+
+/// A data deletion callback to send.
+#[derive(Debug, Deserialize)]
+pub struct DataDeletionRequest {
+    /// The Meta user's app-scoped id.
+    pub user_id: String,
+    /// Sign with this secret instead of the app's (to see a forged callback refused).
+    pub secret: Option<String>,
+}
+
+/// `POST /sandbox/data-deletion {user_id, secret?}`: sends the service the Data Deletion
+/// Request Callback Meta sends when a user removes the app and asks for deletion (a form
+/// POST of `signed_request` to `/meta/data-deletion` beside the webhook callback); answers
+/// the service's status and body.
+#[handler]
+pub async fn data_deletion(
+    sandbox: Data<&Arc<Sandbox>>,
+    Json(request): Json<DataDeletionRequest>,
+) -> (StatusCode, Json<Value>) {
+    let Some(webhook) = sandbox.settings.callback_url.clone() else {
+        return (
+            StatusCode::CONFLICT,
+            Json(json!({ "error": "the sandbox has no callback to send to" })),
+        );
+    };
+    let url = webhook.replace("/webhooks/whatsapp", "/meta/data-deletion");
+    let payload = json!({
+        "algorithm": "HMAC-SHA256",
+        "user_id": request.user_id,
+        "issued_at": chrono::Utc::now().timestamp(),
+    });
+    let secret = request
+        .secret
+        .unwrap_or_else(|| sandbox.settings.app_secret.clone());
+    let signed = crate::meta::signed_request::sign(&payload, &secret);
+    // base64url and `.` need no form encoding.
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("signed_request={signed}"))
+        .send()
+        .await;
+    match answer {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = response.json::<Value>().await.unwrap_or(Value::Null);
+            (
+                StatusCode::OK,
+                Json(json!({ "status": status, "body": body })),
+            )
+        }
+        Err(error) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({ "error": error.to_string() })),
+        ),
+    }
+}

@@ -1030,3 +1030,86 @@ async fn a_disconnect_deregisters_the_number_unsubscribes_the_app_and_wipes_the_
     drop(pool);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metas_data_deletion_callback_files_a_request_shown_on_a_public_status_page() {
+    use crate::onboarding::sandbox_post;
+    const USER: &str = "7319004422";
+    let app = spawn_app(&[("privacy_request", PRIVACY)]).await;
+    app.create_key("ana", Role::ComplianceOfficer, None).await;
+
+    // A callback not signed with the app secret is refused and files nothing.
+    let forged = sandbox_post(
+        &app,
+        "/sandbox/data-deletion",
+        json!({ "user_id": USER, "secret": "guess" }),
+    )
+    .await;
+    assert_eq!(forged["status"], 400, "{forged}");
+    assert!(
+        forged["body"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("signature"),
+        "{forged}"
+    );
+    assert_eq!(app.count("select count(*) from privacy_requests").await, 0);
+
+    let answer = sandbox_post(&app, "/sandbox/data-deletion", json!({ "user_id": USER })).await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    let code = answer["body"]["confirmation_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = answer["body"]["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.ends_with(&format!("/privacy/deletion-status/{code}")),
+        "{url}"
+    );
+    // Meta retrying gets the same request.
+    let again = sandbox_post(&app, "/sandbox/data-deletion", json!({ "user_id": USER })).await;
+    assert_eq!(again["body"]["confirmation_code"], code.as_str());
+    assert_eq!(app.count("select count(*) from privacy_requests").await, 1);
+
+    let client = app.client.clone();
+    let page = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, html) = page(url.clone()).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("being reviewed"), "{html}");
+    assert!(!html.contains(USER));
+
+    let (_, list) = app.get_as("/v1/privacy-requests", "ana").await;
+    let request = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["confirmation_code"] == code.as_str())
+        .unwrap()
+        .clone();
+    assert!(request["workspace_id"].is_null(), "{request}");
+    assert_eq!(request["verification_method"], "meta_signed_request");
+    let id = request["id"].as_str().unwrap().to_owned();
+    wait_for_request(&app, &id, "in_review").await;
+    let (status, body) = decide(&app, &id, &json!({ "decision": "approve" }), "ana").await;
+    assert_eq!(status, 200, "{body}");
+    wait_for_request(&app, &id, "completed").await;
+    let (_, html) = page(url.clone()).await;
+    assert!(html.contains("Completed on"), "{html}");
+    assert!(html.contains("never Meta user profiles"), "{html}");
+    let pool = PgPool::connect(&app.database_url).await.unwrap();
+    assert_eq!(
+        places_holding(&pool, USER).await,
+        Vec::<String>::new(),
+        "the user id is kept only hashed"
+    );
+    let (status, _) = page(url.replace(&code, "0000000000000000")).await;
+    assert_eq!(status, 404);
+    drop(pool);
+    app.stop().await;
+}

@@ -12,8 +12,12 @@ use crate::security::visibility::InWorkspace;
 pub struct RequestRow {
     /// Id.
     pub id: Uuid,
-    /// The business account it concerns.
-    pub workspace_id: String,
+    /// The business account it concerns (`None`: a Meta user's callback request).
+    pub workspace_id: Option<String>,
+    /// The SHA-256 of the Meta user's app-scoped id, for a callback request.
+    pub meta_user_sha256: Option<String>,
+    /// What the requester looks the request up by on the public status page.
+    pub confirmation_code: Option<String>,
     /// `deletion`, `access` or `disconnect`.
     pub kind: String,
     /// `controller` or `processor`.
@@ -64,11 +68,11 @@ pub struct RequestRow {
 
 impl InWorkspace for RequestRow {
     fn workspace(&self) -> Option<&str> {
-        Some(&self.workspace_id)
+        self.workspace_id.as_deref()
     }
 }
 
-const COLUMNS: &str = "id, workspace_id, kind, mode, customer, customer_sha256, requester_name,
+const COLUMNS: &str = "id, workspace_id, meta_user_sha256, confirmation_code, kind, mode, customer, customer_sha256, requester_name,
     requester_contact, requester_relation, jurisdiction, channel, notes, received_at,
     acknowledge_by, due_on, extensions, status, run_id, filed_by, verification_method,
     verified_at, denial_reason, hold_ids, receipts, closed_at";
@@ -79,9 +83,9 @@ pub async fn insert(conn: &mut PgConnection, row: &RequestRow) -> sqlx::Result<R
         "insert into privacy_requests (id, workspace_id, kind, mode, customer, customer_sha256,
              requester_name, requester_contact, requester_relation, jurisdiction, channel,
              notes, received_at, acknowledge_by, due_on, status, filed_by,
-             verification_method, verified_at)
+             verification_method, verified_at, meta_user_sha256, confirmation_code)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19)
+             $18, $19, $20, $21)
          returning {COLUMNS}"
     )))
     .bind(row.id)
@@ -103,6 +107,8 @@ pub async fn insert(conn: &mut PgConnection, row: &RequestRow) -> sqlx::Result<R
     .bind(&row.filed_by)
     .bind(&row.verification_method)
     .bind(row.verified_at)
+    .bind(&row.meta_user_sha256)
+    .bind(&row.confirmation_code)
     .fetch_one(conn)
     .await
 }
@@ -113,6 +119,33 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Reque
         "select {COLUMNS} from privacy_requests where id = $1"
     )))
     .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The request with this confirmation code.
+pub async fn by_confirmation_code(
+    conn: &mut PgConnection,
+    code: &str,
+) -> sqlx::Result<Option<RequestRow>> {
+    sqlx::query_as::<_, RequestRow>(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from privacy_requests where confirmation_code = $1"
+    )))
+    .bind(code)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The open request of the Meta user with this digest, if any.
+pub async fn open_for_meta_user(
+    conn: &mut PgConnection,
+    digest: &str,
+) -> sqlx::Result<Option<RequestRow>> {
+    sqlx::query_as::<_, RequestRow>(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from privacy_requests
+         where meta_user_sha256 = $1 and closed_at is null order by id desc limit 1"
+    )))
+    .bind(digest)
     .fetch_optional(conn)
     .await
 }
