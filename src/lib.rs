@@ -6,7 +6,7 @@
 //! - [`app`]: startup, wiring and shutdown of API, workers, scheduler and background loops.
 //! - [`config`]: typed settings from the environment; [`duration`]: `2s`, `1h30m`.
 //! - [`logging`]: log lines as text or JSON; [`metrics`]: this process's counters.
-//! - [`db`]: connecting and migrating.
+//! - [`db`]: connecting and migrating; [`sla`]: on track, due soon, overdue.
 //! - [`api`]: HTTP resources, problem bodies, the OpenAPI document; calls commands only.
 //! - [`domain`]: what a product domain is; [`domains`]: which ones the service runs.
 //! - [`whatsapp`]: the WhatsApp domain (workspaces, onboarding, templates, webhooks).
@@ -34,5 +34,6 @@ pub mod metrics;
 pub mod privacy;
 pub mod sandbox;
 pub mod security;
+pub mod sla;
 pub mod store;
 pub mod whatsapp;

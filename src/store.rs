@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod people;
 pub mod runs;
 pub mod schedules;
+pub mod sla;
 pub mod starts;
 pub mod status;
 pub mod steps;

@@ -53,6 +53,18 @@ async fn render(engine: &Engine) -> Result<String, EngineError> {
     out.push_str("# TYPE bazaarstreet_oldest_pending_approval_seconds gauge\n");
     let _ = writeln!(out, "bazaarstreet_oldest_pending_approval_seconds {oldest}");
     out.push_str(
+        "# HELP bazaarstreet_runs_sla Unfinished runs of workflows with an sla, by state.\n",
+    );
+    out.push_str("# TYPE bazaarstreet_runs_sla gauge\n");
+    for (workflow, state, count) in &gauges.sla {
+        let _ = writeln!(
+            out,
+            "bazaarstreet_runs_sla{{workflow=\"{}\",state=\"{}\"}} {count}",
+            escape(workflow),
+            state.as_str()
+        );
+    }
+    out.push_str(
         "# HELP bazaarstreet_privacy_requests_open Open privacy requests by kind and SLA state.\n",
     );
     out.push_str("# TYPE bazaarstreet_privacy_requests_open gauge\n");

@@ -116,6 +116,18 @@ pub struct RunDetailView {
     pub steps: Vec<StepView>,
     /// Everything that happened, in order.
     pub history: Vec<HistoryView>,
+    /// Where the run stands against its workflow's `sla` (absent without one).
+    pub sla: Option<RunSlaView>,
+}
+
+/// A run against its workflow's `sla`.
+#[derive(Debug, Clone, Object)]
+pub struct RunSlaView {
+    /// Started + `sla`.
+    pub due_at: DateTime<Utc>,
+    /// `on_track`, `due_soon` (inside a fifth of the `sla`, at most 7 days) or `overdue`;
+    /// a finished run keeps the state it finished in.
+    pub state: String,
 }
 
 /// One visit of a step.
@@ -251,6 +263,10 @@ impl From<RunDetail> for RunDetailView {
             context,
             steps,
             history: detail.history.into_iter().map(HistoryView::from).collect(),
+            sla: detail.sla.map(|sla| RunSlaView {
+                due_at: sla.due_at,
+                state: sla.state.as_str().to_owned(),
+            }),
         }
     }
 }

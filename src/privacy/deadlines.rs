@@ -143,37 +143,11 @@ pub fn extend(
     Ok(to)
 }
 
-/// Where a request stands against its due time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlaState {
-    /// More than 7 days left.
-    OnTrack,
-    /// 7 days or less left.
-    DueSoon,
-    /// Past due.
-    Overdue,
-}
+pub use crate::sla::SlaState;
 
-impl SlaState {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OnTrack => "on_track",
-            Self::DueSoon => "due_soon",
-            Self::Overdue => "overdue",
-        }
-    }
-}
-
-/// The state at `now` of something due at `due_at`.
+/// The state at `now` of a request due at `due_at`: due soon from 7 days before.
 pub fn sla_state(due_at: DateTime<Utc>, now: DateTime<Utc>) -> SlaState {
-    if now > due_at {
-        SlaState::Overdue
-    } else if now >= due_at - chrono::Duration::days(7) {
-        SlaState::DueSoon
-    } else {
-        SlaState::OnTrack
-    }
+    crate::sla::state(due_at, now, chrono::Duration::days(7))
 }
 
 /// The instant a day ends: 23:59:59 UTC.

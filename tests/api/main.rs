@@ -32,6 +32,7 @@ mod runs;
 mod scale;
 mod schedules;
 mod security;
+mod sla;
 mod startup;
 mod templates;
 mod tls;

@@ -35,7 +35,7 @@ fn value(text: &str, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn scrape(app: &crate::helpers::TestApp) -> String {
+pub async fn scrape(app: &crate::helpers::TestApp) -> String {
     app.client
         .get(format!("{}/metrics", app.address))
         .send()

@@ -469,15 +469,7 @@ async fn bad_requests_and_extensions_are_refused_naming_the_field_and_store_noth
     let due = received + chrono::Days::new(45);
     assert_eq!(detail["request"]["due_on"], due.to_string());
     assert!(detail["request"]["acknowledge_by"].is_string());
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::metrics::scrape(&app).await;
     assert!(
         metrics
             .contains("bazaarstreet_privacy_requests_open{kind=\"deletion\",sla=\"on_track\"} 1"),

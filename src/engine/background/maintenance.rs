@@ -104,6 +104,39 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Marks every unfinished run past its workflow's `sla` once: an `sla_overdue` entry
+    /// in its history and a `run.sla_overdue` audit entry, in one transaction. Answers
+    /// how many were marked.
+    pub async fn record_sla_breaches(&self) -> Result<usize, EngineError> {
+        let mut marked = 0;
+        for definition in self.catalog.all() {
+            let Some(limit) = definition.sla else {
+                continue;
+            };
+            let mut tx = self.pool.begin().await?;
+            let overdue =
+                store::sla::record_overdue(&mut tx, &definition.name, limit.as_secs_f64()).await?;
+            let entries: Vec<crate::security::audit::AuditEntry> = overdue
+                .iter()
+                .map(|(run, workspace)| {
+                    crate::security::audit::AuditEntry::now(
+                        "engine",
+                        "run.sla_overdue",
+                        format!("run:{run}"),
+                        workspace.as_deref(),
+                        serde_json::json!({ "workflow": definition.name, "sla_seconds": limit.as_secs() }),
+                    )
+                })
+                .collect();
+            crate::security::audit::append(&mut tx, &entries).await?;
+            tx.commit().await?;
+            marked += overdue.len();
+        }
+        Ok(marked)
+    }
+}
+
 /// Runs housekeeping every `settings.every` until `shutdown` resolves.
 pub async fn run_maintenance(
     engine: Engine,
@@ -123,6 +156,11 @@ pub async fn run_maintenance(
         }
         if let Err(error) = engine.rescue_stranded(settings.stranded_after).await {
             tracing::warn!(error = %error, "looking for stranded runs failed; will retry");
+        }
+        match engine.record_sla_breaches().await {
+            Ok(0) => {}
+            Ok(overdue) => tracing::warn!(overdue, "runs past their workflow's sla"),
+            Err(error) => tracing::warn!(error = %error, "checking runs' sla failed; will retry"),
         }
     }
 }

@@ -23,6 +23,33 @@ pub struct RunDetail {
     pub attempts: Vec<AttemptRow>,
     /// History in order.
     pub history: Vec<HistoryRow>,
+    /// Where the run stands against its workflow's `sla` (none without one).
+    pub sla: Option<RunSla>,
+}
+
+/// A run against its workflow's `sla`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSla {
+    /// When it is due (started + `sla`).
+    pub due_at: chrono::DateTime<chrono::Utc>,
+    /// Its state now, or when it finished.
+    pub state: crate::sla::SlaState,
+}
+
+impl RunSla {
+    /// A run started at `created_at`, finished at `finished_at`, under `sla`.
+    pub fn of(
+        created_at: chrono::DateTime<chrono::Utc>,
+        finished_at: Option<chrono::DateTime<chrono::Utc>>,
+        sla: std::time::Duration,
+    ) -> Option<Self> {
+        let due_at = created_at + chrono::Duration::from_std(sla).ok()?;
+        let at = finished_at.unwrap_or_else(chrono::Utc::now);
+        Some(Self {
+            due_at,
+            state: crate::sla::state(due_at, at, crate::sla::run_warning(sla)),
+        })
+    }
 }
 
 /// Figures about the engine's state for `/metrics`, read from the database so every
@@ -37,6 +64,8 @@ pub struct Gauges {
     pub pending_approvals: i64,
     /// Age of the oldest waiting approval, in seconds.
     pub oldest_approval_seconds: f64,
+    /// Unfinished runs of workflows with an `sla`, by workflow and state.
+    pub sla: Vec<(String, crate::sla::SlaState, i64)>,
 }
 
 /// Approvals waiting that a caller may decide now.
@@ -63,11 +92,18 @@ impl Engine {
         let steps = store::steps::list(&mut conn, id).await?;
         let attempts = store::attempts::list(&mut conn, id).await?;
         let history = store::history::list(&mut conn, id).await?;
+        let sla = self
+            .catalog
+            .pinned(&mut conn, &run.workflow, run.workflow_version)
+            .await?
+            .sla
+            .and_then(|sla| RunSla::of(run.created_at, run.finished_at, sla));
         Ok(RunDetail {
             run,
             steps,
             attempts,
             history,
+            sla,
         })
     }
 
@@ -121,11 +157,28 @@ impl Engine {
         let queue_depth = store::metrics::queue_depth(&mut conn, store::jobs::STEP_QUEUE).await?;
         let (pending_approvals, oldest_approval_seconds) =
             store::metrics::pending_approvals(&mut conn).await?;
+        let mut sla = Vec::new();
+        for definition in self.catalog.all() {
+            let Some(limit) = definition.sla else {
+                continue;
+            };
+            let warning = crate::sla::run_warning(limit).num_seconds() as f64;
+            let (on_track, due_soon, overdue) =
+                store::sla::counts(&mut conn, &definition.name, limit.as_secs_f64(), warning)
+                    .await?;
+            for (state, count) in crate::sla::SlaState::ALL
+                .into_iter()
+                .zip([on_track, due_soon, overdue])
+            {
+                sla.push((definition.name.clone(), state, count));
+            }
+        }
         Ok(Gauges {
             runs_in_progress,
             queue_depth,
             pending_approvals,
             oldest_approval_seconds,
+            sla,
         })
     }
 
