@@ -213,7 +213,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 46] = [
+const ROUTES: [&str; 47] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -250,6 +250,7 @@ const ROUTES: [&str; 46] = [
     "/v1/privacy-requests/{id}/verification",
     "/v1/privacy-requests/{id}/verification/code",
     "/v1/privacy-requests/{id}/package/link",
+    "/v1/privacy-requests/{id}/responses",
     "/privacy/packages/{token}",
     "/meta/data-deletion",
     "/privacy/deletion-status/{code}",

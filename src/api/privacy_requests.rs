@@ -470,6 +470,32 @@ pub struct PrivacyRequestsApi {
     pub secrets: SecretBox,
 }
 
+/// A response sent to the requester.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct RespondRequest {
+    /// How it was sent: `email`, `letter`, `whatsapp`, `web_form`, ...
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub channel: String,
+    /// When it was sent.
+    pub sent_at: DateTime<Utc>,
+    /// The sender's reference (a message id); never the response's text.
+    #[oai(validator(max_length = 200))]
+    pub reference: Option<String>,
+}
+
+impl Example for RespondRequest {
+    fn example() -> Self {
+        Self {
+            channel: "email".into(),
+            sent_at: DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+                .expect("a valid instant")
+                .with_timezone(&Utc),
+            reference: Some("<answer-2026-0142@bazaarstreet.example>".into()),
+        }
+    }
+}
+
 /// A code the requester received on WhatsApp.
 #[derive(Debug, Object)]
 #[oai(example)]
@@ -695,6 +721,37 @@ impl PrivacyRequestsApi {
             expires_at: link.expires_at,
             fetches: link.fetches,
         })))
+    }
+
+    /// Record the response sent to the requester
+    ///
+    /// Once a request is closed: when and how its answer went out (never what it said),
+    /// in its timeline and the audit ledger. 409 `request-open`.
+    #[oai(
+        path = "/v1/privacy-requests/:id/responses",
+        method = "post",
+        operation_id = "record_privacy_request_response"
+    )]
+    async fn respond(
+        &self,
+        auth: ApiKey,
+        id: Path<Uuid>,
+        body: Json<RespondRequest>,
+    ) -> Result<Json<PrivacyRequestDetailView>, ApiError> {
+        let caller = auth.require(Permission::DecidePrivacyRequests)?;
+        let response = crate::privacy::requests::NewResponse {
+            channel: body.0.channel,
+            sent_at: body.0.sent_at,
+            reference: body.0.reference,
+        };
+        let detail = requests::record_response(
+            self.engine.pool(),
+            caller,
+            PrivacyRequestId::from(id.0),
+            &response,
+        )
+        .await?;
+        Ok(Json(detail.into()))
     }
 
     /// Extend a privacy request's deadline

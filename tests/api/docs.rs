@@ -141,6 +141,9 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         }),
         ("POST", "/v1/privacy-requests/{id}/decision") => json!({ "decision": "approve" }),
         ("POST", "/v1/privacy-requests/{id}/verification") => json!({ "code": "123456" }),
+        ("POST", "/v1/privacy-requests/{id}/responses") => json!({
+            "channel": "email", "sent_at": "2026-01-01T00:00:00Z"
+        }),
         ("POST", "/v1/privacy-requests/{id}/extensions") => json!({
             "to": "2030-01-01", "reason": "matrix", "notice_at": "2026-01-01T00:00:00Z"
         }),

@@ -170,6 +170,23 @@ async fn every_request_example_of_the_document_works_as_sent() {
         &officer,
     )
     .await;
+    // Once the request is answered, the response sent to the requester is recorded.
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    while app
+        .get_as(&format!("/v1/privacy-requests/{request}"), "tester")
+        .await
+        .1["request"]["status"]
+        != "completed"
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never completed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    send(
+        "POST /v1/privacy-requests/{id}/responses",
+        &format!("/v1/privacy-requests/{request}/responses"),
+        &officer,
+    )
+    .await;
     // Filed by staff, the request waits for the customer's code; this workspace has no
     // number to send one from, so the code the example enters is stored as if sent.
     let filed = send(

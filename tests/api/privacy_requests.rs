@@ -184,6 +184,18 @@ async fn a_customer_deletion_instructed_by_the_business_erases_the_customer_ever
             "completed"
         ]
     );
+    let (status, responded) = app
+        .post_as(
+            &format!("/v1/privacy-requests/{id}/responses"),
+            &json!({ "channel": "email", "sent_at": chrono::Utc::now() }),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 200, "{responded}");
+    assert_eq!(
+        timeline(&responded).last().map(String::as_str),
+        Some("responded")
+    );
     let request = &done["request"];
     assert!(request["customer"].is_null(), "{request}");
     assert!(request["requester_name"].is_null(), "{request}");
@@ -219,6 +231,7 @@ async fn a_customer_deletion_instructed_by_the_business_erases_the_customer_ever
         "privacy_request.filed",
         "subject.erased",
         "privacy_request.closed",
+        "privacy_request.responded",
     ] {
         let count: i64 = sqlx::query_scalar("select count(*) from audit_ledger where action = $1")
             .bind(action)
@@ -520,6 +533,44 @@ async fn bad_requests_and_extensions_are_refused_naming_the_field_and_store_noth
         app.count("select count(*) from audit_ledger where action = 'privacy_request.extended'")
             .await,
         1
+    );
+
+    // Past its original due date a request can no longer be extended; it shows overdue.
+    let mut late = deletion("ws_a", Some(CUSTOMER));
+    late["received_at"] = json!(chrono::Utc::now() - chrono::Duration::days(60));
+    let late = file(&app, &late, "shop_a").await;
+    let (_, detail) = app
+        .get_as(&format!("/v1/privacy-requests/{late}"), "ana")
+        .await;
+    assert_eq!(detail["request"]["sla"], "overdue", "{detail}");
+    let (status, problem) = app
+        .post_as(
+            &format!("/v1/privacy-requests/{late}/extensions"),
+            &extension(
+                chrono::Utc::now().date_naive() + chrono::Days::new(10),
+                "late",
+            ),
+            "ana",
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("extension-too-late"),
+        "{problem}"
+    );
+    let (status, problem) = app
+        .post_as(
+            &format!("/v1/privacy-requests/{late}/responses"),
+            &json!({ "channel": "email", "sent_at": chrono::Utc::now() }),
+            "ana",
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "an open request has no answer to record: {problem}"
     );
     drop(pool);
     app.stop().await;
@@ -911,6 +962,23 @@ async fn an_access_package_holds_exactly_the_subjects_data_and_its_link_works_fi
     assert_eq!(status, 404, "{problem}");
     let (status, _) = fetch_package(&app, "/privacy/packages/not-a-token").await;
     assert_eq!(status, 404);
+
+    // The business's own access request (controller mode): its workspace's records.
+    let mut own = deletion("ws_a", None);
+    own["kind"] = json!("access");
+    let own = file(&app, &own, "shop_a").await;
+    wait_for_request(&app, &own, "in_review").await;
+    let (status, _) = decide(&app, &own, &json!({ "decision": "approve" }), "ana").await;
+    assert_eq!(status, 200);
+    let done = wait_for_request(&app, &own, "completed").await;
+    assert_eq!(done["request"]["mode"], "controller");
+    let names: Vec<&str> = done["package"]["manifest"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"workspace_config.json"), "{names:?}");
 
     // A deletion request has no package; no link token is in the ledger.
     let other = file(&app, &deletion("ws_a", None), "shop_a").await;
