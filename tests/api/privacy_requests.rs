@@ -1055,9 +1055,27 @@ async fn a_disconnect_deregisters_the_number_unsubscribes_the_app_and_wipes_the_
     let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "ana").await;
     assert_eq!(status, 200);
     wait_for_request(&app, &id, "awaiting_second_approval").await;
+    // Meta fails the unsubscribe once: the step is retried, calling Meta again.
+    crate::onboarding::sandbox_post(
+        &app,
+        "/sandbox/faults",
+        json!({ "operation": "waba.unsubscribe_app", "code": 2, "is_transient": true,
+                "http_status": 503, "times": 1 }),
+    )
+    .await;
     let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "lena").await;
     assert_eq!(status, 200);
     let done = wait_for_request(&app, &id, "completed").await;
+    let run = done["request"]["run_id"].as_str().unwrap().to_owned();
+    let (_, detail) = app.get(&format!("/v1/runs/{run}")).await;
+    let execute = detail["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step_id"] == "execute")
+        .unwrap()
+        .clone();
+    assert_eq!(execute["attempts"], 2, "{execute}");
     assert_eq!(
         timeline(&done),
         [
@@ -1170,6 +1188,36 @@ async fn metas_data_deletion_callback_files_a_request_shown_on_a_public_status_p
     );
     let (status, _) = page(url.replace(&code, "0000000000000000")).await;
     assert_eq!(status, 404);
+    drop(pool);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_stored_without_its_run_gets_one_from_the_starter() {
+    let (app, pool) = app().await;
+    // As if the process had stopped between storing the request and starting its run.
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "insert into privacy_requests (id, workspace_id, kind, mode, requester_relation,
+             jurisdiction, channel, received_at, due_on, status, filed_by,
+             verification_method, verified_at, created_at)
+         values (gen_random_uuid(), 'ws_a', 'deletion', 'controller', 'owner', 'gdpr', 'email',
+             now(), current_date + 30, 'received', 'shop_a', 'workspace_key', now(),
+             now() - interval '2 minutes')
+         returning id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let started = bazaarstreet::privacy::requests::start_missing_runs(&app.engine, 60.0)
+        .await
+        .unwrap();
+    assert_eq!(started, 1);
+    let waiting = wait_for_request(&app, &id.to_string(), "in_review").await;
+    assert!(waiting["request"]["run_id"].is_string(), "{waiting}");
+    let again = bazaarstreet::privacy::requests::start_missing_runs(&app.engine, 60.0)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "one run per request");
     drop(pool);
     app.stop().await;
 }
