@@ -17,6 +17,7 @@ pub mod nul_guard;
 pub mod people;
 pub mod privacy_packages;
 pub mod privacy_requests;
+pub mod privacy_views;
 pub mod problem;
 pub mod request_limits;
 pub mod retention;

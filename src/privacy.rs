@@ -5,7 +5,8 @@
 //! deleted or disconnected, the legal-hold check, execution through the data lifecycle's
 //! erasure engine with receipts, statutory deadlines ([`deadlines`]) and a timeline.
 //!
-//! Its faces: commands [`requests`]; task handlers [`handlers`]; the background loop
+//! Its faces: commands [`requests`], [`verification`], [`packages`]; task handlers
+//! [`handlers`] (with `code_steps` and `execution`); the background loop
 //! [`starter`]; its SQL in [`store`].
 
 use futures::FutureExt;
@@ -14,10 +15,15 @@ use crate::domain::{BackgroundLoop, Domain, DomainContext, Shutdown};
 use crate::engine::Engine;
 use crate::engine::handlers::HandlerRegistry;
 
+mod code_steps;
 pub mod deadlines;
+pub mod execution;
+pub mod extensions;
 pub mod handlers;
+pub mod meta_requests;
 pub mod packages;
 pub mod requests;
+pub mod responses;
 pub mod starter;
 pub mod store;
 pub mod verification;

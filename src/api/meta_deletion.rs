@@ -18,7 +18,7 @@ use super::problem::ApiError;
 use super::webhooks::WebhookConfig;
 use crate::engine::Engine;
 use crate::meta::signed_request;
-use crate::privacy::requests::{self, PublicStatus};
+use crate::privacy::meta_requests::{self, PublicStatus};
 
 /// The status page's address for `code`, on the host the callback reached.
 fn status_url(request: &Request, code: &str) -> String {
@@ -45,7 +45,7 @@ pub async fn callback(
         Ok(user) => user,
         Err(error) => return ApiError::bad_request(error.to_string()).into_response(),
     };
-    match requests::file_meta_deletion(engine.0, &user.user_id).await {
+    match meta_requests::file_meta_deletion(engine.0, &user.user_id).await {
         Ok(row) => {
             let code = row.confirmation_code.unwrap_or_default();
             poem::web::Json(json!({ "url": status_url(request, &code), "confirmation_code": code }))
@@ -62,7 +62,7 @@ fn explain(status: &PublicStatus) -> String {
         "completed" if status.meta_user => format!(
             "Completed on {}. {}",
             status.closed_at.map(day).unwrap_or_default(),
-            crate::privacy::handlers::NO_META_USER_DATA
+            crate::privacy::execution::NO_META_USER_DATA
         ),
         "completed" => format!(
             "Completed on {}: the data was deleted.",
@@ -107,7 +107,7 @@ fn escape(text: &str) -> String {
 /// The public status page of a deletion request, by confirmation code.
 #[handler]
 pub async fn status_page(engine: Data<&Engine>, Path(code): Path<String>) -> Response {
-    let (status, words) = match requests::public_status(engine.pool(), &code).await {
+    let (status, words) = match meta_requests::public_status(engine.pool(), &code).await {
         Ok(Some(status)) => (StatusCode::OK, explain(&status)),
         Ok(None) => (
             StatusCode::NOT_FOUND,

@@ -1,13 +1,15 @@
 //! Privacy request commands: file a request (stored, audited and its run started), read
-//! one with its timeline and extensions, list them, decide its review or second approval,
-//! extend its deadline. The API and the console call these, never the store.
+//! one with its timeline and extensions, list them, decide its review or second approval.
+//! Deadlines are extended in [`super::extensions`], responses recorded in
+//! [`super::responses`], Meta's callback requests filed in [`super::meta_requests`]. The
+//! API and the console call these, never the store.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::deadlines::{self, ExtensionRefused, Jurisdiction, SlaState};
+use super::deadlines::{self, Jurisdiction, SlaState};
 use super::store::requests::{self as store, RequestFilter};
 pub use super::store::requests::{EventRow, ExtensionRow, RequestRow};
 use super::{DENIAL_REASONS, WORKFLOW};
@@ -88,7 +90,7 @@ pub enum RequestError {
     Database(#[from] sqlx::Error),
 }
 
-fn at(pointer: &str, message: impl Into<String>) -> InputProblem {
+pub(super) fn at(pointer: &str, message: impl Into<String>) -> InputProblem {
     InputProblem {
         pointer: pointer.into(),
         message: message.into(),
@@ -96,14 +98,14 @@ fn at(pointer: &str, message: impl Into<String>) -> InputProblem {
 }
 
 /// A fresh confirmation code: what a requester looks their request up by (16 hex).
-fn confirmation_code() -> String {
+pub(super) fn confirmation_code() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(super) fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
@@ -276,7 +278,10 @@ pub async fn file(
 }
 
 /// Starts (or finds) the request's run and records it on the request.
-async fn start_run(engine: &Engine, row: &RequestRow) -> Result<RequestRow, RequestError> {
+pub(super) async fn start_run(
+    engine: &Engine,
+    row: &RequestRow,
+) -> Result<RequestRow, RequestError> {
     let (run, _) = engine
         .start_run(StartRun {
             workflow: WORKFLOW.to_owned(),
@@ -484,261 +489,8 @@ pub async fn decide(
     get(engine.pool(), caller, id).await
 }
 
-/// An extension to record.
-#[derive(Debug, Clone)]
-pub struct NewExtension {
-    /// The new due day.
-    pub to: NaiveDate,
-    /// Why (complexity, number of requests).
-    pub reason: String,
-    /// When the requester was told, with the reasons.
-    pub notice_at: DateTime<Utc>,
-}
-
-fn refused(refusal: ExtensionRefused) -> RequestError {
-    let problem = |pointer| RequestError::Invalid(vec![at(pointer, refusal.to_string())]);
-    match refusal {
-        ExtensionRefused::NoReason => problem("/reason"),
-        ExtensionRefused::NoticeTooLate(_) => problem("/notice_at"),
-        ExtensionRefused::BeyondMaximum(_) | ExtensionRefused::NotLater(_) => problem("/to"),
-        ExtensionRefused::NoneLeft(..) => {
-            RequestError::Conflict("no-extension-left", refusal.to_string())
-        }
-    }
-}
-
-/// Extends a request's deadline, as its jurisdiction allows, before its original due
-/// date; recorded with its reason and notice, and audited.
-pub async fn extend(
-    pool: &sqlx::PgPool,
-    caller: &Caller,
-    id: PrivacyRequestId,
-    extension: &NewExtension,
-) -> Result<RequestDetail, RequestError> {
-    let now = Utc::now();
-    if extension.notice_at > now + chrono::Duration::minutes(5) {
-        return Err(RequestError::Invalid(vec![at(
-            "/notice_at",
-            "the notice must have been given: it cannot be in the future",
-        )]));
-    }
-    let mut tx = pool.begin().await?;
-    let row = caller
-        .visible(store::lock(&mut tx, id.uuid()).await?)
-        .ok_or(RequestError::NotFound(id.uuid()))?;
-    if row.closed_at.is_some() {
-        return Err(RequestError::Conflict(
-            "request-closed",
-            format!("privacy request {} is {} and closed", row.id, row.status),
-        ));
-    }
-    let jurisdiction = Jurisdiction::parse(&row.jurisdiction).unwrap_or(Jurisdiction::Other);
-    let dates = deadlines::deadlines(jurisdiction, row.received_at.date_naive());
-    if now > deadlines::end_of(dates.due_on) {
-        return Err(RequestError::Conflict(
-            "extension-too-late",
-            format!(
-                "the original due date ({}) has passed: an extension must be made before it",
-                dates.due_on
-            ),
-        ));
-    }
-    let used = u32::try_from(row.extensions).unwrap_or(u32::MAX);
-    let to = deadlines::extend(
-        jurisdiction,
-        &dates,
-        row.due_on,
-        used,
-        extension.to,
-        &extension.reason,
-        extension.notice_at,
-    )
-    .map_err(refused)?;
-    let record = ExtensionRow {
-        seq: row.extensions + 1,
-        from_due: row.due_on,
-        to_due: to,
-        reason: extension.reason.clone(),
-        notice_at: extension.notice_at,
-        extended_by: caller.person.clone(),
-        extended_at: now,
-    };
-    store::extend(&mut tx, row.id, &record).await?;
-    let detail = json!({ "seq": record.seq, "from_due": record.from_due, "to_due": to, "notice_at": record.notice_at });
-    store::add_event(&mut tx, row.id, "extended", &caller.person, &detail).await?;
-    let mut data = detail;
-    data["request_id"] = json!(row.id);
-    let entry = AuditEntry::now(
-        &caller.person,
-        "privacy_request.extended",
-        format!("privacy_request:{}", row.id),
-        row.workspace_id.as_deref(),
-        data,
-    );
-    audit::append(&mut tx, &[entry]).await?;
-    tx.commit().await?;
-    get(pool, caller, id).await
-}
-
 /// Open requests by kind and SLA state, for `/metrics`.
 pub async fn open_by_sla(pool: &sqlx::PgPool) -> sqlx::Result<Vec<(String, String, i64)>> {
     let mut conn = pool.acquire().await?;
     store::open_by_sla(&mut conn).await
-}
-
-/// Files the deletion request Meta's data deletion callback makes for one of its users
-/// (verified by Meta's signature); a request for the same user still open is answered
-/// instead of a second one. The user's id is kept only as its SHA-256.
-pub async fn file_meta_deletion(
-    engine: &Engine,
-    user_id: &str,
-) -> Result<RequestRow, RequestError> {
-    let digest = sha256_hex(&format!("meta_user:{user_id}"));
-    let mut tx = engine.pool().begin().await?;
-    if let Some(open) = store::open_for_meta_user(&mut tx, &digest).await? {
-        return Ok(open);
-    }
-    let now = Utc::now();
-    let dates = deadlines::deadlines(Jurisdiction::Other, now.date_naive());
-    let row = store::insert(
-        &mut tx,
-        &RequestRow {
-            id: PrivacyRequestId::new().uuid(),
-            workspace_id: None,
-            meta_user_sha256: Some(digest),
-            confirmation_code: Some(confirmation_code()),
-            kind: "deletion".into(),
-            mode: "controller".into(),
-            customer: None,
-            customer_sha256: None,
-            requester_name: None,
-            requester_contact: None,
-            requester_relation: "meta_user".into(),
-            jurisdiction: Jurisdiction::Other.as_str().into(),
-            channel: "meta_data_deletion_callback".into(),
-            notes: None,
-            received_at: now,
-            acknowledge_by: dates.acknowledge_by,
-            due_on: dates.due_on,
-            extensions: 0,
-            status: "received".into(),
-            run_id: None,
-            filed_by: super::ACTOR.into(),
-            verification_method: Some("meta_signed_request".into()),
-            verified_at: Some(now),
-            denial_reason: None,
-            hold_ids: Vec::new(),
-            receipts: None,
-            closed_at: None,
-        },
-    )
-    .await?;
-    let detail = json!({ "kind": "deletion", "subject": "meta_user", "channel": row.channel, "due_on": row.due_on });
-    store::add_event(&mut tx, row.id, "filed", super::ACTOR, &detail).await?;
-    let verified = json!({ "method": "meta_signed_request" });
-    store::add_event(&mut tx, row.id, "verified", super::ACTOR, &verified).await?;
-    let entry = AuditEntry::now(
-        super::ACTOR,
-        "privacy_request.filed",
-        format!("privacy_request:{}", row.id),
-        None,
-        json!({ "request_id": row.id, "kind": "deletion", "subject": "meta_user", "verification": "meta_signed_request" }),
-    );
-    audit::append(&mut tx, &[entry]).await?;
-    tx.commit().await?;
-    start_run(engine, &row).await
-}
-
-/// What the public status page shows of a request: no personal data, only where it
-/// stands, when, and why it was refused.
-#[derive(Debug, Clone)]
-pub struct PublicStatus {
-    /// The request's status.
-    pub status: String,
-    /// When it was received.
-    pub received_at: DateTime<Utc>,
-    /// When it is due.
-    pub due_on: NaiveDate,
-    /// When it closed.
-    pub closed_at: Option<DateTime<Utc>>,
-    /// Why it was refused.
-    pub denial_reason: Option<String>,
-    /// Whether it is about a Meta user (whose data the platform does not hold).
-    pub meta_user: bool,
-}
-
-/// The public status of the request with confirmation code `code`.
-pub async fn public_status(
-    pool: &sqlx::PgPool,
-    code: &str,
-) -> Result<Option<PublicStatus>, RequestError> {
-    if code.len() != 16 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let mut conn = pool.acquire().await?;
-    Ok(store::by_confirmation_code(&mut conn, code)
-        .await?
-        .map(|row| PublicStatus {
-            status: row.status,
-            received_at: row.received_at,
-            due_on: row.due_on,
-            closed_at: row.closed_at,
-            denial_reason: row.denial_reason,
-            meta_user: row.meta_user_sha256.is_some(),
-        }))
-}
-
-/// A response sent to the requester, to record.
-#[derive(Debug, Clone)]
-pub struct NewResponse {
-    /// How it was sent (`email`, `letter`, `whatsapp`, ...).
-    pub channel: String,
-    /// When.
-    pub sent_at: DateTime<Utc>,
-    /// The sender's reference (a message id), if any.
-    pub reference: Option<String>,
-}
-
-/// Records that the answer to a closed request was sent to the requester: when, how and
-/// by whom (never what it said), in the timeline and the ledger.
-pub async fn record_response(
-    pool: &sqlx::PgPool,
-    caller: &Caller,
-    id: PrivacyRequestId,
-    response: &NewResponse,
-) -> Result<RequestDetail, RequestError> {
-    if response.sent_at > Utc::now() + chrono::Duration::minutes(5) {
-        return Err(RequestError::Invalid(vec![at(
-            "/sent_at",
-            "a response is recorded once sent: it cannot be in the future",
-        )]));
-    }
-    let mut tx = pool.begin().await?;
-    let row = caller
-        .visible(store::lock(&mut tx, id.uuid()).await?)
-        .ok_or(RequestError::NotFound(id.uuid()))?;
-    if row.closed_at.is_none() {
-        return Err(RequestError::Conflict(
-            "request-open",
-            format!(
-                "privacy request {} is {}: its answer is recorded once it is closed",
-                row.id, row.status
-            ),
-        ));
-    }
-    let detail = json!({
-        "channel": response.channel, "sent_at": response.sent_at,
-        "reference": response.reference, "status": row.status,
-    });
-    store::add_event(&mut tx, row.id, "responded", &caller.person, &detail).await?;
-    let entry = AuditEntry::now(
-        &caller.person,
-        "privacy_request.responded",
-        format!("privacy_request:{}", row.id),
-        row.workspace_id.as_deref(),
-        json!({ "request_id": row.id, "channel": response.channel, "sent_at": response.sent_at, "status": row.status }),
-    );
-    audit::append(&mut tx, &[entry]).await?;
-    tx.commit().await?;
-    get(pool, caller, id).await
 }
