@@ -10,6 +10,7 @@
 //! - [`api`]: HTTP resources, problem bodies, the OpenAPI document; calls commands only.
 //! - [`domain`]: what a product domain is; [`domains`]: which ones the service runs.
 //! - [`whatsapp`]: the WhatsApp domain (workspaces, onboarding, templates, webhooks).
+//! - [`authority`]: authority requests (the instrument rules and scope narrowing so far).
 //! - [`privacy`]: privacy requests (deletion, access, disconnect) and their deadlines.
 //! - [`engine`]: definitions, handlers, execution, commands on runs, schedules.
 //! - [`security`]: roles, permissions, visibility, keys, the audit ledger.
@@ -20,6 +21,7 @@
 
 pub mod api;
 pub mod app;
+pub mod authority;
 pub mod bench;
 pub mod config;
 pub mod db;
