@@ -15,6 +15,7 @@ pub mod meta_deletion;
 pub mod metrics;
 pub mod nul_guard;
 pub mod people;
+pub mod privacy_bodies;
 pub mod privacy_packages;
 pub mod privacy_requests;
 pub mod privacy_views;

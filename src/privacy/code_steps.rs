@@ -12,7 +12,6 @@ use super::verification;
 use crate::engine::handlers::{HandlerCall, HandlerError};
 use crate::meta::client::CallContext;
 use crate::meta::wire::TemplateMessage;
-use crate::whatsapp::deps::WhatsAppDeps;
 
 /// Why a code cannot be sent, as the step's output (the request keeps waiting, and the
 /// reason shows in its timeline).
@@ -42,11 +41,7 @@ pub(super) async fn send_code(deps: &PrivacyDeps, call: HandlerCall) -> Outcome 
         .as_str()
         .unwrap_or("privacy_verification_code");
     let language = call.params["language"].as_str().unwrap_or("en_US");
-    let whatsapp = WhatsAppDeps {
-        pool: deps.pool.clone(),
-        graph: deps.graph.clone(),
-        secrets: deps.secrets.clone(),
-    };
+    let whatsapp = deps.whatsapp();
     let Some(phone) = whatsapp.phone_number_id(workspace).await? else {
         return cannot_send(
             deps,

@@ -21,7 +21,6 @@ use crate::lifecycle::purge::PurgeSettings;
 use crate::meta::client::CallContext;
 use crate::security::audit::{self, AuditEntry};
 use crate::store::ids::WorkspaceId;
-use crate::whatsapp::deps::WhatsAppDeps;
 
 /// The subject of a request, as the erasure engine names it (`None`: erased already).
 fn subject(row: &RequestRow) -> Option<Subject> {
@@ -119,11 +118,7 @@ async fn export(deps: &PrivacyDeps, row: &RequestRow, subject: &Subject) -> Outc
 /// skipped.
 async fn disconnect(deps: &PrivacyDeps, call: &HandlerCall, row: &RequestRow) -> Outcome {
     let id = row.id;
-    let whatsapp = WhatsAppDeps {
-        pool: deps.pool.clone(),
-        graph: deps.graph.clone(),
-        secrets: deps.secrets.clone(),
-    };
+    let whatsapp = deps.whatsapp();
     let name = workspace_of(row)?;
     let workspace =
         WorkspaceId::parse(name).map_err(|error| HandlerError::Fatal(error.to_string()))?;

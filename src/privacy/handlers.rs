@@ -33,6 +33,17 @@ pub struct PrivacyDeps {
     pub secrets: SecretBox,
 }
 
+impl PrivacyDeps {
+    /// The WhatsApp domain's view of the same parts (tokens, numbers, Graph failures).
+    pub(super) fn whatsapp(&self) -> crate::whatsapp::deps::WhatsAppDeps {
+        crate::whatsapp::deps::WhatsAppDeps {
+            pool: self.pool.clone(),
+            graph: self.graph.clone(),
+            secrets: self.secrets.clone(),
+        }
+    }
+}
+
 /// Registers the `privacy.*` handlers.
 pub fn register(registry: &mut HandlerRegistry, deps: PrivacyDeps) {
     register_handlers!(registry, deps, {

@@ -225,26 +225,18 @@ impl Sandbox {
 
     /// Counts a register call; the 11th within 72 hours is refused with 133016.
     pub fn register(&self, phone_number_id: &str) -> Result<(), GraphError> {
-        let mut world = self.world();
-        let calls = world
-            .registrations
-            .entry(phone_number_id.to_owned())
-            .or_default();
-        calls.retain(|at| at.elapsed() < REGISTER_WINDOW);
-        calls.push(Instant::now());
-        if calls.len() > REGISTER_LIMIT {
-            return Err(GraphError::new(
-                133016,
-                "(#133016) Account register deregister rate limit exceeded",
-            ));
-        }
-        world.registered.insert(phone_number_id.to_owned(), true);
-        Ok(())
+        self.set_registration(phone_number_id, true)
     }
 
     /// Deregisters a phone number (counted with registrations, as Meta does); a number
     /// deregistered already stays so.
     pub fn deregister(&self, phone_number_id: &str) -> Result<(), GraphError> {
+        self.set_registration(phone_number_id, false)
+    }
+
+    /// A register or deregister call: counted in one window (the 11th within 72 hours is
+    /// refused with 133016), then the number's registration set.
+    fn set_registration(&self, phone_number_id: &str, registered: bool) -> Result<(), GraphError> {
         let mut world = self.world();
         let calls = world
             .registrations
@@ -258,7 +250,9 @@ impl Sandbox {
                 "(#133016) Account register deregister rate limit exceeded",
             ));
         }
-        world.registered.insert(phone_number_id.to_owned(), false);
+        world
+            .registered
+            .insert(phone_number_id.to_owned(), registered);
         Ok(())
     }
 

@@ -171,16 +171,7 @@ async fn every_request_example_of_the_document_works_as_sent() {
     )
     .await;
     // Once the request is answered, the response sent to the requester is recorded.
-    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
-    while app
-        .get_as(&format!("/v1/privacy-requests/{request}"), "tester")
-        .await
-        .1["request"]["status"]
-        != "completed"
-    {
-        assert!(tokio::time::Instant::now() < deadline, "never completed");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::privacy_requests::wait_for_request_as(&app, &request, "completed", "tester").await;
     send(
         "POST /v1/privacy-requests/{id}/responses",
         &format!("/v1/privacy-requests/{request}/responses"),
@@ -197,16 +188,7 @@ async fn every_request_example_of_the_document_works_as_sent() {
     .await;
     let unverified = filed["request"]["id"].as_str().unwrap().to_owned();
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
-    while app
-        .get_as(&format!("/v1/privacy-requests/{unverified}"), "tester")
-        .await
-        .1["request"]["status"]
-        != "verifying"
-    {
-        assert!(tokio::time::Instant::now() < deadline, "never verifying");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::privacy_requests::wait_for_request_as(&app, &unverified, "verifying", "tester").await;
     let code = example("POST /v1/privacy-requests/{id}/verification")["code"]
         .as_str()
         .unwrap()

@@ -89,12 +89,17 @@ async fn file(app: &TestApp, body: &Value, actor: &str) -> String {
     detail["request"]["id"].as_str().unwrap().to_owned()
 }
 
-/// Waits until the request is in `status`; returns its detail.
+/// Waits until the request is in `status` (read as officer `ana`); returns its detail.
 async fn wait_for_request(app: &TestApp, id: &str, status: &str) -> Value {
+    wait_for_request_as(app, id, status, "ana").await
+}
+
+/// Waits until the request is in `status`, read as `actor`; returns its detail.
+pub async fn wait_for_request_as(app: &TestApp, id: &str, status: &str, actor: &str) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let (code, detail) = app
-            .get_as(&format!("/v1/privacy-requests/{id}"), "ana")
+            .get_as(&format!("/v1/privacy-requests/{id}"), actor)
             .await;
         assert_eq!(code, 200, "{detail}");
         if detail["request"]["status"] == status {
