@@ -29,6 +29,7 @@ pub mod domain;
 pub mod domains;
 pub mod duration;
 pub mod engine;
+pub mod evidence;
 pub mod lifecycle;
 pub mod logging;
 pub mod meta;

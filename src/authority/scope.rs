@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::instruments::{Instrument, basis};
 use crate::engine::InputProblem;
 use crate::lifecycle::data_map::Category;
+use crate::lifecycle::holds::normalise_customer;
 
 /// What a request asks for, or what is approved of it. An axis left `None` is not
 /// restricted along it (every workspace, every customer, all time).
@@ -24,6 +25,127 @@ pub struct Scope {
     pub from: Option<DateTime<Utc>>,
     /// Records up to this instant.
     pub to: Option<DateTime<Utc>>,
+}
+
+/// A scope as given: names to be checked.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeInput {
+    /// Business accounts.
+    pub workspaces: Option<Vec<String>>,
+    /// Customers by `wa_id` or phone number.
+    pub customers: Option<Vec<String>>,
+    /// Data-map category names.
+    pub categories: Vec<String>,
+    /// Records from.
+    pub from: Option<DateTime<Utc>>,
+    /// Records up to.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Scope {
+    /// Checks `input`, answering the scope or every problem at its field under `base`
+    /// (`/requested_scope`, `/approved_scope`). Customers are kept as `wa_id`s.
+    pub fn parse(input: &ScopeInput, base: &str) -> Result<Scope, Vec<InputProblem>> {
+        let mut problems = Vec::new();
+        let mut categories = Vec::new();
+        if input.categories.is_empty() {
+            problems.push(at(format!("{base}/categories"), "name at least one category"));
+        }
+        for (index, name) in input.categories.iter().enumerate() {
+            match Category::parse(name) {
+                Some(category) if !categories.contains(&category) => categories.push(category),
+                Some(_) => {}
+                None => problems.push(at(
+                    format!("{base}/categories/{index}"),
+                    format!("unknown category `{name}`; categories are {}", Category::names()),
+                )),
+            }
+        }
+        let customers = input.customers.as_ref().map(|customers| {
+            customers
+                .iter()
+                .enumerate()
+                .filter_map(|(index, text)| {
+                    let wa_id = normalise_customer(text);
+                    if wa_id.is_none() {
+                        problems.push(at(
+                            format!("{base}/customers/{index}"),
+                            "not a WhatsApp id or phone number (6 to 15 digits, optionally with +)",
+                        ));
+                    }
+                    wa_id
+                })
+                .collect::<Vec<_>>()
+        });
+        for (name, list) in [("workspaces", &input.workspaces), ("customers", &input.customers)] {
+            if list.as_ref().is_some_and(Vec::is_empty) {
+                problems.push(at(
+                    format!("{base}/{name}"),
+                    format!("an empty list of {name} names nothing; leave it out or name some"),
+                ));
+            }
+        }
+        if input.workspaces.is_none() && input.customers.is_none() {
+            problems.push(at(
+                format!("{base}/workspaces"),
+                "name the workspaces or the customers the request concerns: a scope of everyone is never produced",
+            ));
+        }
+        if let (Some(from), Some(to)) = (input.from, input.to)
+            && from > to
+        {
+            problems.push(at(format!("{base}/from"), "`from` is after `to`"));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Scope {
+            workspaces: input.workspaces.clone(),
+            customers,
+            categories,
+            from: input.from,
+            to: input.to,
+        })
+    }
+
+    /// The stored and wire form.
+    pub fn json(&self) -> Value {
+        json!({
+            "workspaces": self.workspaces,
+            "customers": self.customers,
+            "categories": self.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "from": self.from,
+            "to": self.to,
+        })
+    }
+
+    /// Reads the stored form back.
+    pub fn from_json(value: &Value) -> Option<Scope> {
+        let list = |key: &str| -> Option<Vec<String>> {
+            value[key].as_array().map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.as_str().map(str::to_owned))
+                    .collect()
+            })
+        };
+        let instant = |key: &str| -> Option<DateTime<Utc>> {
+            value[key]
+                .as_str()
+                .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+                .map(|at| at.with_timezone(&Utc))
+        };
+        Some(Scope {
+            workspaces: list("workspaces"),
+            customers: list("customers"),
+            categories: list("categories")?
+                .iter()
+                .map(|name| Category::parse(name))
+                .collect::<Option<Vec<_>>>()?,
+            from: instant("from"),
+            to: instant("to"),
+        })
+    }
 }
 
 fn at(pointer: String, message: impl Into<String>) -> InputProblem {
@@ -75,6 +197,8 @@ pub fn narrow(
                 pointer,
                 format!("{} was not requested", category.as_str()),
             ));
+        } else if instrument == Instrument::Preservation {
+            // Preserved, not produced: any requested category may be held.
         } else if let Err(refusal) = basis(instrument, *category) {
             problems.push(at(pointer, refusal.to_string()));
         }
@@ -201,13 +325,14 @@ mod tests {
             "{problems:?}"
         );
         assert!(problems[3].message.contains("was not requested"));
-        // A subpoena never reaches statuses; a preservation request produces nothing.
+        // A subpoena never reaches statuses; a preservation request holds them (it
+        // produces nothing, so the instrument's tiers do not apply).
         let statuses = Scope {
             categories: vec![C::MessageStatuses],
             ..requested()
         };
         assert!(narrow(Instrument::Subpoena, &requested(), &statuses).is_err());
-        assert!(narrow(Instrument::Preservation, &requested(), &statuses).is_err());
+        assert!(narrow(Instrument::Preservation, &requested(), &statuses).is_ok());
         let empty = Scope {
             categories: vec![],
             ..requested()

@@ -12,6 +12,7 @@
 //! and history are anonymised while the run's input still says whom they are about, and
 //! a workspace's own row last.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -384,19 +385,39 @@ pub async fn export(
     subject: &Subject,
     categories: Option<&[Category]>,
 ) -> sqlx::Result<Vec<ExportPart>> {
+    export_between(pool, subject, categories, (None, None)).await
+}
+
+/// Like [`export`], only records timed (by the column retention counts from) within
+/// `[from, to]`; records of tables without such a time (a workspace's configuration)
+/// are current state and always included.
+pub async fn export_between(
+    pool: &PgPool,
+    subject: &Subject,
+    categories: Option<&[Category]>,
+    (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) -> sqlx::Result<Vec<ExportPart>> {
     let mut conn = pool.acquire().await?;
     let mut parts = Vec::new();
     for entry in tables_for(subject, categories) {
         let Some(locate) = entry.locate else {
             continue;
         };
+        let timed = entry.retention_from.map_or_else(String::new, |column| {
+            format!(
+                " and ($4::timestamptz is null or t.{column} >= $4)
+                  and ($5::timestamptz is null or t.{column} <= $5)"
+            )
+        });
         let sql = format!(
-            "select to_jsonb(t) from {table} t where {belongs} limit $3",
+            "select to_jsonb(t) from {table} t where {belongs}{timed} limit $3",
             table = entry.table,
             belongs = belongs(subject, &locate),
         );
         let rows: Vec<Value> = binds(sqlx::query(sqlx::AssertSqlSafe(sql)), subject)
             .bind(EXPORT_LIMIT)
+            .bind(from)
+            .bind(to)
             .fetch_all(&mut *conn)
             .await?
             .iter()

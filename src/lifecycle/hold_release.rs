@@ -11,7 +11,6 @@ use super::store;
 use crate::engine::handlers::{
     HandlerCall, HandlerError, HandlerOutput, HandlerRegistry, register_handlers,
 };
-use crate::security::audit::{self, AuditEntry};
 use crate::store::ids::HoldId;
 
 /// What the handlers need.
@@ -84,22 +83,14 @@ async fn release(deps: &ReleaseDeps, call: HandlerCall) -> Outcome {
         ));
     }
     let released_by = approvers.join(",");
-    let Some(released) = store::holds::release(&mut tx, id, &released_by).await? else {
-        tx.commit().await?;
+    let data = json!({ "run_id": call.run_id, "approved_by": approvers });
+    let released = super::holds::release_in(&mut tx, id, &released_by, data).await?;
+    tx.commit().await?;
+    if released.is_none() {
         return Ok(HandlerOutput::ok(
             json!({ "released": false, "status": hold.status }),
         ));
-    };
-    let entry = AuditEntry::now(
-        &released_by,
-        "legal_hold.released",
-        format!("legal_hold:{id}"),
-        released.workspace_id.as_deref(),
-        json!({ "hold_id": id, "run_id": call.run_id, "approved_by": approvers }),
-    );
-    audit::append(&mut tx, &[entry]).await?;
-    store::hold_waits::announce(&mut tx).await?;
-    tx.commit().await?;
+    }
     Ok(HandlerOutput::ok(
         json!({ "released": true, "released_by": approvers }),
     ))

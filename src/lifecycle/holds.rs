@@ -230,50 +230,63 @@ fn subject(row: &HoldRow) -> String {
 /// Places a hold.
 #[tracing::instrument(name = "place_legal_hold", skip_all)]
 pub async fn place(pool: &PgPool, caller: &Caller, hold: &NewHold) -> Result<HoldRow, HoldError> {
-    let now = Utc::now();
     let workspace = caller
         .target_workspace(hold.scope.workspace_id.clone())
         .map_err(HoldError::WorkspaceNotFound)?;
-    let valid = validate(hold, now).map_err(HoldError::Invalid)?;
     let mut tx = pool.begin().await?;
-    if let Some(workspace) = &workspace
-        && crate::store::workspace_refs::open(&mut tx, workspace)
+    let row = place_in(&mut tx, &caller.person, workspace.as_deref(), hold).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Places a hold for `workspace` (already checked against the caller's scope) in the
+/// caller's transaction, recorded under `actor`: an authority request places its
+/// preservation holds with its own record of them, or neither.
+pub async fn place_in(
+    tx: &mut sqlx::PgConnection,
+    actor: &str,
+    workspace: Option<&str>,
+    hold: &NewHold,
+) -> Result<HoldRow, HoldError> {
+    let now = Utc::now();
+    let valid = validate(hold, now).map_err(HoldError::Invalid)?;
+    if let Some(workspace) = workspace
+        && crate::store::workspace_refs::open(&mut *tx, workspace)
             .await?
             .is_none()
     {
-        return Err(HoldError::WorkspaceNotFound(workspace.clone()));
+        return Err(HoldError::WorkspaceNotFound(workspace.to_owned()));
     }
     let expires_at = match (hold.kind.as_str(), hold.expires_at) {
         ("preservation", None) => Some(now + Span::days(PRESERVATION_PERIOD_DAYS)),
         (_, expires_at) => expires_at,
     };
     let row = store::holds::insert(
-        &mut tx,
+        &mut *tx,
         &NewHoldRow {
             id: HoldId::new(),
             kind: &hold.kind,
-            workspace_id: workspace.as_deref(),
+            workspace_id: workspace,
             customers: valid.customers.as_deref(),
             categories: valid.categories.as_deref(),
             from_at: hold.scope.from,
             to_at: hold.scope.to,
             reason: &hold.reason,
             matter_ref: &hold.matter_ref,
-            placed_by: &caller.person,
+            placed_by: actor,
             placed_at: now,
             expires_at,
         },
     )
     .await?;
     let entry = AuditEntry::now(
-        &caller.person,
+        actor,
         "legal_hold.placed",
         subject(&row),
         row.workspace_id.as_deref(),
         audit_data(&row),
     );
-    audit::append(&mut tx, &[entry]).await?;
-    tx.commit().await?;
+    audit::append(&mut *tx, &[entry]).await?;
     Ok(row)
 }
 
@@ -350,10 +363,21 @@ fn still_holding(row: &HoldRow, now: DateTime<Utc>) -> Result<(), HoldError> {
 
 /// Renews a preservation hold once, for 90 days from its current expiry.
 pub async fn renew(pool: &PgPool, caller: &Caller, id: HoldId) -> Result<HoldRow, HoldError> {
-    let now = Utc::now();
     let mut tx = pool.begin().await?;
+    let renewed = renew_in(&mut tx, caller, id).await?;
+    tx.commit().await?;
+    Ok(renewed)
+}
+
+/// Like [`renew`], in the caller's transaction.
+pub async fn renew_in(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    id: HoldId,
+) -> Result<HoldRow, HoldError> {
+    let now = Utc::now();
     let row = caller
-        .visible(store::holds::lock(&mut tx, id).await?)
+        .visible(store::holds::lock(&mut *tx, id).await?)
         .ok_or(HoldError::NotFound(id.uuid()))?;
     still_holding(&row, now)?;
     if row.kind != "preservation" {
@@ -373,7 +397,7 @@ pub async fn renew(pool: &PgPool, caller: &Caller, id: HoldId) -> Result<HoldRow
     }
     let old = row.expires_at.unwrap_or(now);
     let renewed =
-        store::holds::renew(&mut tx, id, old + Span::days(PRESERVATION_PERIOD_DAYS)).await?;
+        store::holds::renew(&mut *tx, id, old + Span::days(PRESERVATION_PERIOD_DAYS)).await?;
     let mut data = audit_data(&renewed);
     data["previous_expires_at"] = json!(old);
     let entry = AuditEntry::now(
@@ -383,9 +407,33 @@ pub async fn renew(pool: &PgPool, caller: &Caller, id: HoldId) -> Result<HoldRow
         renewed.workspace_id.as_deref(),
         data,
     );
-    audit::append(&mut tx, &[entry]).await?;
-    tx.commit().await?;
+    audit::append(&mut *tx, &[entry]).await?;
     Ok(renewed)
+}
+
+/// Releases a hold in the caller's transaction, audited under `released_by` with
+/// `data`, and wakes the runs waiting for holds; `None` when it had been released or had
+/// expired already.
+pub async fn release_in(
+    tx: &mut sqlx::PgConnection,
+    id: HoldId,
+    released_by: &str,
+    mut data: serde_json::Value,
+) -> sqlx::Result<Option<HoldRow>> {
+    let Some(released) = store::holds::release(&mut *tx, id, released_by).await? else {
+        return Ok(None);
+    };
+    data["hold_id"] = json!(id);
+    let entry = AuditEntry::now(
+        released_by,
+        "legal_hold.released",
+        subject(&released),
+        released.workspace_id.as_deref(),
+        data,
+    );
+    audit::append(&mut *tx, &[entry]).await?;
+    store::hold_waits::announce(&mut *tx).await?;
+    Ok(Some(released))
 }
 
 /// Asks for a hold's release: starts its release run (or answers the one under way).

@@ -45,12 +45,42 @@ impl AuditEntry {
     }
 }
 
-/// `SHA-256(prev || canonical)`.
+/// Link format 1 (links written before format 2): `SHA-256(prev || canonical)`.
 pub fn link_hash(prev: &[u8], canonical: &[u8]) -> Vec<u8> {
     let mut hasher = Sha256::new();
     hasher.update(prev);
     hasher.update(canonical);
     hasher.finalize().to_vec()
+}
+
+/// The link format new links are written in.
+pub const LINK_FORMAT: i16 = 2;
+
+/// An entry's digest: `SHA-256(canonical)`.
+pub fn entry_digest(entry: &AuditEntry) -> Vec<u8> {
+    Sha256::digest(entry.canonical()).to_vec()
+}
+
+/// The hash of a link of format `format` after `prev`, from the entry's canonical form
+/// (format 1) or its digest (format 2: `SHA-256(prev || SHA-256(canonical))`, so a stretch
+/// of the chain can be checked from digests alone, docs/EVIDENCE.md). `None`: unknown
+/// format.
+pub fn link_of(format: i16, prev: &[u8], entry: LinkInput<'_>) -> Option<Vec<u8>> {
+    match (format, entry) {
+        (1, LinkInput::Entry(entry)) => Some(link_hash(prev, &entry.canonical())),
+        (2, LinkInput::Entry(entry)) => Some(link_hash(prev, &entry_digest(entry))),
+        (2, LinkInput::Digest(digest)) => Some(link_hash(prev, digest)),
+        _ => None,
+    }
+}
+
+/// What a link is computed from: the entry, or (format 2 only) its digest.
+#[derive(Debug, Clone, Copy)]
+pub enum LinkInput<'a> {
+    /// The whole entry.
+    Entry(&'a AuditEntry),
+    /// `SHA-256(canonical)` of the entry.
+    Digest(&'a [u8]),
 }
 
 /// Appends entries, in order, in the caller's transaction; they are chained after it
@@ -79,7 +109,7 @@ pub async fn chain_pending(pool: &PgPool) -> sqlx::Result<u64> {
         let mut links = Vec::with_capacity(pending.len());
         for row in &pending {
             seq += 1;
-            let hash = link_hash(&prev, &row.entry.canonical());
+            let hash = link_hash(&prev, &entry_digest(&row.entry));
             links.push((
                 row.id,
                 seq,
@@ -251,8 +281,9 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
             if row.prev_hash != prev {
                 return broken("prev_hash is not the previous entry's hash".to_owned());
             }
-            let canonical = row.entry.canonical();
-            if link_hash(&prev, &canonical) != row.hash {
+            if link_of(row.link, &prev, LinkInput::Entry(&row.entry)).as_deref()
+                != Some(row.hash.as_slice())
+            {
                 return broken("the entry's content does not match its hash".to_owned());
             }
             prev = row.hash;
@@ -260,6 +291,14 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
             checked += 1;
         }
     }
+}
+
+/// `value` as canonical JSON: sorted keys at every depth, no whitespace (what the chain
+/// and the evidence digests hash).
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
 }
 
 /// Writes `value` as canonical JSON: sorted keys at every depth, no whitespace.

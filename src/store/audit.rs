@@ -90,8 +90,11 @@ pub struct LedgerRow {
     pub prev_hash: Vec<u8>,
     /// This entry's hash.
     pub hash: Vec<u8>,
+    /// The link's format (1 or 2, [`crate::security::audit::link_of`]).
+    pub link: i16,
 }
 
+#[derive(sqlx::FromRow)]
 struct RawRow {
     seq: i64,
     at: DateTime<Utc>,
@@ -102,6 +105,7 @@ struct RawRow {
     data: Value,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+    link: i16,
 }
 
 impl From<RawRow> for LedgerRow {
@@ -118,6 +122,7 @@ impl From<RawRow> for LedgerRow {
             },
             prev_hash: row.prev_hash,
             hash: row.hash,
+            link: row.link,
         }
     }
 }
@@ -283,15 +288,14 @@ pub async fn page_for_verify(
     after_seq: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<LedgerRow>> {
-    let rows = sqlx::query_as!(
-        RawRow,
+    let rows = sqlx::query_as::<_, RawRow>(
         "select c.seq, l.at, l.actor, l.action, l.subject, l.workspace_id, l.data,
-                c.prev_hash, c.hash
+                c.prev_hash, c.hash, c.link
          from audit_chain c join audit_ledger l on l.id = c.entry_id
          where c.seq > $1 order by c.seq limit $2",
-        after_seq,
-        limit
     )
+    .bind(after_seq)
+    .bind(limit)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(LedgerRow::from).collect())
@@ -320,10 +324,9 @@ pub struct LedgerFilter {
 
 /// Chained entries matching the filter, newest first.
 pub async fn list(conn: &mut PgConnection, filter: &LedgerFilter) -> sqlx::Result<Vec<LedgerRow>> {
-    let rows = sqlx::query_as!(
-        RawRow,
+    let rows = sqlx::query_as::<_, RawRow>(
         "select c.seq, l.at, l.actor, l.action, l.subject, l.workspace_id, l.data,
-                c.prev_hash, c.hash
+                c.prev_hash, c.hash, c.link
          from audit_chain c join audit_ledger l on l.id = c.entry_id
          where ($1::text is null or subject = $1)
            and ($2::text is null or actor = $2)
@@ -334,15 +337,15 @@ pub async fn list(conn: &mut PgConnection, filter: &LedgerFilter) -> sqlx::Resul
            and ($7::bigint is null or c.seq < $7)
          order by c.seq desc
          limit $8",
-        filter.subject,
-        filter.actor,
-        filter.action,
-        filter.workspace_id,
-        filter.since,
-        filter.until,
-        filter.before,
-        filter.limit
     )
+    .bind(&filter.subject)
+    .bind(&filter.actor)
+    .bind(&filter.action)
+    .bind(&filter.workspace_id)
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(filter.before)
+    .bind(filter.limit)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(LedgerRow::from).collect())
@@ -374,4 +377,21 @@ mod tests {
         assert_eq!(data["step_id"], "review");
         assert_eq!(data["approvals"], 1);
     }
+}
+
+/// Chained entries about any of `subjects`, in chain order.
+pub async fn by_subjects(
+    conn: &mut PgConnection,
+    subjects: &[String],
+) -> sqlx::Result<Vec<LedgerRow>> {
+    let rows = sqlx::query_as::<_, RawRow>(
+        "select c.seq, l.at, l.actor, l.action, l.subject, l.workspace_id, l.data,
+                c.prev_hash, c.hash, c.link
+         from audit_chain c join audit_ledger l on l.id = c.entry_id
+         where l.subject = any($1) order by c.seq",
+    )
+    .bind(subjects)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(LedgerRow::from).collect())
 }

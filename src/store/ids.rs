@@ -89,6 +89,11 @@ uuid_id! {
     PrivacyRequestId
 }
 
+uuid_id! {
+    /// A request from a public authority.
+    AuthorityRequestId
+}
+
 /// A workspace's id: 1 to 100 letters, digits, `_` or `-` (the business's own choice, or
 /// `ws_` and a ULID). Parsed once where it enters (a request's path or body); commands take
 /// only parsed ids. Reads as a `&str` wherever one is expected.

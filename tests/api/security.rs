@@ -434,7 +434,7 @@ async fn a_recorded_head_shows_a_chain_rewritten_consistently_behind_the_ledgers
             .await
             .unwrap();
         }
-        let hash = audit::link_hash(&prev, &row.entry.canonical());
+        let hash = audit::link_of(row.link, &prev, audit::LinkInput::Entry(&row.entry)).unwrap();
         sqlx::query("update audit_chain set prev_hash = $1, hash = $2 where seq = $3")
             .bind(&prev)
             .bind(&hash)

@@ -129,6 +129,38 @@ impl Engine {
             .ok_or(EngineError::RunNotFound(id))
     }
 
+    /// The run once it rests at a step that waits for someone (an approval, an event, a
+    /// timer) or has finished, looking again every 50 ms for up to `patience`; the run as
+    /// it stands then. A command deciding what a run waits for asks this first: the
+    /// task before an approval may still be finishing.
+    pub async fn run_at_rest(
+        &self,
+        id: RunId,
+        patience: std::time::Duration,
+    ) -> Result<RunRow, EngineError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let run = self.run(id).await?;
+            let moving = match (&run.current_step, run.is_finished()) {
+                (Some(step), false) => {
+                    let mut conn = self.pool.acquire().await?;
+                    let definition = self
+                        .catalog
+                        .pinned(&mut conn, &run.workflow, run.workflow_version)
+                        .await?;
+                    definition
+                        .step(step)
+                        .is_some_and(|step| step.kind_name() == "task")
+                }
+                _ => false,
+            };
+            if !moving || tokio::time::Instant::now() >= deadline {
+                return Ok(run);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Runs matching a filter, newest first.
     pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, EngineError> {
         let mut conn = self.pool.acquire().await?;

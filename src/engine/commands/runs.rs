@@ -256,8 +256,24 @@ impl Engine {
         decision: Decision,
         reason: &str,
     ) -> Result<RunRow, EngineError> {
+        let tx = self.pool.begin().await?;
+        self.decide_in(tx, id, step_id, decider, decision, reason)
+            .await
+    }
+
+    /// Like [`Engine::decide`], in the caller's transaction, which may already hold the
+    /// caller's own writes (a reviewer's approved scope): they commit with the decision,
+    /// or are rolled back with it when the policy refuses.
+    pub async fn decide_in(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        id: RunId,
+        step_id: &str,
+        decider: &Caller,
+        decision: Decision,
+        reason: &str,
+    ) -> Result<RunRow, EngineError> {
         let actor = decider.person.as_str();
-        let mut tx = self.pool.begin().await?;
         let run = decider
             .visible(store::runs::lock(&mut tx, id).await?)
             .ok_or(EngineError::RunNotFound(id))?;

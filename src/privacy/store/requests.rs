@@ -1,10 +1,11 @@
 //! `privacy_requests`, `privacy_request_events` and `privacy_extensions`.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::evidence::timeline::{self, Timeline};
 use crate::security::visibility::InWorkspace;
 
 /// A stored request.
@@ -316,7 +317,8 @@ pub struct EventRow {
     pub detail: Value,
 }
 
-/// Adds an entry to a request's timeline.
+/// Adds an entry to a request's timeline, with its ledger entry
+/// ([`crate::evidence::timeline`]).
 pub async fn add_event(
     conn: &mut PgConnection,
     id: Uuid,
@@ -324,16 +326,7 @@ pub async fn add_event(
     actor: &str,
     detail: &Value,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into privacy_request_events (request_id, kind, actor, detail)
-         values ($1, $2, $3, $4)",
-    )
-    .bind(id)
-    .bind(kind)
-    .bind(actor)
-    .bind(detail)
-    .execute(conn)
-    .await?;
+    timeline::record(conn, Timeline::Privacy, id, kind, actor, detail, json!({})).await?;
     Ok(())
 }
 
@@ -346,17 +339,9 @@ pub async fn add_event_once(
     actor: &str,
     detail: &Value,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into privacy_request_events (request_id, kind, actor, detail)
-         select $1, $2, $3, $4
-         where not exists (select 1 from privacy_request_events where request_id = $1 and kind = $2)",
-    )
-    .bind(id)
-    .bind(kind)
-    .bind(actor)
-    .bind(detail)
-    .execute(conn)
-    .await?;
+    if !timeline::has(&mut *conn, Timeline::Privacy, id, kind).await? {
+        add_event(conn, id, kind, actor, detail).await?;
+    }
     Ok(())
 }
 
