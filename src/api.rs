@@ -4,6 +4,9 @@
 pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod authority_bodies;
+pub mod authority_requests;
+pub mod authority_views;
 pub mod body_limit;
 pub mod data_map;
 pub mod enum_hints;
@@ -55,6 +58,9 @@ pub enum ApiTags {
     DataLifecycle,
     /// Deletion, access and disconnect requests about businesses and their customers.
     Privacy,
+    /// Requests from public authorities: review, narrowing, disclosure, notices,
+    /// transparency.
+    Authority,
     /// Liveness and readiness.
     Health,
 }
@@ -72,6 +78,7 @@ type Apis = (
     legal_holds::LegalHoldsApi,
     retention::RetentionApi,
     privacy_requests::PrivacyRequestsApi,
+    authority_requests::AuthorityRequestsApi,
     health::HealthApi,
 );
 
@@ -114,6 +121,9 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
             privacy_requests::PrivacyRequestsApi {
                 engine: engine.clone(),
                 secrets,
+            },
+            authority_requests::AuthorityRequestsApi {
+                engine: engine.clone(),
             },
             health::HealthApi { engine },
         ),

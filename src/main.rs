@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check evidence bundles (offline: no database).
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Measure throughput and latency against the configured database.
@@ -59,6 +64,21 @@ enum WorkflowsCommand {
         /// BAZAARSTREET_DATABASE_URL; skipped with a note when that one is unreachable).
         #[arg(long)]
         database: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Check a bundle from `GET /v1/{privacy,authority}-requests/{id}/evidence`: every
+    /// chain link, the timeline and the package against the ledger, and the chain against
+    /// a head recorded elsewhere. Names the first altered, missing or reordered entry;
+    /// exits 1 when the bundle does not hold.
+    Verify {
+        /// The bundle (JSON).
+        file: PathBuf,
+        /// A chain head recorded elsewhere, `SEQ:HASH` (from `GET /v1/audit/head`).
+        #[arg(long)]
+        head: Option<bazaarstreet::evidence::verify::RecordedHead>,
     },
 }
 
@@ -110,6 +130,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    if let Command::Evidence {
+        command: EvidenceCommand::Verify { file, head },
+    } = &command
+    {
+        return verify_evidence(file, head.as_ref());
+    }
     let settings = Settings::from_env()?;
     bazaarstreet::logging::init(&settings.log_filter, settings.log_format);
     match command {
@@ -137,6 +163,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Bench(args) => bazaarstreet::bench::run(settings, args).await,
+        Command::Evidence { .. } => unreachable!("checked offline above"),
     }
 }
 
@@ -301,4 +328,30 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutdown requested; finishing in-flight work");
+}
+
+/// Checks an evidence bundle offline and says what holds, or the first thing that does
+/// not (an error: exit status 1).
+fn verify_evidence(
+    file: &std::path::Path,
+    head: Option<&bazaarstreet::evidence::verify::RecordedHead>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+    let bundle: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|error| format!("{} is not JSON: {error}", file.display()))?;
+    let verified = bazaarstreet::evidence::verify::verify(&bundle, head)
+        .map_err(|finding| format!("the bundle does not hold: {finding}"))?;
+    println!(
+        "the bundle holds: {} ledger entries of the request, {} chain links to entry {} ({}), {} timeline entries",
+        verified.entries, verified.links, verified.head.seq, verified.head.hash, verified.timeline
+    );
+    if verified.recorded_head_matched {
+        println!("the chain passes through the recorded head");
+    } else {
+        println!(
+            "no recorded head was given: the bundle was checked against its own head only; record heads elsewhere (GET /v1/audit/head) and pass one with --head SEQ:HASH"
+        );
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ use crate::engine::handlers::HandlerRegistry;
 
 mod code_steps;
 pub mod deadlines;
+pub mod evidence;
 pub mod execution;
 pub mod extensions;
 pub mod handlers;

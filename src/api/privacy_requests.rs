@@ -66,6 +66,9 @@ impl From<RequestError> for ApiError {
             RequestError::WorkspaceNotFound(_) => {
                 ApiError::not_found("workspace-not-found", error.to_string())
             }
+            RequestError::Conflict("confined-key", detail) => {
+                ApiError::forbidden("confined-key", detail)
+            }
             RequestError::Conflict(kind, detail) => ApiError::conflict(kind, detail),
             RequestError::Engine(error) => error.into(),
             RequestError::Database(error) => error.into(),
@@ -322,6 +325,34 @@ impl PrivacyRequestsApi {
         )
         .await?;
         Ok(Json(detail.into()))
+    }
+
+    /// A privacy request's evidence bundle
+    ///
+    /// One file: the request record, timeline, decisions, package manifest, receipts,
+    /// and the ledger entries with the chain links to check them against a chain head,
+    /// offline: `bazaarstreet evidence verify FILE --head SEQ:HASH` (docs/EVIDENCE.md).
+    /// `through`: end the chain at this entry instead of the current head.
+    #[oai(
+        path = "/v1/privacy-requests/:id/evidence",
+        method = "get",
+        operation_id = "get_privacy_request_evidence"
+    )]
+    async fn evidence(
+        &self,
+        auth: ApiKey,
+        id: Path<Uuid>,
+        #[oai(validator(minimum(value = "1")))] through: Query<Option<i64>>,
+    ) -> Result<Json<serde_json::Value>, ApiError> {
+        let caller = auth.require(Permission::ReadEvidence)?;
+        let bundle = crate::privacy::evidence::evidence(
+            self.engine.pool(),
+            caller,
+            PrivacyRequestId::from(id.0),
+            through.0,
+        )
+        .await?;
+        Ok(Json(bundle))
     }
 
     /// Extend a privacy request's deadline

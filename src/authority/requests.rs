@@ -406,3 +406,21 @@ pub async fn package_files(
     })?;
     Ok((package.manifest, files))
 }
+
+/// The notices sent to the businesses the caller may see (`workspace`: only that one's),
+/// newest first: how a business learns that its data was disclosed.
+pub async fn notices(
+    pool: &sqlx::PgPool,
+    caller: &Caller,
+    workspace: Option<&str>,
+    limit: i64,
+) -> Result<Vec<NoticeRow>, RequestError> {
+    use crate::security::ListScope;
+    let workspace = match caller.list_scope(workspace) {
+        ListScope::Nothing => return Ok(Vec::new()),
+        ListScope::All => None,
+        ListScope::Workspace(id) => Some(id),
+    };
+    let mut conn = pool.acquire().await?;
+    Ok(disclosures::sent_to(&mut conn, workspace.as_deref(), limit).await?)
+}

@@ -36,6 +36,18 @@ pub enum Permission {
     ReadPrivacyRequests,
     /// Review and approve or deny privacy requests, and extend their deadlines.
     DecidePrivacyRequests,
+    /// File authority requests and record their clarifications and renewals.
+    FileAuthorityRequests,
+    /// Read authority requests, their timelines, packages and notices.
+    ReadAuthorityRequests,
+    /// Review authority requests, approve disclosures, post-review emergencies.
+    DecideAuthorityRequests,
+    /// Take out evidence bundles of privacy and authority requests.
+    ReadEvidence,
+    /// Read the transparency report.
+    ReadTransparency,
+    /// Read the notices sent to businesses about disclosures of their data.
+    ReadNotices,
 }
 
 impl Permission {
@@ -81,6 +93,27 @@ impl Permission {
             ],
             // Which of them decides which step is the workflow's approval policy.
             Permission::DecidePrivacyRequests => &[Role::ComplianceOfficer, Role::ComplianceLead],
+            // Legal process is compliance staff's alone: not operators, not integrators.
+            Permission::FileAuthorityRequests => &[Role::ComplianceOfficer, Role::ComplianceLead],
+            Permission::ReadAuthorityRequests => &[
+                Role::ComplianceOfficer,
+                Role::ComplianceLead,
+                Role::Auditor,
+            ],
+            Permission::DecideAuthorityRequests => &[Role::ComplianceOfficer, Role::ComplianceLead],
+            Permission::ReadEvidence => &[
+                Role::ComplianceOfficer,
+                Role::ComplianceLead,
+                Role::Auditor,
+            ],
+            Permission::ReadTransparency => &[
+                Role::Admin,
+                Role::ComplianceOfficer,
+                Role::ComplianceLead,
+                Role::Auditor,
+            ],
+            // A business reads its own notices through its own key, whatever its role.
+            Permission::ReadNotices => &Role::ALL,
         }
     }
 }
