@@ -39,6 +39,9 @@ pub const WORKFLOW: &str = "authority_request";
 /// The event an authority's clarification is posted as.
 pub const CLARIFICATION_EVENT: &str = "authority_request_clarification";
 
+/// The event a preservation's renewal is posted as (the run looks at the holds again).
+pub const PRESERVATION_EVENT: &str = "authority_preservation_changed";
+
 /// The authority domain as the service wires it.
 pub struct Authority {
     context: DomainContext,

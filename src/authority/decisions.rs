@@ -14,7 +14,7 @@ use super::requests::{
 };
 use super::scope::{Scope, ScopeInput, narrow};
 use super::store::requests::{self as store, Review};
-use super::{CLARIFICATION_EVENT, timeline};
+use super::{CLARIFICATION_EVENT, PRESERVATION_EVENT, timeline};
 use crate::engine::commands::events::Event;
 use crate::engine::commands::runs::{Actor, Decision};
 use crate::engine::{Engine, RunId};
@@ -377,6 +377,21 @@ pub async fn renew(
         json!({ "hold_ids": row.hold_ids }),
     )
     .await?;
+    if let Some(run_id) = row.run_id {
+        let correlation = row.id.to_string();
+        engine
+            .post_event_within(
+                &mut tx,
+                RunId::from(run_id),
+                &Event {
+                    name: PRESERVATION_EVENT,
+                    correlation: &correlation,
+                    payload: &json!({ "renewed_by": caller.person }),
+                },
+                Actor::Caller(caller),
+            )
+            .await?;
+    }
     tx.commit().await?;
     get(engine.pool(), caller, id).await
 }

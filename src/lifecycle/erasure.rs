@@ -389,8 +389,7 @@ pub async fn export(
 }
 
 /// Like [`export`], only records timed (by the column retention counts from) within
-/// `[from, to]`; records of tables without such a time (a workspace's configuration)
-/// are current state and always included.
+/// `[from, to]`; a workspace's configuration is current state and always included.
 pub async fn export_between(
     pool: &PgPool,
     subject: &Subject,
@@ -403,7 +402,11 @@ pub async fn export_between(
         let Some(locate) = entry.locate else {
             continue;
         };
-        let timed = entry.retention_from.map_or_else(String::new, |column| {
+        // A workspace's configuration is who the business is now, whenever it changed.
+        let time = entry
+            .retention_from
+            .filter(|_| entry.category != Category::WorkspaceConfig);
+        let timed = time.map_or_else(String::new, |column| {
             format!(
                 " and ($4::timestamptz is null or t.{column} >= $4)
                   and ($5::timestamptz is null or t.{column} <= $5)"

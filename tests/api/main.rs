@@ -1,5 +1,6 @@
 //! Integration tests: a real PostgreSQL, a fresh database and service per test.
 
+mod authority_requests;
 mod broken_chain;
 mod client;
 mod cluster;
@@ -9,6 +10,7 @@ mod data_map;
 mod definitions;
 mod docs;
 mod erasure;
+mod evidence_bundles;
 mod errors;
 mod evidence;
 mod examples;

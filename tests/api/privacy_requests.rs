@@ -245,6 +245,19 @@ async fn a_customer_deletion_instructed_by_the_business_erases_the_customer_ever
             .unwrap();
         assert_eq!(count, 1, "{action}");
     }
+    // Its evidence bundle holds offline, and carries no trace of the erased customer.
+    let (status, bundle) = app
+        .get_as(&format!("/v1/privacy-requests/{id}/evidence"), "ana")
+        .await;
+    assert_eq!(status, 200, "{bundle}");
+    let verified = bazaarstreet::evidence::verify::verify(&bundle, None).expect("it holds");
+    assert_eq!(verified.timeline, bundle["timeline"].as_array().unwrap().len());
+    assert!(verified.timeline >= 4, "{verified:?}");
+    assert!(!bundle.to_string().contains(CUSTOMER));
+    let (status, _) = app
+        .get_as(&format!("/v1/privacy-requests/{id}/evidence"), "shop_a")
+        .await;
+    assert_eq!(status, 403, "a confined key takes no bundle out");
     // The other workspace's key sees nothing of it.
     let (status, _) = app
         .get_as(&format!("/v1/privacy-requests/{id}"), "shop_b")
