@@ -213,7 +213,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 47] = [
+const ROUTES: [&str; 59] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -251,6 +251,18 @@ const ROUTES: [&str; 47] = [
     "/v1/privacy-requests/{id}/verification/code",
     "/v1/privacy-requests/{id}/package/link",
     "/v1/privacy-requests/{id}/responses",
+    "/v1/privacy-requests/{id}/evidence",
+    "/v1/authority-requests",
+    "/v1/authority-requests/{id}",
+    "/v1/authority-requests/{id}/review",
+    "/v1/authority-requests/{id}/clarification",
+    "/v1/authority-requests/{id}/renewal",
+    "/v1/authority-requests/{id}/disclosure",
+    "/v1/authority-requests/{id}/post-review",
+    "/v1/authority-requests/{id}/package",
+    "/v1/authority-requests/{id}/evidence",
+    "/v1/transparency",
+    "/v1/notices",
     "/privacy/packages/{token}",
     "/meta/data-deletion",
     "/privacy/deletion-status/{code}",

@@ -116,7 +116,7 @@ impl Example for FileAuthorityRequest {
             },
             nondisclosure: Some(NondisclosureBody {
                 ordered: true,
-                until: Some(instant("2027-06-01T00:00:00Z")),
+                until: Some(instant("2030-06-01T00:00:00Z")),
             }),
             documents: Some(vec![DocumentBody {
                 name: "order-CR-2026-04417.pdf".into(),
@@ -243,7 +243,8 @@ pub struct ClarificationBody {
 impl Example for ClarificationBody {
     fn example() -> Self {
         Self {
-            note: "The agency confirmed the account and limited the request to June to November".into(),
+            note: "The agency confirmed the account and limited the request to June to November"
+                .into(),
         }
     }
 }

@@ -363,8 +363,7 @@ impl AuthorityRequestsApi {
         id: Path<Uuid>,
     ) -> Result<Json<AuthorityRequestDetailView>, ApiError> {
         let caller = auth.require(Permission::FileAuthorityRequests)?;
-        let detail =
-            decisions::renew(&self.engine, caller, AuthorityRequestId::from(id.0)).await?;
+        let detail = decisions::renew(&self.engine, caller, AuthorityRequestId::from(id.0)).await?;
         Ok(Json(detail.into()))
     }
 
@@ -479,7 +478,11 @@ impl AuthorityRequestsApi {
     /// Requests received in a half-year by instrument and by jurisdiction: how many,
     /// the share with data produced, narrowed, rejected, emergencies, and the accounts
     /// named and affected. `format=csv` for one row per group.
-    #[oai(path = "/v1/transparency", method = "get", operation_id = "get_transparency_report")]
+    #[oai(
+        path = "/v1/transparency",
+        method = "get",
+        operation_id = "get_transparency_report"
+    )]
     async fn transparency(
         &self,
         auth: ApiKey,
@@ -504,12 +507,14 @@ impl AuthorityRequestsApi {
                 })
                 .collect()
         };
-        Ok(ReportResponse::Ok(ReportContent::Json(Json(TransparencyView {
-            period: report.period.name(),
-            total: (&report.total).into(),
-            by_instrument: groups(&report.by_instrument),
-            by_jurisdiction: groups(&report.by_jurisdiction),
-        }))))
+        Ok(ReportResponse::Ok(ReportContent::Json(Json(
+            TransparencyView {
+                period: report.period.name(),
+                total: (&report.total).into(),
+                by_instrument: groups(&report.by_instrument),
+                by_jurisdiction: groups(&report.by_jurisdiction),
+            },
+        ))))
     }
 
     /// Notices of disclosures

@@ -128,10 +128,8 @@ pub async fn review(
             )]));
         }
         (Verdict::Valid, Some(input)) => {
-            let scope =
-                Scope::parse(input, "/approved_scope").map_err(RequestError::Invalid)?;
-            let narrowed =
-                narrow(instrument, &requested, &scope).map_err(RequestError::Invalid)?;
+            let scope = Scope::parse(input, "/approved_scope").map_err(RequestError::Invalid)?;
+            let narrowed = narrow(instrument, &requested, &scope).map_err(RequestError::Invalid)?;
             let basis = bases(instrument, &scope);
             (Some(scope.json()), Some(narrowed), Some(basis))
         }
@@ -146,13 +144,8 @@ pub async fn review(
             (None, None, None)
         }
     };
-    let (run_id, step) = waiting_step(
-        engine,
-        &row,
-        &["review", "emergency_approval"],
-        "a review",
-    )
-    .await?;
+    let (run_id, step) =
+        waiting_step(engine, &row, &["review", "emergency_approval"], "a review").await?;
     let mut tx = engine.pool().begin().await?;
     store::lock(&mut tx, row.id).await?;
     store::set_review(
@@ -239,7 +232,10 @@ pub async fn post_review(
         caller,
         id,
         (&["post_review", "late_post_review"], "a post-review"),
-        ("post_reviewed", json!({ "finding": finding, "reason": reason })),
+        (
+            "post_reviewed",
+            json!({ "finding": finding, "reason": reason }),
+        ),
         sound,
         reason,
     )

@@ -53,10 +53,10 @@ pub async fn evidence(
             "requested": row.requested_scope, "approved": row.approved_scope,
             "narrowed": row.narrowed,
         }),
-        package: detail
-            .package
-            .as_ref()
-            .map_or(Value::Null, |p| json!({ "manifest": p.manifest, "sha256": p.sha256 })),
+        package: detail.package.as_ref().map_or(
+            Value::Null,
+            |p| json!({ "manifest": p.manifest, "sha256": p.sha256 }),
+        ),
         receipts: Value::Null,
         notices: json!(
             detail

@@ -80,11 +80,19 @@ fn approved_scope(row: &RequestRow) -> Result<Scope, HandlerError> {
     row.approved_scope
         .as_ref()
         .and_then(Scope::from_json)
-        .ok_or_else(|| HandlerError::Fatal(format!("authority request {} has no approved scope", row.id)))
+        .ok_or_else(|| {
+            HandlerError::Fatal(format!(
+                "authority request {} has no approved scope",
+                row.id
+            ))
+        })
 }
 
 /// Moves the request to `status` and answers `name` (the review's way in).
-async fn to_review(deps: &AuthorityDeps, call: &HandlerCall) -> Result<(RequestRow, &'static str), HandlerError> {
+async fn to_review(
+    deps: &AuthorityDeps,
+    call: &HandlerCall,
+) -> Result<(RequestRow, &'static str), HandlerError> {
     let id = request_id(call)?;
     let mut tx = deps.pool.begin().await?;
     let row = locked(&mut tx, id).await?;
@@ -114,7 +122,9 @@ async fn reopen_review(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
 async fn route_review(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
     let id = request_id(&call)?;
     let mut conn = deps.pool.acquire().await?;
-    let row = store::get(&mut conn, id).await?.ok_or_else(|| missing(id))?;
+    let row = store::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| missing(id))?;
     let verdict = row.verdict.clone().unwrap_or_default();
     match verdict.as_str() {
         "valid" | "invalid" | "needs_clarification" => {
@@ -132,7 +142,15 @@ async fn clarification_lapsed(deps: &AuthorityDeps, call: HandlerCall) -> Outcom
     let row = locked(&mut tx, id).await?;
     if row.status == "needs_clarification" {
         store::set_status(&mut tx, id, "clarification_lapsed").await?;
-        timeline::record(&mut tx, id, "clarification_lapsed", ACTOR, json!({}), json!({})).await?;
+        timeline::record(
+            &mut tx,
+            id,
+            "clarification_lapsed",
+            ACTOR,
+            json!({}),
+            json!({}),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(HandlerOutput::ok(json!({})))
@@ -158,7 +176,12 @@ fn holds_for(row: &RequestRow, scope: &Scope) -> Vec<NewHold> {
         .map(|workspace_id| NewHold {
             // A preservation request's hold lasts 90 days (one renewal); any other
             // request's lasts until the request closes.
-            kind: if preservation_only { "preservation" } else { "regulatory" }.to_owned(),
+            kind: if preservation_only {
+                "preservation"
+            } else {
+                "regulatory"
+            }
+            .to_owned(),
             scope: HoldScope {
                 workspace_id,
                 customers: scope.customers.clone(),
@@ -185,7 +208,9 @@ async fn preserve(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
             let workspace = hold.scope.workspace_id.clone();
             let held = holds::place_in(&mut tx, ACTOR, workspace.as_deref(), &hold)
                 .await
-                .map_err(|error| HandlerError::Fatal(format!("the preservation hold was refused: {error}")))?;
+                .map_err(|error| {
+                    HandlerError::Fatal(format!("the preservation hold was refused: {error}"))
+                })?;
             placed.push(held.id);
         }
         store::set_holds(&mut tx, id, &placed).await?;
@@ -205,12 +230,20 @@ async fn preserve(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
     store::set_status(
         &mut tx,
         id,
-        if preservation_only { "preserving" } else { "packaging" },
+        if preservation_only {
+            "preserving"
+        } else {
+            "packaging"
+        },
     )
     .await?;
     tx.commit().await?;
     Ok(outcome(
-        if preservation_only { "preservation_only" } else { "produce" },
+        if preservation_only {
+            "preservation_only"
+        } else {
+            "produce"
+        },
         json!({ "hold_ids": hold_ids }),
     ))
 }
@@ -218,11 +251,15 @@ async fn preserve(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
 async fn preservation_status(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
     let id = request_id(&call)?;
     let mut conn = deps.pool.acquire().await?;
-    let row = store::get(&mut conn, id).await?.ok_or_else(|| missing(id))?;
+    let row = store::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| missing(id))?;
     let now = Utc::now();
     let mut until: Option<DateTime<Utc>> = None;
     for hold in &row.hold_ids {
-        let Some(hold) = crate::lifecycle::store::holds::get(&mut conn, HoldId::from(*hold)).await? else {
+        let Some(hold) =
+            crate::lifecycle::store::holds::get(&mut conn, HoldId::from(*hold)).await?
+        else {
             continue;
         };
         if hold.status == "active"
@@ -240,7 +277,9 @@ async fn preservation_status(deps: &AuthorityDeps, call: HandlerCall) -> Outcome
 async fn build_package(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
     let id = request_id(&call)?;
     let mut conn = deps.pool.acquire().await?;
-    let row = store::get(&mut conn, id).await?.ok_or_else(|| missing(id))?;
+    let row = store::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| missing(id))?;
     if let Some(existing) = disclosures::package(&mut conn, id).await? {
         return Ok(HandlerOutput::ok(json!({ "sha256": existing.sha256 })));
     }
@@ -267,9 +306,15 @@ async fn build_package(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
 async fn route_disclosure(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
     let id = request_id(&call)?;
     let mut conn = deps.pool.acquire().await?;
-    let row = store::get(&mut conn, id).await?.ok_or_else(|| missing(id))?;
+    let row = store::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| missing(id))?;
     Ok(outcome(
-        if emergency(&row) { "emergency" } else { "approval" },
+        if emergency(&row) {
+            "emergency"
+        } else {
+            "approval"
+        },
         json!({}),
     ))
 }
@@ -386,7 +431,9 @@ async fn notify(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
         "sent" => (!sent.is_empty()).then_some("notice_sent"),
         "delayed" => (!store::has_event(&mut tx, id, "notice_scheduled").await?)
             .then_some("notice_scheduled"),
-        _ => (!store::has_event(&mut tx, id, "notice_withheld").await?).then_some("notice_withheld"),
+        _ => {
+            (!store::has_event(&mut tx, id, "notice_withheld").await?).then_some("notice_withheld")
+        }
     };
     if let Some(kind) = kind {
         let told = if result == "sent" { &sent } else { &workspaces };
@@ -403,11 +450,18 @@ async fn notify(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
     store::set_status(
         &mut tx,
         id,
-        if result == "delayed" { "notice_delayed" } else { "notifying" },
+        if result == "delayed" {
+            "notice_delayed"
+        } else {
+            "notifying"
+        },
     )
     .await?;
     tx.commit().await?;
-    Ok(outcome(result, json!({ "send_at": send_at, "workspaces": workspaces })))
+    Ok(outcome(
+        result,
+        json!({ "send_at": send_at, "workspaces": workspaces }),
+    ))
 }
 
 async fn close(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
@@ -422,7 +476,10 @@ async fn close(deps: &AuthorityDeps, call: HandlerCall) -> Outcome {
         let mut released = Vec::new();
         for hold in &row.hold_ids {
             let data = json!({ "authority_request_id": id });
-            if holds::release_in(&mut tx, HoldId::from(*hold), ACTOR, data).await?.is_some() {
+            if holds::release_in(&mut tx, HoldId::from(*hold), ACTOR, data)
+                .await?
+                .is_some()
+            {
                 released.push(*hold);
             }
         }

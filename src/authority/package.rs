@@ -64,9 +64,13 @@ pub async fn build(pool: &sqlx::PgPool, row: &RequestRow, scope: &Scope) -> sqlx
     let mut found: BTreeMap<&str, BTreeMap<&str, BTreeMap<String, Value>>> = BTreeMap::new();
     let mut workspaces = BTreeSet::new();
     for subject in subjects(scope) {
-        let parts =
-            erasure::export_between(pool, &subject, Some(&scope.categories), (scope.from, scope.to))
-                .await?;
+        let parts = erasure::export_between(
+            pool,
+            &subject,
+            Some(&scope.categories),
+            (scope.from, scope.to),
+        )
+        .await?;
         for part in parts {
             let tables = found.entry(part.receipt.category.as_str()).or_default();
             let rows = tables.entry(part.receipt.table).or_default();

@@ -401,7 +401,8 @@ pub async fn package_files(
     let files = package.files.ok_or_else(|| {
         RequestError::Conflict(
             "package-removed",
-            "the package's files were removed when its download window closed; the manifest stays".into(),
+            "the package's files were removed when its download window closed; the manifest stays"
+                .into(),
         )
     })?;
     Ok((package.manifest, files))

@@ -49,7 +49,10 @@ impl Scope {
         let mut problems = Vec::new();
         let mut categories = Vec::new();
         if input.categories.is_empty() {
-            problems.push(at(format!("{base}/categories"), "name at least one category"));
+            problems.push(at(
+                format!("{base}/categories"),
+                "name at least one category",
+            ));
         }
         for (index, name) in input.categories.iter().enumerate() {
             match Category::parse(name) {
@@ -57,7 +60,10 @@ impl Scope {
                 Some(_) => {}
                 None => problems.push(at(
                     format!("{base}/categories/{index}"),
-                    format!("unknown category `{name}`; categories are {}", Category::names()),
+                    format!(
+                        "unknown category `{name}`; categories are {}",
+                        Category::names()
+                    ),
                 )),
             }
         }
@@ -77,7 +83,10 @@ impl Scope {
                 })
                 .collect::<Vec<_>>()
         });
-        for (name, list) in [("workspaces", &input.workspaces), ("customers", &input.customers)] {
+        for (name, list) in [
+            ("workspaces", &input.workspaces),
+            ("customers", &input.customers),
+        ] {
             if list.as_ref().is_some_and(Vec::is_empty) {
                 problems.push(at(
                     format!("{base}/{name}"),

@@ -102,7 +102,11 @@ fn was_narrowed(narrowed: &Value) -> bool {
         _ => true,
     };
     let moved = |key: &str| narrowed[key]["requested"] != narrowed[key]["approved"];
-    listed("workspaces") || listed("customers") || listed("categories") || moved("from") || moved("to")
+    listed("workspaces")
+        || listed("customers")
+        || listed("categories")
+        || moved("from")
+        || moved("to")
 }
 
 #[derive(Default)]

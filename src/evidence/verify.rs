@@ -162,7 +162,9 @@ pub fn verify(bundle: &Value, recorded: Option<&RecordedHead>) -> Result<Verifie
             }
         }
         let format = link["format"].as_i64().unwrap_or(0) as i16;
-        let digest = link["entry_sha256"].as_str().and_then(|d| hex::decode(d).ok());
+        let digest = link["entry_sha256"]
+            .as_str()
+            .and_then(|d| hex::decode(d).ok());
         let computed = match (entries.get(&seq), &digest) {
             (Some(entry), _) => link_of(format, &prev_hash, LinkInput::Entry(entry)),
             (None, Some(digest)) => link_of(format, &prev_hash, LinkInput::Digest(digest)),
@@ -199,7 +201,10 @@ pub fn verify(bundle: &Value, recorded: Option<&RecordedHead>) -> Result<Verifie
     }
     let head = RecordedHead {
         seq: ledger["head"]["seq"].as_i64().unwrap_or_default(),
-        hash: ledger["head"]["hash"].as_str().unwrap_or_default().to_owned(),
+        hash: ledger["head"]["hash"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     };
     if head.seq != last || head.hash != hex::encode(&last_hash) {
         return Err(finding(format!(

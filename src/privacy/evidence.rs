@@ -55,9 +55,10 @@ pub async fn evidence(
         record,
         timeline: events,
         scope: Value::Null,
-        package: detail.package.as_ref().map_or(Value::Null, |(manifest, removed)| {
-            json!({ "manifest": manifest, "files_removed": removed })
-        }),
+        package: detail.package.as_ref().map_or(
+            Value::Null,
+            |(manifest, removed)| json!({ "manifest": manifest, "files_removed": removed }),
+        ),
         receipts: row.receipts.clone().unwrap_or(Value::Null),
         notices: Value::Null,
         subjects: bundle::subjects(Timeline::Privacy.subject(row.id), row.run_id, &row.hold_ids),

@@ -95,17 +95,13 @@ impl Permission {
             Permission::DecidePrivacyRequests => &[Role::ComplianceOfficer, Role::ComplianceLead],
             // Legal process is compliance staff's alone: not operators, not integrators.
             Permission::FileAuthorityRequests => &[Role::ComplianceOfficer, Role::ComplianceLead],
-            Permission::ReadAuthorityRequests => &[
-                Role::ComplianceOfficer,
-                Role::ComplianceLead,
-                Role::Auditor,
-            ],
+            Permission::ReadAuthorityRequests => {
+                &[Role::ComplianceOfficer, Role::ComplianceLead, Role::Auditor]
+            }
             Permission::DecideAuthorityRequests => &[Role::ComplianceOfficer, Role::ComplianceLead],
-            Permission::ReadEvidence => &[
-                Role::ComplianceOfficer,
-                Role::ComplianceLead,
-                Role::Auditor,
-            ],
+            Permission::ReadEvidence => {
+                &[Role::ComplianceOfficer, Role::ComplianceLead, Role::Auditor]
+            }
             Permission::ReadTransparency => &[
                 Role::Admin,
                 Role::ComplianceOfficer,

@@ -63,8 +63,22 @@ pub async fn seed(pool: &PgPool) -> Vec<&'static str> {
     status_row(pool, "in-july", "ws_a", INSIDE, "2026-07-01T10:00:00Z").await;
     status_row(pool, "in-august", "ws_a", INSIDE, "2026-08-01T10:00:00Z").await;
     status_row(pool, "too-early", "ws_a", INSIDE, "2026-03-01T10:00:00Z").await;
-    status_row(pool, "other-customer", "ws_a", OUTSIDE, "2026-07-02T10:00:00Z").await;
-    status_row(pool, "other-workspace", "ws_b", INSIDE, "2026-07-03T10:00:00Z").await;
+    status_row(
+        pool,
+        "other-customer",
+        "ws_a",
+        OUTSIDE,
+        "2026-07-02T10:00:00Z",
+    )
+    .await;
+    status_row(
+        pool,
+        "other-workspace",
+        "ws_b",
+        INSIDE,
+        "2026-07-03T10:00:00Z",
+    )
+    .await;
     sqlx::query(
         "insert into inbound_messages (message_id, workspace_id, from_number, message_type, payload, received_at)
          values ('content-1', 'ws_a', $1, 'text', '{\"text\": {\"body\": \"see you at 5\"}}', '2026-07-01T10:00:00Z')",
@@ -209,7 +223,11 @@ async fn a_court_order_is_narrowed_preserved_packaged_exactly_disclosed_by_a_sec
         "fay",
     )
     .await;
-    assert_eq!((status, refused["rule"].as_str()), (403, Some("not_initiator")), "{refused}");
+    assert_eq!(
+        (status, refused["rule"].as_str()),
+        (403, Some("not_initiator")),
+        "{refused}"
+    );
     let mut wider = approved_scope();
     wider["categories"] = json!(["message_statuses", "inbound_messages"]);
     wider["customers"] = json!([INSIDE, "491500009999"]);
@@ -230,11 +248,20 @@ async fn a_court_order_is_narrowed_preserved_packaged_exactly_disclosed_by_a_sec
         .collect();
     assert_eq!(
         pointers,
-        ["/approved_scope/customers/1", "/approved_scope/categories/1"],
+        [
+            "/approved_scope/customers/1",
+            "/approved_scope/categories/1"
+        ],
         "{problem}"
     );
-    assert!(problem.to_string().contains("a court_order reaches non_content_records at most"));
-    let (_, detail) = app.get_as(&format!("/v1/authority-requests/{id}"), "otto").await;
+    assert!(
+        problem
+            .to_string()
+            .contains("a court_order reaches non_content_records at most")
+    );
+    let (_, detail) = app
+        .get_as(&format!("/v1/authority-requests/{id}"), "otto")
+        .await;
     assert_eq!(detail["request"]["verdict"], Value::Null, "{detail}");
     assert_eq!(timeline(&detail), ["filed"]);
 
@@ -250,7 +277,10 @@ async fn a_court_order_is_narrowed_preserved_packaged_exactly_disclosed_by_a_sec
     let detail = wait_for(&app, &id, "awaiting_disclosure_approval").await;
     let request = &detail["request"];
     assert_eq!(request["narrowed"]["customers"], json!([OUTSIDE]));
-    assert_eq!(request["narrowed"]["categories"], json!(["inbound_messages"]));
+    assert_eq!(
+        request["narrowed"]["categories"],
+        json!(["inbound_messages"])
+    );
     assert_eq!(
         request["basis"]["message_statuses"]["rule"],
         "message_statuses: non_content_records may be produced under a court_order"
@@ -273,7 +303,14 @@ async fn a_court_order_is_narrowed_preserved_packaged_exactly_disclosed_by_a_sec
     let (status, early) = app
         .get_as(&format!("/v1/authority-requests/{id}/package"), "lena")
         .await;
-    assert_eq!((status, early["type"].as_str().map(|t| t.ends_with("not-approved"))), (409, Some(true)), "{early}");
+    assert_eq!(
+        (
+            status,
+            early["type"].as_str().map(|t| t.ends_with("not-approved"))
+        ),
+        (409, Some(true)),
+        "{early}"
+    );
     let manifest = &detail["package"]["manifest"];
     assert_eq!(manifest["files"].as_array().unwrap().len(), 1, "{manifest}");
     assert_eq!(manifest["workspaces"], json!(["ws_a"]));
@@ -282,14 +319,38 @@ async fn a_court_order_is_narrowed_preserved_packaged_exactly_disclosed_by_a_sec
     // through a lead's key of their own; an officer never does.
     same_person_key(&app, &pool, "otto", "otto_lead", Role::ComplianceLead).await;
     same_person_key(&app, &pool, "fay", "fay_lead", Role::ComplianceLead).await;
-    for (who, rule) in [("otto", "role"), ("otto_lead", "distinct_from"), ("fay_lead", "not_initiator")] {
-        let (status, refused) = act(&app, &id, "disclosure", &json!({ "decision": "approve" }), who).await;
-        assert_eq!((status, refused["rule"].as_str()), (403, Some(rule)), "{who}: {refused}");
+    for (who, rule) in [
+        ("otto", "role"),
+        ("otto_lead", "distinct_from"),
+        ("fay_lead", "not_initiator"),
+    ] {
+        let (status, refused) = act(
+            &app,
+            &id,
+            "disclosure",
+            &json!({ "decision": "approve" }),
+            who,
+        )
+        .await;
+        assert_eq!(
+            (status, refused["rule"].as_str()),
+            (403, Some(rule)),
+            "{who}: {refused}"
+        );
     }
-    let (_, detail) = app.get_as(&format!("/v1/authority-requests/{id}"), "otto").await;
+    let (_, detail) = app
+        .get_as(&format!("/v1/authority-requests/{id}"), "otto")
+        .await;
     assert!(!timeline(&detail).contains(&"disclosure_approved".to_owned()));
 
-    let (status, body) = act(&app, &id, "disclosure", &json!({ "decision": "approve", "reason": "matches" }), "lena").await;
+    let (status, body) = act(
+        &app,
+        &id,
+        "disclosure",
+        &json!({ "decision": "approve", "reason": "matches" }),
+        "lena",
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let closed = wait_for(&app, &id, "closed").await;
     let request = &closed["request"];
@@ -297,10 +358,27 @@ async fn a_court_order_is_narrowed_preserved_packaged_exactly_disclosed_by_a_sec
     assert_eq!(request["disclosed_by"], "lena");
     assert_eq!(
         timeline(&closed),
-        ["filed", "reviewed", "preserved", "package_built", "disclosure_approved", "disclosed", "notice_sent", "closed"]
+        [
+            "filed",
+            "reviewed",
+            "preserved",
+            "package_built",
+            "disclosure_approved",
+            "disclosed",
+            "notice_sent",
+            "closed"
+        ]
     );
-    let disclosed = closed["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "disclosed").unwrap();
-    assert_eq!(disclosed["detail"]["package_sha256"], request["package_sha256"]);
+    let disclosed = closed["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "disclosed")
+        .unwrap();
+    assert_eq!(
+        disclosed["detail"]["package_sha256"],
+        request["package_sha256"]
+    );
     assert_eq!(disclosed["detail"]["recipient"], "Example County Sheriff");
     assert!(disclosed["detail"]["basis"]["message_statuses"].is_object());
 
@@ -336,7 +414,10 @@ async fn a_court_order_is_narrowed_preserved_packaged_exactly_disclosed_by_a_sec
     assert_eq!(notices["items"].as_array().unwrap().len(), 1, "{notices}");
     assert_eq!(notices["items"][0]["body"]["reference"], "CR-2026-0001");
     assert_eq!(hold_status(&pool, &hold).await, "released");
-    assert_eq!(hold_status(&pool, other["id"].as_str().unwrap()).await, "active");
+    assert_eq!(
+        hold_status(&pool, other["id"].as_str().unwrap()).await,
+        "active"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -345,8 +426,14 @@ async fn an_invalid_request_closes_with_its_reason_and_produces_nothing() {
     seed(&pool).await;
     let id = file(&app, &court_order("subpoena")).await;
     wait_for(&app, &id, "in_review").await;
-    let (status, problem) =
-        act(&app, &id, "review", &json!({ "verdict": "invalid" }), "otto").await;
+    let (status, problem) = act(
+        &app,
+        &id,
+        "review",
+        &json!({ "verdict": "invalid" }),
+        "otto",
+    )
+    .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["pointer"], "/reason");
     let (status, body) = act(
@@ -360,11 +447,17 @@ async fn an_invalid_request_closes_with_its_reason_and_produces_nothing() {
     assert_eq!(status, 200, "{body}");
     let closed = wait_for(&app, &id, "closed").await;
     assert_eq!(closed["request"]["outcome"], "rejected");
-    assert_eq!(closed["request"]["verdict_reason"], "served on the wrong entity");
+    assert_eq!(
+        closed["request"]["verdict_reason"],
+        "served on the wrong entity"
+    );
     assert_eq!(timeline(&closed), ["filed", "reviewed", "closed"]);
     assert_eq!(closed["package"], Value::Null);
     assert_eq!(app.count("select count(*) from legal_holds").await, 0);
-    assert_eq!(app.count("select count(*) from authority_packages").await, 0);
+    assert_eq!(
+        app.count("select count(*) from authority_packages").await,
+        0
+    );
     assert_eq!(app.count("select count(*) from authority_notices").await, 0);
 }
 
@@ -375,8 +468,14 @@ async fn a_clarification_returns_the_request_to_review_and_so_does_its_timeout()
     let (app, _pool) = app_with(&quick).await;
     let id = file(&app, &court_order("court_order")).await;
     wait_for(&app, &id, "in_review").await;
-    let (status, early) =
-        act(&app, &id, "clarification", &json!({ "note": "too soon" }), "fay").await;
+    let (status, early) = act(
+        &app,
+        &id,
+        "clarification",
+        &json!({ "note": "too soon" }),
+        "fay",
+    )
+    .await;
     assert_eq!(status, 409, "{early}");
     let ask = json!({ "verdict": "needs_clarification", "reason": "which account?" });
     let (status, body) = act(&app, &id, "review", &ask, "otto").await;
@@ -399,7 +498,13 @@ async fn a_clarification_returns_the_request_to_review_and_so_does_its_timeout()
     let back = wait_for(&app, &id, "in_review").await;
     assert_eq!(
         timeline(&back),
-        ["filed", "reviewed", "clarification_received", "reviewed", "clarification_lapsed"]
+        [
+            "filed",
+            "reviewed",
+            "clarification_received",
+            "reviewed",
+            "clarification_lapsed"
+        ]
     );
     let (status, body) = act(
         &app,
@@ -410,7 +515,10 @@ async fn a_clarification_returns_the_request_to_review_and_so_does_its_timeout()
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(wait_for(&app, &id, "closed").await["request"]["outcome"], "rejected");
+    assert_eq!(
+        wait_for(&app, &id, "closed").await["request"]["outcome"],
+        "rejected"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -424,26 +532,56 @@ async fn an_emergency_is_disclosed_on_one_leads_approval_then_post_reviewed_by_a
     // An officer cannot approve an emergency: a lead does, alone.
     let mut approved = approved_scope();
     approved["categories"] = json!(["inbound_messages"]);
-    let review = json!({ "verdict": "valid", "approved_scope": approved, "reason": "threat to life" });
+    let review =
+        json!({ "verdict": "valid", "approved_scope": approved, "reason": "threat to life" });
     let (status, refused) = act(&app, &id, "review", &review, "otto").await;
-    assert_eq!((status, refused["rule"].as_str()), (403, Some("role")), "{refused}");
+    assert_eq!(
+        (status, refused["rule"].as_str()),
+        (403, Some("role")),
+        "{refused}"
+    );
     let (status, body) = act(&app, &id, "review", &review, "lena").await;
     assert_eq!(status, 200, "{body}");
     let disclosed = wait_for(&app, &id, "awaiting_post_review").await;
     assert_eq!(disclosed["request"]["disclosed_by"], "lena");
     // The lead who approved it may not post-review it.
-    let (status, refused) =
-        act(&app, &id, "post-review", &json!({ "finding": "sound" }), "lena").await;
-    assert_eq!((status, refused["rule"].as_str()), (403, Some("distinct_from")), "{refused}");
-    let (status, body) =
-        act(&app, &id, "post-review", &json!({ "finding": "sound", "reason": "documented" }), "otto").await;
+    let (status, refused) = act(
+        &app,
+        &id,
+        "post-review",
+        &json!({ "finding": "sound" }),
+        "lena",
+    )
+    .await;
+    assert_eq!(
+        (status, refused["rule"].as_str()),
+        (403, Some("distinct_from")),
+        "{refused}"
+    );
+    let (status, body) = act(
+        &app,
+        &id,
+        "post-review",
+        &json!({ "finding": "sound", "reason": "documented" }),
+        "otto",
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let closed = wait_for(&app, &id, "closed").await;
     assert_eq!(closed["request"]["outcome"], "disclosed");
     let kinds = timeline(&closed);
     assert_eq!(
         kinds,
-        ["filed", "reviewed", "preserved", "package_built", "disclosed", "post_reviewed", "notice_sent", "closed"]
+        [
+            "filed",
+            "reviewed",
+            "preserved",
+            "package_built",
+            "disclosed",
+            "post_reviewed",
+            "notice_sent",
+            "closed"
+        ]
     );
 }
 
@@ -455,14 +593,15 @@ async fn an_emergency_post_review_not_made_in_time_is_escalated_and_still_requir
     seed(&pool).await;
     let id = file(&app, &court_order("emergency")).await;
     wait_for(&app, &id, "awaiting_emergency_approval").await;
-    let review = json!({ "verdict": "valid", "approved_scope": approved_scope(), "reason": "threat" });
+    let review =
+        json!({ "verdict": "valid", "approved_scope": approved_scope(), "reason": "threat" });
     let (status, body) = act(&app, &id, "review", &review, "lena").await;
     assert_eq!(status, 200, "{body}");
     let overdue = wait_for(&app, &id, "post_review_overdue").await;
     assert!(timeline(&overdue).contains(&"post_review_overdue".to_owned()));
     let run = overdue["request"]["run_id"].as_str().unwrap().to_owned();
-    let (_, run) = app.get(&format!("/v1/runs/{run}")).await;
-    assert_eq!(run["current_step"], "late_post_review", "{run}");
+    // Still required: the run waits at the late post-review.
+    app.wait_at_step(&run, "late_post_review").await;
     let (status, body) = act(
         &app,
         &id,
@@ -502,7 +641,10 @@ async fn a_preservation_is_renewed_once_and_closes_when_its_hold_ends() {
     .await;
     assert_eq!(status, 200, "{body}");
     let preserving = wait_for(&app, &id, "preserving").await;
-    let hold = preserving["request"]["hold_ids"][0].as_str().unwrap().to_owned();
+    let hold = preserving["request"]["hold_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let days = |pool: PgPool, hold: String| async move {
         let days: f64 = sqlx::query_scalar(
             "select extract(epoch from expires_at - placed_at)::float8 / 86400 from legal_holds where id = $1::uuid",
@@ -514,25 +656,43 @@ async fn a_preservation_is_renewed_once_and_closes_when_its_hold_ends() {
         days.round() as i64
     };
     assert_eq!(days(pool.clone(), hold.clone()).await, 90);
-    assert_eq!(preserving["package"], Value::Null, "a preservation produces nothing");
+    assert_eq!(
+        preserving["package"],
+        Value::Null,
+        "a preservation produces nothing"
+    );
     let (status, body) = act(&app, &id, "renewal", &json!({}), "fay").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(days(pool.clone(), hold.clone()).await, 180);
     let (status, again) = act(&app, &id, "renewal", &json!({}), "fay").await;
     assert_eq!(status, 409, "{again}");
-    assert!(again["type"].as_str().unwrap().ends_with("hold-already-renewed"), "{again}");
+    assert!(
+        again["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("hold-already-renewed"),
+        "{again}"
+    );
 
     // The renewed period runs out (moved into the past here): the request closes.
-    sqlx::query("update legal_holds set expires_at = now() - interval '1 second' where id = $1::uuid")
-        .bind(&hold)
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update legal_holds set expires_at = now() - interval '1 second' where id = $1::uuid",
+    )
+    .bind(&hold)
+    .execute(&pool)
+    .await
+    .unwrap();
     let closed = wait_for(&app, &id, "closed").await;
     assert_eq!(closed["request"]["outcome"], "preserved");
     assert_eq!(
         timeline(&closed),
-        ["filed", "reviewed", "preserved", "preservation_renewed", "closed"]
+        [
+            "filed",
+            "reviewed",
+            "preserved",
+            "preservation_renewed",
+            "closed"
+        ]
     );
     assert_ne!(hold_status(&pool, &hold).await, "active");
 }
@@ -556,19 +716,37 @@ async fn a_nondisclosure_order_holds_the_notice_back_until_it_ends_then_it_is_se
     .await;
     assert_eq!(status, 200, "{reviewed}");
     wait_for(&app, &id, "awaiting_disclosure_approval").await;
-    let (status, body) = act(&app, &id, "disclosure", &json!({ "decision": "approve" }), "lena").await;
+    let (status, body) = act(
+        &app,
+        &id,
+        "disclosure",
+        &json!({ "decision": "approve" }),
+        "lena",
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let delayed = wait_for(&app, &id, "notice_delayed").await;
     assert_eq!(delayed["notices"][0]["status"], "scheduled", "{delayed}");
     let (_, notices) = app.get_as("/v1/notices", "shop_a").await;
-    assert_eq!(notices["items"], json!([]), "nothing is shown before the order ends");
+    assert_eq!(
+        notices["items"],
+        json!([]),
+        "nothing is shown before the order ends"
+    );
     let closed = wait_for(&app, &id, "closed").await;
     assert_eq!(closed["notices"][0]["status"], "sent");
     let sent_at: chrono::DateTime<chrono::Utc> =
         serde_json::from_value(closed["notices"][0]["sent_at"].clone()).unwrap();
-    assert!(sent_at >= until, "sent at {sent_at}, the order ran until {until}");
+    assert!(
+        sent_at >= until,
+        "sent at {sent_at}, the order ran until {until}"
+    );
     let kinds = timeline(&closed);
-    assert_eq!(kinds.iter().filter(|k| *k == "notice_sent").count(), 1, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "notice_sent").count(),
+        1,
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&"notice_scheduled".to_owned()));
     let (_, notices) = app.get_as("/v1/notices", "shop_a").await;
     assert_eq!(notices["items"].as_array().unwrap().len(), 1);
@@ -578,12 +756,54 @@ async fn a_nondisclosure_order_holds_the_notice_back_until_it_ends_then_it_is_se
 async fn bad_intake_is_refused_naming_the_field_and_stores_nothing() {
     let (app, _pool) = app().await;
     let cases: Vec<(Value, &str)> = vec![
-        ({ let mut b = court_order("court_order"); b["instrument"] = json!("letter_of_marque"); b }, "/instrument"),
-        ({ let mut b = court_order("court_order"); b["nondisclosure"] = json!({ "ordered": true, "until": "2020-01-01T00:00:00Z" }); b }, "/nondisclosure/until"),
-        ({ let mut b = court_order("court_order"); b["requested_scope"]["categories"] = json!(["gossip"]); b }, "/requested_scope/categories/0"),
-        ({ let mut b = court_order("court_order"); b["requested_scope"] = json!({ "categories": ["message_statuses"] }); b }, "/requested_scope/workspaces"),
-        ({ let mut b = court_order("court_order"); b["requested_scope"]["workspaces"] = json!(["ws_nowhere"]); b }, "/requested_scope/workspaces/0"),
-        ({ let mut b = court_order("court_order"); b["documents"][0]["sha256"] = json!("abc"); b }, "/documents/0/sha256"),
+        (
+            {
+                let mut b = court_order("court_order");
+                b["instrument"] = json!("letter_of_marque");
+                b
+            },
+            "/instrument",
+        ),
+        (
+            {
+                let mut b = court_order("court_order");
+                b["nondisclosure"] = json!({ "ordered": true, "until": "2020-01-01T00:00:00Z" });
+                b
+            },
+            "/nondisclosure/until",
+        ),
+        (
+            {
+                let mut b = court_order("court_order");
+                b["requested_scope"]["categories"] = json!(["gossip"]);
+                b
+            },
+            "/requested_scope/categories/0",
+        ),
+        (
+            {
+                let mut b = court_order("court_order");
+                b["requested_scope"] = json!({ "categories": ["message_statuses"] });
+                b
+            },
+            "/requested_scope/workspaces",
+        ),
+        (
+            {
+                let mut b = court_order("court_order");
+                b["requested_scope"]["workspaces"] = json!(["ws_nowhere"]);
+                b
+            },
+            "/requested_scope/workspaces/0",
+        ),
+        (
+            {
+                let mut b = court_order("court_order");
+                b["documents"][0]["sha256"] = json!("abc");
+                b
+            },
+            "/documents/0/sha256",
+        ),
     ];
     for (body, pointer) in cases {
         let (status, problem) = app.post_as("/v1/authority-requests", &body, "fay").await;
@@ -596,8 +816,15 @@ async fn bad_intake_is_refused_naming_the_field_and_stores_nothing() {
             .collect();
         assert!(pointers.contains(&pointer), "{pointer}: {problem}");
     }
-    assert_eq!(app.count("select count(*) from authority_requests").await, 0);
-    assert_eq!(app.count("select count(*) from authority_request_events").await, 0);
+    assert_eq!(
+        app.count("select count(*) from authority_requests").await,
+        0
+    );
+    assert_eq!(
+        app.count("select count(*) from authority_request_events")
+            .await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -606,20 +833,33 @@ async fn keys_confined_to_a_workspace_and_other_roles_are_kept_out() {
     app.create_key("officer_a", Role::ComplianceOfficer, Some("ws_a"))
         .await;
     let id = file(&app, &court_order("court_order")).await;
-    let (status, _) = app.get_as(&format!("/v1/authority-requests/{id}"), "officer_a").await;
+    let (status, _) = app
+        .get_as(&format!("/v1/authority-requests/{id}"), "officer_a")
+        .await;
     assert_eq!(status, 404);
     let (status, list) = app.get_as("/v1/authority-requests", "officer_a").await;
     assert_eq!((status, list["items"].clone()), (200, json!([])));
     let (status, problem) = app
-        .post_as("/v1/authority-requests", &court_order("court_order"), "officer_a")
+        .post_as(
+            "/v1/authority-requests",
+            &court_order("court_order"),
+            "officer_a",
+        )
         .await;
     assert_eq!(status, 403, "{problem}");
-    let (status, _) = app.get_as(&format!("/v1/authority-requests/{id}/evidence"), "officer_a").await;
+    let (status, _) = app
+        .get_as(
+            &format!("/v1/authority-requests/{id}/evidence"),
+            "officer_a",
+        )
+        .await;
     assert_eq!(status, 403);
     // An integrator or admin is not legal staff.
     let (status, _) = app.get(&format!("/v1/authority-requests/{id}")).await;
     assert_eq!(status, 403);
-    let (status, _) = app.get_as(&format!("/v1/authority-requests/{id}"), "audra").await;
+    let (status, _) = app
+        .get_as(&format!("/v1/authority-requests/{id}"), "audra")
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -628,14 +868,51 @@ async fn the_transparency_report_counts_the_requests_received_in_the_half_year()
     let (app, pool) = app().await;
     // Seeded records: (instrument, jurisdiction, received, outcome, narrowed, workspaces produced)
     let seeded = [
-        ("court_order", "US-CA", "2026-07-10T00:00:00Z", Some("disclosed"), true, vec!["ws_a"]),
-        ("court_order", "US-CA", "2026-08-10T00:00:00Z", Some("rejected"), false, vec![]),
-        ("subpoena", "US-NY", "2026-09-10T00:00:00Z", Some("disclosed"), false, vec!["ws_a", "ws_b"]),
-        ("emergency", "DE", "2026-10-10T00:00:00Z", Some("disclosed"), true, vec!["ws_b"]),
+        (
+            "court_order",
+            "US-CA",
+            "2026-07-10T00:00:00Z",
+            Some("disclosed"),
+            true,
+            vec!["ws_a"],
+        ),
+        (
+            "court_order",
+            "US-CA",
+            "2026-08-10T00:00:00Z",
+            Some("rejected"),
+            false,
+            vec![],
+        ),
+        (
+            "subpoena",
+            "US-NY",
+            "2026-09-10T00:00:00Z",
+            Some("disclosed"),
+            false,
+            vec!["ws_a", "ws_b"],
+        ),
+        (
+            "emergency",
+            "DE",
+            "2026-10-10T00:00:00Z",
+            Some("disclosed"),
+            true,
+            vec!["ws_b"],
+        ),
         ("warrant", "DE", "2026-11-10T00:00:00Z", None, false, vec![]),
-        ("warrant", "DE", "2026-03-10T00:00:00Z", Some("disclosed"), false, vec!["ws_a"]),
+        (
+            "warrant",
+            "DE",
+            "2026-03-10T00:00:00Z",
+            Some("disclosed"),
+            false,
+            vec!["ws_a"],
+        ),
     ];
-    for (n, (instrument, jurisdiction, received, outcome, narrowed, workspaces)) in seeded.iter().enumerate() {
+    for (n, (instrument, jurisdiction, received, outcome, narrowed, workspaces)) in
+        seeded.iter().enumerate()
+    {
         let id = uuid::Uuid::new_v4();
         let diff = if *narrowed {
             json!({ "workspaces": [], "customers": [INSIDE], "categories": [], "from": {}, "to": {} })
@@ -675,25 +952,52 @@ async fn the_transparency_report_counts_the_requests_received_in_the_half_year()
     assert_eq!(status, 200, "{report}");
     let total = &report["total"];
     assert_eq!(
-        (total["received"].as_i64(), total["produced"].as_i64(), total["narrowed"].as_i64(),
-         total["rejected"].as_i64(), total["emergency"].as_i64(), total["open"].as_i64()),
+        (
+            total["received"].as_i64(),
+            total["produced"].as_i64(),
+            total["narrowed"].as_i64(),
+            total["rejected"].as_i64(),
+            total["emergency"].as_i64(),
+            total["open"].as_i64()
+        ),
         (Some(5), Some(3), Some(2), Some(1), Some(1), Some(1))
     );
     assert_eq!(total["produced_share_percent"], 60.0);
     assert_eq!(total["accounts_affected"], 2, "ws_a and ws_b");
-    assert_eq!(total["accounts_requested"], 3, "two workspaces and a customer");
+    assert_eq!(
+        total["accounts_requested"], 3,
+        "two workspaces and a customer"
+    );
     let group = |list: &Value, key: &str| {
-        list.as_array().unwrap().iter().find(|g| g["key"] == key).unwrap()["counts"].clone()
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["key"] == key)
+            .unwrap()["counts"]
+            .clone()
     };
-    assert_eq!(group(&report["by_instrument"], "court_order")["received"], 2);
-    assert_eq!(group(&report["by_instrument"], "court_order")["produced"], 1);
-    assert_eq!(group(&report["by_jurisdiction"], "DE")["received"], 2, "the March warrant is in H1");
+    assert_eq!(
+        group(&report["by_instrument"], "court_order")["received"],
+        2
+    );
+    assert_eq!(
+        group(&report["by_instrument"], "court_order")["produced"],
+        1
+    );
+    assert_eq!(
+        group(&report["by_jurisdiction"], "DE")["received"],
+        2,
+        "the March warrant is in H1"
+    );
     assert_eq!(group(&report["by_jurisdiction"], "DE")["emergency"], 1);
 
     let token = app.token("audra").await;
     let response = app
         .client
-        .get(format!("{}/v1/transparency?period=2026-H2&format=csv", app.address))
+        .get(format!(
+            "{}/v1/transparency?period=2026-H2&format=csv",
+            app.address
+        ))
         .bearer_auth(token)
         .send()
         .await
@@ -701,9 +1005,15 @@ async fn the_transparency_report_counts_the_requests_received_in_the_half_year()
     assert_eq!(response.headers()["content-type"], "text/csv");
     let csv = response.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert!(lines[0].starts_with("period,group,key,received,produced"), "{csv}");
+    assert!(
+        lines[0].starts_with("period,group,key,received,produced"),
+        "{csv}"
+    );
     assert_eq!(lines[1], "2026-H2,total,all,5,3,60.0,2,1,1,1,3,2");
-    assert!(lines.contains(&"2026-H2,instrument,court_order,2,1,50.0,1,1,0,0,3,1"), "{csv}");
+    assert!(
+        lines.contains(&"2026-H2,instrument,court_order,2,1,50.0,1,1,0,0,3,1"),
+        "{csv}"
+    );
 
     let (status, problem) = app.get_as("/v1/transparency?period=2026-Q3", "audra").await;
     assert_eq!(status, 422, "{problem}");

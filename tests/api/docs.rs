@@ -104,6 +104,7 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         "/v1/people/{id}",
         "/v1/legal-holds/{id}",
         "/v1/privacy-requests/{id}",
+        "/v1/authority-requests/{id}",
     ];
     let path = if by_uuid.iter().any(|prefix| template.starts_with(prefix)) {
         template.replace("{id}", "00000000-0000-0000-0000-000000000000")
@@ -111,10 +112,10 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         path
     }
     .replace("{run_id}", run);
-    let path = if template == "/v1/legal-holds/check" {
-        format!("{path}?category=run_records")
-    } else {
-        path
+    let path = match template {
+        "/v1/legal-holds/check" => format!("{path}?category=run_records"),
+        "/v1/transparency" => format!("{path}?period=2026-H2"),
+        _ => path,
     };
     let body = match (method, template) {
         ("POST", "/v1/runs") => json!({ "workflow": "review" }),
@@ -147,6 +148,17 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         ("POST", "/v1/privacy-requests/{id}/extensions") => json!({
             "to": "2030-01-01", "reason": "matrix", "notice_at": "2026-01-01T00:00:00Z"
         }),
+        ("POST", "/v1/authority-requests") => json!({
+            "authority": "A", "jurisdiction": "US", "instrument": "subpoena", "reference": "r",
+            "received_at": "2026-01-01T00:00:00Z",
+            "requested_scope": { "workspaces": ["ws_matrix"], "categories": ["workspace_config"] }
+        }),
+        ("POST", "/v1/authority-requests/{id}/review") => {
+            json!({ "verdict": "invalid", "reason": "matrix" })
+        }
+        ("POST", "/v1/authority-requests/{id}/clarification") => json!({ "note": "matrix" }),
+        ("POST", "/v1/authority-requests/{id}/disclosure") => json!({ "decision": "approve" }),
+        ("POST", "/v1/authority-requests/{id}/post-review") => json!({ "finding": "sound" }),
         ("PUT", "/v1/retention/policies") => json!({ "policies": [{
             "category": "webhook_payloads", "workspace_status": "active",
             "keep_for": "30d", "reason": "matrix"

@@ -222,6 +222,79 @@ async fn every_request_example_of_the_document_works_as_sent() {
         status, 200,
         "PUT /v1/retention/policies with its example: {body}"
     );
+
+    // An authority's court order: filed by the officer, reviewed by a second officer,
+    // its disclosure approved by the lead.
+    app.create_key("officer2", Role::ComplianceOfficer, None)
+        .await;
+    let authority = |id: &str| format!("/v1/authority-requests/{id}");
+    let filed = send(
+        "POST /v1/authority-requests",
+        "/v1/authority-requests",
+        &officer,
+    )
+    .await;
+    let order = filed["request"]["id"].as_str().unwrap().to_owned();
+    crate::authority_requests::wait_for(&app, &order, "in_review").await;
+    send(
+        "POST /v1/authority-requests/{id}/review",
+        &format!("{}/review", authority(&order)),
+        "officer2",
+    )
+    .await;
+    crate::authority_requests::wait_for(&app, &order, "awaiting_disclosure_approval").await;
+    send(
+        "POST /v1/authority-requests/{id}/disclosure",
+        &format!("{}/disclosure", authority(&order)),
+        "lead",
+    )
+    .await;
+    // Another, sent back for clarification, and the authority's answer.
+    let filed = send(
+        "POST /v1/authority-requests",
+        "/v1/authority-requests",
+        &officer,
+    )
+    .await;
+    let unclear = filed["request"]["id"].as_str().unwrap().to_owned();
+    crate::authority_requests::wait_for(&app, &unclear, "in_review").await;
+    let ask = json!({ "verdict": "needs_clarification", "reason": "which number?" });
+    let (status, body) = app
+        .post_as(&format!("{}/review", authority(&unclear)), &ask, "officer2")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    crate::authority_requests::wait_for(&app, &unclear, "needs_clarification").await;
+    send(
+        "POST /v1/authority-requests/{id}/clarification",
+        &format!("{}/clarification", authority(&unclear)),
+        &officer,
+    )
+    .await;
+    // An emergency, approved by the lead and post-reviewed by the second officer.
+    let mut emergency = example("POST /v1/authority-requests");
+    emergency["instrument"] = json!("emergency");
+    let (status, filed) = app
+        .post_as("/v1/authority-requests", &emergency, &officer)
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let urgent = filed["request"]["id"].as_str().unwrap().to_owned();
+    crate::authority_requests::wait_for(&app, &urgent, "awaiting_emergency_approval").await;
+    let (status, body) = app
+        .post_as(
+            &format!("{}/review", authority(&urgent)),
+            &example("POST /v1/authority-requests/{id}/review"),
+            "lead",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    crate::authority_requests::wait_for(&app, &urgent, "awaiting_post_review").await;
+    send(
+        "POST /v1/authority-requests/{id}/post-review",
+        &format!("{}/post-review", authority(&urgent)),
+        "officer2",
+    )
+    .await;
+
     sent.push("PUT /v1/retention/policies".to_owned());
     sent.push("POST /v1/privacy-requests/{id}/extensions".to_owned());
 

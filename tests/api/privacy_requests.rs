@@ -251,7 +251,10 @@ async fn a_customer_deletion_instructed_by_the_business_erases_the_customer_ever
         .await;
     assert_eq!(status, 200, "{bundle}");
     let verified = bazaarstreet::evidence::verify::verify(&bundle, None).expect("it holds");
-    assert_eq!(verified.timeline, bundle["timeline"].as_array().unwrap().len());
+    assert_eq!(
+        verified.timeline,
+        bundle["timeline"].as_array().unwrap().len()
+    );
     assert!(verified.timeline >= 4, "{verified:?}");
     assert!(!bundle.to_string().contains(CUSTOMER));
     let (status, _) = app

@@ -236,13 +236,11 @@ pub async fn set_run(conn: &mut PgConnection, id: Uuid, run_id: Uuid) -> sqlx::R
 
 /// Moves an open request to `status`.
 pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "update authority_requests set status = $2 where id = $1 and closed_at is null",
-    )
-    .bind(id)
-    .bind(status)
-    .execute(conn)
-    .await?;
+    sqlx::query("update authority_requests set status = $2 where id = $1 and closed_at is null")
+        .bind(id)
+        .bind(status)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
