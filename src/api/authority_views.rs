@@ -6,8 +6,7 @@ use poem_openapi::Object;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::authority::requests::{EventRow, RequestDetail, RequestRow};
-use crate::authority::store::disclosures::{NoticeRow, PackageRow};
+use crate::authority::requests::{EventRow, NoticeRow, PackageRow, RequestDetail, RequestRow};
 
 /// An authority request.
 #[derive(Debug, Object)]

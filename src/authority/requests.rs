@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::instruments::Instrument;
 use super::scope::{Scope, ScopeInput};
-use super::store::disclosures::{self, NoticeRow, PackageRow};
+use super::store::disclosures;
+pub use super::store::disclosures::{NoticeRow, PackageRow};
 use super::store::requests::{self as store, NewRow, RequestFilter};
 pub use super::store::requests::{EventRow, RequestRow};
 use super::{WORKFLOW, timeline};

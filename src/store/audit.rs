@@ -351,6 +351,23 @@ pub async fn list(conn: &mut PgConnection, filter: &LedgerFilter) -> sqlx::Resul
     Ok(rows.into_iter().map(LedgerRow::from).collect())
 }
 
+/// Chained entries about any of `subjects`, in chain order.
+pub async fn by_subjects(
+    conn: &mut PgConnection,
+    subjects: &[String],
+) -> sqlx::Result<Vec<LedgerRow>> {
+    let rows = sqlx::query_as::<_, RawRow>(
+        "select c.seq, l.at, l.actor, l.action, l.subject, l.workspace_id, l.data,
+                c.prev_hash, c.hash, c.link
+         from audit_chain c join audit_ledger l on l.id = c.entry_id
+         where l.subject = any($1) order by c.seq",
+    )
+    .bind(subjects)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(LedgerRow::from).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,21 +394,4 @@ mod tests {
         assert_eq!(data["step_id"], "review");
         assert_eq!(data["approvals"], 1);
     }
-}
-
-/// Chained entries about any of `subjects`, in chain order.
-pub async fn by_subjects(
-    conn: &mut PgConnection,
-    subjects: &[String],
-) -> sqlx::Result<Vec<LedgerRow>> {
-    let rows = sqlx::query_as::<_, RawRow>(
-        "select c.seq, l.at, l.actor, l.action, l.subject, l.workspace_id, l.data,
-                c.prev_hash, c.hash, c.link
-         from audit_chain c join audit_ledger l on l.id = c.entry_id
-         where l.subject = any($1) order by c.seq",
-    )
-    .bind(subjects)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(LedgerRow::from).collect())
 }

@@ -76,13 +76,22 @@ async fn ledger_hashes_are_the_documented_sha_256_chain() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    // hashlib.sha256(prev || canonical), prev of the first = 32 zero bytes.
+    // Link format 2: hashlib.sha256(prev + hashlib.sha256(canonical).digest()), prev of
+    // the first = 32 zero bytes.
     assert_eq!(
         hashes,
         [
-            "ea92d51b4362a2a6cc1320f823efe23c68aa7a5544278c2df35a246bb366ac74",
-            "d64372a1118d55ad229a5f3fa96d0731770def41ccfeb2917758a78ec9fca95e",
+            "5ac594243373c3001ce7d7b0f65db1d79c02da5f6f135a9655554eddcc3b7d58",
+            "c8baf66c356d4b86e1ce9ff35cbc6b02f5495d71a4a73114424d3478beff84a1",
         ]
+    );
+    // Format 1, as links written before format 2 stay: hashlib.sha256(prev + canonical).
+    assert_eq!(
+        hex::encode(audit::link_hash(
+            &audit::GENESIS_HASH,
+            &entries[0].canonical()
+        )),
+        "ea92d51b4362a2a6cc1320f823efe23c68aa7a5544278c2df35a246bb366ac74"
     );
     pool.close().await;
     drop_database(&url).await;
