@@ -5,7 +5,7 @@
 //! and post-reviewed (and escalated when late); a preservation renewed once and closed
 //! when its hold ends; a notice held back by a nondisclosure order and sent once when it
 //! ends; bad input refused naming the field; confined keys kept out; the transparency
-//! counts.
+//! counts; a worker killed while packaging, whose work another finishes once.
 
 use std::time::Duration;
 
@@ -1018,4 +1018,112 @@ async fn the_transparency_report_counts_the_requests_received_in_the_half_year()
     let (status, problem) = app.get_as("/v1/transparency?period=2026-Q3", "audra").await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["pointer"], "?period");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_while_packaging_leaves_one_package_one_hold_one_disclosure() {
+    use bazaarstreet::app::Roles;
+
+    use crate::helpers::{drop_database, fresh_database_url, spawn_app_on, write_files};
+    const ROWS: i64 = 60_000;
+    let database_url = fresh_database_url();
+    let workflows = [("authority_request", AUTHORITY)];
+    let dir = write_files(&workflows);
+    let mut api = spawn_app_on(&database_url, &workflows, &[], Roles::Api).await;
+    api.create_workspaces(&["ws_a", "ws_b"]).await;
+    for (name, role) in [
+        ("fay", Role::ComplianceOfficer),
+        ("otto", Role::ComplianceOfficer),
+        ("lena", Role::ComplianceLead),
+    ] {
+        api.create_key(name, role, None).await;
+    }
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    sqlx::query(
+        "insert into message_statuses (message_id, workspace_id, recipient_id, status, updated_at)
+         select 'crash.' || i, 'ws_a', $1, 'delivered', '2026-07-01T00:00:00Z'
+         from generate_series(1, $2) i",
+    )
+    .bind(INSIDE)
+    .bind(ROWS)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let count = |query: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(query)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let mut doomed = crate::crash::process("worker", &database_url, dir.path())
+        .spawn()
+        .expect("worker starts");
+    let id = file(&api, &court_order("court_order")).await;
+    wait_for(&api, &id, "in_review").await;
+    let review = json!({ "verdict": "valid", "approved_scope": approved_scope() });
+    let (status, body) = act(&api, &id, "review", &review, "otto").await;
+    assert_eq!(status, 200, "{body}");
+    // Killed once the package is being built.
+    wait_for(&api, &id, "packaging").await;
+    doomed.kill().expect("SIGKILL");
+    doomed.wait().unwrap();
+    assert_eq!(
+        count("select count(*) from authority_packages").await,
+        0,
+        "killed before the package was stored"
+    );
+
+    let mut rescuer = crate::crash::process("worker", &database_url, dir.path())
+        .spawn()
+        .expect("worker starts");
+    // The killed worker's attempt is taken over once its heartbeats stop.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, detail) = api
+            .get_as(&format!("/v1/authority-requests/{id}"), "otto")
+            .await;
+        if detail["request"]["status"] == "awaiting_disclosure_approval" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the package was never built: {detail:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = act(
+        &api,
+        &id,
+        "disclosure",
+        &json!({ "decision": "approve" }),
+        "lena",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let closed = wait_for(&api, &id, "closed").await;
+    assert_eq!(closed["package"]["manifest"]["files"][0]["rows"], ROWS);
+    assert_eq!(
+        timeline(&closed),
+        [
+            "filed",
+            "reviewed",
+            "preserved",
+            "package_built",
+            "disclosure_approved",
+            "disclosed",
+            "notice_sent",
+            "closed"
+        ]
+    );
+    assert_eq!(count("select count(*) from authority_packages").await, 1);
+    assert_eq!(count("select count(*) from legal_holds").await, 1);
+    assert_eq!(count("select count(*) from authority_notices").await, 1);
+    rescuer.kill().ok();
+    rescuer.wait().ok();
+    drop(pool);
+    api.stop_service().await;
+    drop_database(&database_url).await;
 }
