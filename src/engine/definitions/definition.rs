@@ -83,7 +83,8 @@ pub struct RawStep {
     /// approval / wait_event: where to go when the wait expires (step id, `succeed` or `fail`).
     #[serde(default)]
     pub on_timeout: Option<String>,
-    /// timer: path into the run context holding an RFC 3339 instant.
+    /// timer / wait_event: path into the run context holding an RFC 3339 instant (when
+    /// the timer fires; until when the event is waited for).
     #[serde(default)]
     pub until: Option<String>,
     /// timer: fixed delay.
@@ -296,6 +297,9 @@ pub struct WaitEventSpec {
     pub correlation: Option<String>,
     /// How long to wait.
     pub timeout: Option<Duration>,
+    /// Or until when: a path into the run context holding an RFC 3339 instant (a timer
+    /// that an event can cut short).
+    pub until: Option<String>,
     /// Where an expired wait goes.
     pub on_timeout: Target,
 }

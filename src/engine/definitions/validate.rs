@@ -234,7 +234,7 @@ fn allowed_fields(kind: &str) -> &'static [&'static str] {
             "expires_after",
             "on_timeout",
         ],
-        "wait_event" => &["event", "correlation", "timeout", "on_timeout"],
+        "wait_event" => &["event", "correlation", "timeout", "until", "on_timeout"],
         "timer" => &["until", "delay"],
         _ => &[],
     }
@@ -336,10 +336,24 @@ fn build_step(
                 .timeout
                 .as_deref()
                 .and_then(|text| problems.duration(Some(id), "timeout", text));
+            if let Some(path) = &raw.until {
+                if raw.timeout.is_some() {
+                    problems.in_step(
+                        id,
+                        "a wait_event step waits for `timeout` or `until`, not both".into(),
+                    );
+                } else if !is_valid_path(path) {
+                    problems.in_step(
+                        id,
+                        format!("`until` path `{path}` must start with `input.` or `steps.`"),
+                    );
+                }
+            }
             StepKind::WaitEvent(WaitEventSpec {
                 event,
                 correlation: raw.correlation.clone(),
                 timeout,
+                until: raw.until.clone(),
                 on_timeout,
             })
         }

@@ -227,10 +227,22 @@ impl<'a> Transition<'a> {
                             error: None,
                         }
                     }
-                    None => {
-                        self.park(&mut row, spec.timeout);
-                        Entered::Parked
-                    }
+                    None => match &spec.until {
+                        None => {
+                            self.park(&mut row, spec.timeout);
+                            Entered::Parked
+                        }
+                        Some(path) => match self.timer_instant(&TimerSpec::Until(path.clone())) {
+                            Ok(wake_at) => {
+                                self.run.status = RunStatus::Waiting;
+                                row.status = StepStatus::Waiting;
+                                row.wake_at = Some(wake_at);
+                                self.enqueue_current(Some(wake_at));
+                                Entered::Parked
+                            }
+                            Err(error) => self.fail_entered(&mut row, &step.id, error),
+                        },
+                    },
                 }
             }
             StepKind::Timer(spec) => match self.timer_instant(spec) {
@@ -241,16 +253,7 @@ impl<'a> Transition<'a> {
                     self.enqueue_current(Some(wake_at));
                     Entered::Parked
                 }
-                Err(error) => {
-                    row.status = StepStatus::Failed;
-                    row.error = Some(error.clone());
-                    row.finished_at = Some(self.now);
-                    self.record("step_failed", Some(&step.id), json!({ "error": error }));
-                    Entered::Done {
-                        next: Target::Fail,
-                        error: Some(format!("step `{}` failed: {error}", step.id)),
-                    }
-                }
+                Err(error) => self.fail_entered(&mut row, &step.id, error),
             },
         };
         self.new_steps.push(row);
@@ -327,6 +330,18 @@ impl<'a> Transition<'a> {
             Some(&step_id),
             json!({ "outcome": outcome }),
         );
+    }
+
+    /// Fails a step as it is entered (its instant could not be read).
+    fn fail_entered(&mut self, row: &mut StepRow, step_id: &str, error: String) -> Entered {
+        row.status = StepStatus::Failed;
+        row.error = Some(error.clone());
+        row.finished_at = Some(self.now);
+        self.record("step_failed", Some(step_id), json!({ "error": error }));
+        Entered::Done {
+            next: Target::Fail,
+            error: Some(format!("step `{step_id}` failed: {error}")),
+        }
     }
 
     fn timer_instant(&self, spec: &TimerSpec) -> Result<DateTime<Utc>, String> {
