@@ -16,6 +16,7 @@ pub fn all(context: &DomainContext) -> Vec<Box<dyn Domain>> {
         Box::new(crate::lifecycle::Lifecycle::new(context.clone())),
         Box::new(crate::privacy::Privacy::new(context.clone())),
         Box::new(crate::authority::Authority::new(context.clone())),
+        Box::new(crate::reminders::Reminders::new(context.clone())),
     ]
 }
 

@@ -35,6 +35,7 @@ pub mod logging;
 pub mod meta;
 pub mod metrics;
 pub mod privacy;
+pub mod reminders;
 pub mod sandbox;
 pub mod security;
 pub mod sla;
