@@ -1,6 +1,8 @@
 //! The HTTP API (poem + poem-openapi): one file per resource under `api/`, errors as
 //! RFC 9457 problem bodies, the OpenAPI document generated from the code.
 
+pub mod appointment_views;
+pub mod appointments;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
@@ -61,6 +63,9 @@ pub enum ApiTags {
     /// Requests from public authorities: review, narrowing, disclosure, notices,
     /// transparency.
     Authority,
+    /// A business's customers and their consent, appointments and their WhatsApp
+    /// reminders.
+    Appointments,
     /// Liveness and readiness.
     Health,
 }
@@ -79,6 +84,7 @@ type Apis = (
     retention::RetentionApi,
     privacy_requests::PrivacyRequestsApi,
     authority_requests::AuthorityRequestsApi,
+    appointments::AppointmentsApi,
     health::HealthApi,
 );
 
@@ -123,6 +129,9 @@ pub fn openapi_service(engine: Engine, secrets: SecretBox) -> OpenApiService<Api
                 secrets,
             },
             authority_requests::AuthorityRequestsApi {
+                engine: engine.clone(),
+            },
+            appointments::AppointmentsApi {
                 engine: engine.clone(),
             },
             health::HealthApi { engine },

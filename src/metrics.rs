@@ -213,7 +213,7 @@ pub fn escape(value: &str) -> String {
 
 /// Route templates of the API; a request path is counted under the one it matches, or
 /// under `unmatched` (so unknown paths cannot blow up the number of series).
-const ROUTES: [&str; 59] = [
+const ROUTES: [&str; 66] = [
     "/v1/runs",
     "/v1/runs/{id}",
     "/v1/runs/{id}/cancel",
@@ -233,6 +233,13 @@ const ROUTES: [&str; 59] = [
     "/v1/workspaces/{id}/reopen",
     "/v1/workspaces/{id}/templates",
     "/v1/workspaces/{id}/templates/{tid}",
+    "/v1/workspaces/{id}/customers",
+    "/v1/workspaces/{id}/customers/{customer_id}",
+    "/v1/workspaces/{id}/customers/{customer_id}/consent",
+    "/v1/workspaces/{id}/reminder-policy",
+    "/v1/workspaces/{id}/appointments",
+    "/v1/workspaces/{id}/appointments/{appointment_id}",
+    "/v1/workspaces/{id}/appointments/{appointment_id}/cancel",
     "/webhooks/whatsapp",
     "/v1/audit",
     "/v1/audit/verify",

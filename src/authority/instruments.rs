@@ -101,7 +101,8 @@ pub fn tier_of(category: Category) -> Option<Tier> {
         Category::GraphCallRecords
         | Category::MessageStatuses
         | Category::AuditEvents
-        | Category::PrivacyRecords => Some(Tier::NonContent),
+        | Category::PrivacyRecords
+        | Category::CustomerRecords => Some(Tier::NonContent),
         Category::WebhookPayloads
         | Category::InboundMessages
         | Category::TemplateRecords

@@ -34,11 +34,13 @@ pub enum Category {
     LegalRecords,
     /// Privacy requests (deletion, access, disconnect), their timelines and extensions.
     PrivacyRecords,
+    /// A business's customers, their consent, appointments and reminders.
+    CustomerRecords,
 }
 
 impl Category {
     /// Every category, in documentation order.
-    pub const ALL: [Category; 13] = [
+    pub const ALL: [Category; 14] = [
         Category::WorkspaceConfig,
         Category::MetaCredentials,
         Category::GraphCallRecords,
@@ -52,6 +54,7 @@ impl Category {
         Category::EngineState,
         Category::LegalRecords,
         Category::PrivacyRecords,
+        Category::CustomerRecords,
     ];
 
     /// The category with wire name `name`.
@@ -82,6 +85,7 @@ impl Category {
             Category::EngineState => "engine_state",
             Category::LegalRecords => "legal_records",
             Category::PrivacyRecords => "privacy_records",
+            Category::CustomerRecords => "customer_records",
         }
     }
 }

@@ -85,10 +85,16 @@ async fn customer_of(
             let Some(wa_id) = crate::lifecycle::holds::normalise_customer(text) else {
                 return Err(vec![at("/customer", "not a phone number: 6 to 15 digits")]);
             };
-            customer_store::by_wa_id(conn, workspace, &wa_id).await.ok().flatten()
+            customer_store::by_wa_id(conn, workspace, &wa_id)
+                .await
+                .ok()
+                .flatten()
         }
         (None, None, None) => {
-            return Err(vec![at("/customer", "name the customer by `id`, `wa_id` or `phone`")]);
+            return Err(vec![at(
+                "/customer",
+                "name the customer by `id`, `wa_id` or `phone`",
+            )]);
         }
     };
     let Some(customer) = found else {
@@ -124,7 +130,15 @@ pub(super) async fn plan_all(
     for offset in &policy.offsets {
         let offset_seconds = i32::try_from(*offset).unwrap_or(i32::MAX);
         if appointment.status != "booked" {
-            store::plan_reminder(conn, appointment, offset_seconds, None, "cancelled", Some("appointment_cancelled")).await?;
+            store::plan_reminder(
+                conn,
+                appointment,
+                offset_seconds,
+                None,
+                "cancelled",
+                Some("appointment_cancelled"),
+            )
+            .await?;
             continue;
         }
         match schedule::plan(
@@ -135,11 +149,23 @@ pub(super) async fn plan_all(
             now,
         ) {
             Planned::At { at, .. } => {
-                store::plan_reminder(conn, appointment, offset_seconds, Some(at), "planned", None).await?;
+                store::plan_reminder(conn, appointment, offset_seconds, Some(at), "planned", None)
+                    .await?;
             }
             Planned::TooLate { would_have_been } => {
-                let reason = format!("too_late: it would have gone out at {}", would_have_been.to_rfc3339());
-                store::plan_reminder(conn, appointment, offset_seconds, Some(would_have_been), "skipped", Some(&reason)).await?;
+                let reason = format!(
+                    "too_late: it would have gone out at {}",
+                    would_have_been.to_rfc3339()
+                );
+                store::plan_reminder(
+                    conn,
+                    appointment,
+                    offset_seconds,
+                    Some(would_have_been),
+                    "skipped",
+                    Some(&reason),
+                )
+                .await?;
             }
         }
     }
@@ -199,16 +225,27 @@ pub async fn book(
     }
     for (pointer, template) in [
         ("/reminders/template", Some(&policy.template)),
-        ("/reminders/cancellation_template", policy.cancellation_template.as_ref()),
+        (
+            "/reminders/cancellation_template",
+            policy.cancellation_template.as_ref(),
+        ),
     ] {
         let Some(template) = template else { continue };
-        let status = customer_store::template_approved(&mut conn, &workspace, template, &policy.language).await?;
+        let status =
+            customer_store::template_approved(&mut conn, &workspace, template, &policy.language)
+                .await?;
         if status.as_deref() != Some("APPROVED") {
             problems.push(at(
                 pointer,
                 match status {
-                    Some(status) => format!("template `{template}` ({}) is {status}, not APPROVED", policy.language),
-                    None => format!("the workspace has no template `{template}` in {}", policy.language),
+                    Some(status) => format!(
+                        "template `{template}` ({}) is {status}, not APPROVED",
+                        policy.language
+                    ),
+                    None => format!(
+                        "the workspace has no template `{template}` in {}",
+                        policy.language
+                    ),
                 },
             ));
         }
@@ -238,7 +275,11 @@ pub async fn book(
     )
     .await?;
     plan_all(&mut tx, &row, zone_of(&customer), now).await?;
-    audit::append(&mut tx, &[entry(&caller.person, "appointment.booked", &row)]).await?;
+    audit::append(
+        &mut tx,
+        &[entry(&caller.person, "appointment.booked", &row)],
+    )
+    .await?;
     tx.commit().await?;
     start_run(engine, &row).await?;
     get(engine.pool(), caller, &workspace, row.id).await
@@ -333,14 +374,26 @@ pub async fn reschedule(
     }
     let mut tx = engine.pool().begin().await?;
     let row = booked(&mut tx, &workspace, id).await?;
-    store::reschedule(&mut tx, id, start_at, seconds.unwrap_or(row.duration_seconds)).await?;
-    let moved = store::get(&mut tx, id).await?.ok_or(ReminderError::NotFound("appointment", id))?;
+    store::reschedule(
+        &mut tx,
+        id,
+        start_at,
+        seconds.unwrap_or(row.duration_seconds),
+    )
+    .await?;
+    let moved = store::get(&mut tx, id)
+        .await?
+        .ok_or(ReminderError::NotFound("appointment", id))?;
     let customer = customer_store::get(&mut tx, moved.customer_id)
         .await?
         .ok_or(ReminderError::NotFound("customer", moved.customer_id))?;
     plan_all(&mut tx, &moved, zone_of(&customer), Utc::now()).await?;
     announce(engine, &mut tx, &row, caller).await?;
-    audit::append(&mut tx, &[entry(&caller.person, "appointment.rescheduled", &moved)]).await?;
+    audit::append(
+        &mut tx,
+        &[entry(&caller.person, "appointment.rescheduled", &moved)],
+    )
+    .await?;
     tx.commit().await?;
     get(engine.pool(), caller, &workspace, id).await
 }
@@ -357,10 +410,16 @@ pub async fn cancel(
     let mut tx = engine.pool().begin().await?;
     let row = booked(&mut tx, &workspace, id).await?;
     store::cancel(&mut tx, id).await?;
-    let cancelled = store::get(&mut tx, id).await?.ok_or(ReminderError::NotFound("appointment", id))?;
+    let cancelled = store::get(&mut tx, id)
+        .await?
+        .ok_or(ReminderError::NotFound("appointment", id))?;
     plan_all(&mut tx, &cancelled, chrono_tz::UTC, Utc::now()).await?;
     announce(engine, &mut tx, &row, caller).await?;
-    audit::append(&mut tx, &[entry(&caller.person, "appointment.cancelled", &cancelled)]).await?;
+    audit::append(
+        &mut tx,
+        &[entry(&caller.person, "appointment.cancelled", &cancelled)],
+    )
+    .await?;
     tx.commit().await?;
     get(engine.pool(), caller, &workspace, id).await
 }

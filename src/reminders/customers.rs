@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::store::customers::{self as store, ConsentRow, NewCustomerRow};
 pub use super::store::customers::CustomerRow;
+use super::store::customers::{self as store, ConsentRow, NewCustomerRow};
 use super::{ACTOR, ReminderError, at};
 use crate::engine::InputProblem;
 use crate::lifecycle::holds::normalise_customer;
@@ -17,7 +17,14 @@ use crate::security::Caller;
 use crate::security::audit::{self, AuditEntry};
 
 /// Words that, as the whole text of a customer's message, withdraw their opt-in.
-pub const STOP_KEYWORDS: [&str; 6] = ["stop", "stopp", "unsubscribe", "cancel reminders", "arrêt", "baja"];
+pub const STOP_KEYWORDS: [&str; 6] = [
+    "stop",
+    "stopp",
+    "unsubscribe",
+    "cancel reminders",
+    "arrêt",
+    "baja",
+];
 
 /// How consent was given or withdrawn.
 #[derive(Debug, Clone)]
@@ -64,7 +71,10 @@ fn validate_consent(
     problems: &mut Vec<InputProblem>,
 ) {
     if input.method.trim().is_empty() {
-        problems.push(at(&format!("{pointer}/method"), "how it was given: web_form, in_person, whatsapp, ..."));
+        problems.push(at(
+            &format!("{pointer}/method"),
+            "how it was given: web_form, in_person, whatsapp, ...",
+        ));
     }
     if kind == "opt_in" && input.wording.as_deref().is_none_or(|w| w.trim().is_empty()) {
         problems.push(at(
@@ -72,8 +82,14 @@ fn validate_consent(
             "the wording the customer agreed to: the evidence of an approved opt-in",
         ));
     }
-    if input.at.is_some_and(|at| at > now + chrono::Duration::minutes(5)) {
-        problems.push(at(&format!("{pointer}/at"), "consent cannot be given in the future"));
+    if input
+        .at
+        .is_some_and(|at| at > now + chrono::Duration::minutes(5))
+    {
+        problems.push(at(
+            &format!("{pointer}/at"),
+            "consent cannot be given in the future",
+        ));
     }
 }
 
@@ -103,10 +119,17 @@ pub async fn register(
             None
         }
         (Some(text), _) | (None, Some(text)) => {
-            let pointer = if new.wa_id.is_some() { "/wa_id" } else { "/phone" };
+            let pointer = if new.wa_id.is_some() {
+                "/wa_id"
+            } else {
+                "/phone"
+            };
             let wa_id = normalise_customer(text);
             if wa_id.is_none() {
-                problems.push(at(pointer, "not a phone number: 6 to 15 digits, optionally with a leading +"));
+                problems.push(at(
+                    pointer,
+                    "not a phone number: 6 to 15 digits, optionally with a leading +",
+                ));
             }
             wa_id
         }
@@ -114,7 +137,10 @@ pub async fn register(
     if new.timezone.parse::<chrono_tz::Tz>().is_err() {
         problems.push(at(
             "/timezone",
-            format!("`{}` is not an IANA time zone (such as Europe/Berlin)", new.timezone),
+            format!(
+                "`{}` is not an IANA time zone (such as Europe/Berlin)",
+                new.timezone
+            ),
         ));
     }
     if let Some(consent) = &new.opt_in {
@@ -142,11 +168,21 @@ pub async fn register(
             "this workspace has a customer with that WhatsApp number already".into(),
         )
     })?;
-    let customer = store::get(&mut tx, id).await?.ok_or(ReminderError::NotFound("customer", id))?;
-    let mut entries = vec![audit_entry(&caller.person, "customer.registered", &customer)];
+    let customer = store::get(&mut tx, id)
+        .await?
+        .ok_or(ReminderError::NotFound("customer", id))?;
+    let mut entries = vec![audit_entry(
+        &caller.person,
+        "customer.registered",
+        &customer,
+    )];
     if let Some(consent) = &new.opt_in {
-        store::add_consent(&mut tx, &customer, &consent_row("opt_in", consent, &caller.person, now))
-            .await?;
+        store::add_consent(
+            &mut tx,
+            &customer,
+            &consent_row("opt_in", consent, &caller.person, now),
+        )
+        .await?;
         entries.push(audit_entry(&caller.person, "customer.opted_in", &customer));
     }
     audit::append(&mut tx, &entries).await?;
@@ -186,8 +222,17 @@ pub async fn record_consent(
         .await?
         .filter(|c| c.workspace_id == workspace)
         .ok_or(ReminderError::NotFound("customer", id))?;
-    store::add_consent(&mut tx, &customer, &consent_row(kind, input, &caller.person, now)).await?;
-    let action = if opt_in { "customer.opted_in" } else { "customer.opted_out" };
+    store::add_consent(
+        &mut tx,
+        &customer,
+        &consent_row(kind, input, &caller.person, now),
+    )
+    .await?;
+    let action = if opt_in {
+        "customer.opted_in"
+    } else {
+        "customer.opted_out"
+    };
     audit::append(&mut tx, &[audit_entry(&caller.person, action, &customer)]).await?;
     tx.commit().await?;
     get(pool, caller, &workspace, id).await

@@ -60,8 +60,16 @@ async fn plan(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
         .ok_or_else(|| HandlerError::Fatal(format!("appointment {id} does not exist")))?;
     let customer = customer_store::get(&mut tx, row.customer_id)
         .await?
-        .ok_or_else(|| HandlerError::Fatal(format!("customer {} does not exist", row.customer_id)))?;
-    plan_all(&mut tx, &row, customer.timezone.parse().unwrap_or(chrono_tz::UTC), now).await?;
+        .ok_or_else(|| {
+            HandlerError::Fatal(format!("customer {} does not exist", row.customer_id))
+        })?;
+    plan_all(
+        &mut tx,
+        &row,
+        customer.timezone.parse().unwrap_or(chrono_tz::UTC),
+        now,
+    )
+    .await?;
     let reminders = store::reminders(&mut tx, id).await?;
     tx.commit().await?;
     if row.status == "cancelled" {
@@ -81,9 +89,10 @@ async fn plan(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     Ok(match next {
         Some((at, reminder)) => outcome("wait", json!({ "next_at": at, "reminder_id": reminder })),
         // Nothing left to send: stay until the start, so a reschedule still reaches this run.
-        None if row.start_at > now => {
-            outcome("wait", json!({ "next_at": row.start_at, "reminder_id": null }))
-        }
+        None if row.start_at > now => outcome(
+            "wait",
+            json!({ "next_at": row.start_at, "reminder_id": null }),
+        ),
         None => outcome("done", json!({})),
     })
 }
@@ -99,7 +108,10 @@ async fn refusal(
         return Ok(Some(("cancelled", "appointment_cancelled".into())));
     }
     if row.start_at <= Utc::now() {
-        return Ok(Some(("skipped", "too_late: the appointment has started".into())));
+        return Ok(Some((
+            "skipped",
+            "too_late: the appointment has started".into(),
+        )));
     }
     if customer.consent.as_deref() != Some("opt_in") {
         return Ok(Some(("skipped", "opted_out".into())));
@@ -117,13 +129,20 @@ async fn refusal(
             format!("workspace_{}", status.unwrap_or_else(|| "missing".into())),
         )));
     }
-    let template =
-        customer_store::template_approved(conn, &row.workspace_id, &policy.template, &policy.language)
-            .await?;
+    let template = customer_store::template_approved(
+        conn,
+        &row.workspace_id,
+        &policy.template,
+        &policy.language,
+    )
+    .await?;
     if template.as_deref() != Some("APPROVED") {
         return Ok(Some((
             "paused",
-            format!("template_{}", template.unwrap_or_else(|| "missing".into()).to_lowercase()),
+            format!(
+                "template_{}",
+                template.unwrap_or_else(|| "missing".into()).to_lowercase()
+            ),
         )));
     }
     Ok(None)
@@ -148,26 +167,43 @@ async fn fire(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
         tx.commit().await?;
         return reconcile(deps, &current).await;
     }
-    let due = current.planned_at.is_some_and(|at| at <= Utc::now() + Duration::seconds(5));
+    let due = current
+        .planned_at
+        .is_some_and(|at| at <= Utc::now() + Duration::seconds(5));
     if current.state != "planned" || current.planned_version != row.version || !due {
         // Moved or decided meanwhile: `plan` looks again.
-        return Ok(HandlerOutput::ok(json!({ "sent": false, "state": current.state })));
+        return Ok(HandlerOutput::ok(
+            json!({ "sent": false, "state": current.state }),
+        ));
     }
     let policy = Policy::from_json(&row.policy).unwrap_or_default();
     let customer = customer_store::get(&mut tx, row.customer_id)
         .await?
-        .ok_or_else(|| HandlerError::Fatal(format!("customer {} does not exist", row.customer_id)))?;
+        .ok_or_else(|| {
+            HandlerError::Fatal(format!("customer {} does not exist", row.customer_id))
+        })?;
     if let Some((state, reason)) = refusal(&mut tx, &row, &customer, &policy).await? {
         store::set_state(&mut tx, reminder, state, Some(&reason)).await?;
         if state == "paused" {
             store::pause_template(&mut tx, &row.workspace_id, &policy.template, &reason).await?;
         }
         tx.commit().await?;
-        return Ok(HandlerOutput::ok(json!({ "sent": false, "state": state, "reason": reason })));
+        return Ok(HandlerOutput::ok(
+            json!({ "sent": false, "state": state, "reason": reason }),
+        ));
     }
     store::set_sending(&mut tx, reminder).await?;
     tx.commit().await?;
-    send(deps, &call, &row, &customer, &policy.template, &policy, reminder).await
+    send(
+        deps,
+        &call,
+        &row,
+        &customer,
+        &policy.template,
+        &policy,
+        reminder,
+    )
+    .await
 }
 
 /// A send whose outcome a crash cut short: sent if a status webhook names its callback
@@ -177,7 +213,9 @@ async fn reconcile(deps: &WhatsAppDeps, reminder: &ReminderRow) -> Outcome {
     let callback = format!("reminder:{}", reminder.id);
     if let Some(message) = store::message_for_callback(&mut conn, &callback).await? {
         store::set_sent(&mut conn, reminder.id, &message).await?;
-        return Ok(HandlerOutput::ok(json!({ "sent": true, "reconciled": true, "message_id": message })));
+        return Ok(HandlerOutput::ok(
+            json!({ "sent": true, "reconciled": true, "message_id": message }),
+        ));
     }
     let since = reminder.sending_at.unwrap_or_else(Utc::now);
     if Utc::now() - since < RECONCILE_FOR {
@@ -192,7 +230,9 @@ async fn reconcile(deps: &WhatsAppDeps, reminder: &ReminderRow) -> Outcome {
         Some("send_outcome_unknown: cut short and no status arrived; not sent again"),
     )
     .await?;
-    Ok(HandlerOutput::ok(json!({ "sent": false, "reconciled": false })))
+    Ok(HandlerOutput::ok(
+        json!({ "sent": false, "reconciled": false }),
+    ))
 }
 
 /// The template's body parameters: as many as its `{{n}}` placeholders, from the
@@ -219,10 +259,19 @@ async fn parameters(
         .and_then(|part| part["text"].as_str())
         .unwrap_or_default()
         .to_owned();
-    let count = (1..=10).take_while(|n| body.contains(&format!("{{{{{n}}}}}"))).count();
+    let count = (1..=10)
+        .take_while(|n| body.contains(&format!("{{{{{n}}}}}")))
+        .count();
     let zone: chrono_tz::Tz = customer.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let local = row.start_at.with_timezone(&zone).format("%a %-d %b, %H:%M").to_string();
-    let values = [customer.name.clone().unwrap_or_else(|| "there".into()), local];
+    let local = row
+        .start_at
+        .with_timezone(&zone)
+        .format("%a %-d %b, %H:%M")
+        .to_string();
+    let values = [
+        customer.name.clone().unwrap_or_else(|| "there".into()),
+        local,
+    ];
     Ok(values.into_iter().cycle().take(count).collect())
 }
 
@@ -240,7 +289,9 @@ async fn send(
     let failed = |reason: String| async move {
         let mut conn = deps.pool.acquire().await?;
         store::set_state(&mut conn, reminder, "failed", Some(&reason)).await?;
-        Ok::<_, HandlerError>(HandlerOutput::ok(json!({ "sent": false, "reason": reason })))
+        Ok::<_, HandlerError>(HandlerOutput::ok(
+            json!({ "sent": false, "reason": reason }),
+        ))
     };
     let Some(phone) = deps.phone_number_id(workspace).await? else {
         return failed("workspace_has_no_number".into()).await;
@@ -266,11 +317,17 @@ async fn send(
         run_id: Some(call.run_id.uuid()),
         step_id: Some(call.step_id.clone()),
     };
-    match deps.graph.send_template(&context, &token, &phone, &message).await {
+    match deps
+        .graph
+        .send_template(&context, &token, &phone, &message)
+        .await
+    {
         Ok(sent) => {
             let mut conn = deps.pool.acquire().await?;
             store::set_sent(&mut conn, reminder, &sent.id).await?;
-            Ok(HandlerOutput::ok(json!({ "sent": true, "message_id": sent.id })))
+            Ok(HandlerOutput::ok(
+                json!({ "sent": true, "message_id": sent.id }),
+            ))
         }
         Err(CallError::Graph(error)) => {
             let code = error.code;
@@ -278,14 +335,21 @@ async fn send(
             let result = match code {
                 131026 => {
                     customer_store::set_undeliverable(&mut tx, customer.id).await?;
-                    store::set_state(&mut tx, reminder, "failed", Some("undeliverable (131026)")).await?;
+                    store::set_state(&mut tx, reminder, "failed", Some("undeliverable (131026)"))
+                        .await?;
                     Ok(HandlerOutput::ok(json!({ "sent": false, "code": code })))
                 }
                 132001 | 132015 | 132016 => {
-                    let reason = format!("template_paused ({code}): Meta paused, disabled or lost `{template}`");
+                    let reason = format!(
+                        "template_paused ({code}): Meta paused, disabled or lost `{template}`"
+                    );
                     store::set_state(&mut tx, reminder, "paused", Some(&reason)).await?;
                     store::pause_template(&mut tx, workspace, template, &reason).await?;
-                    tracing::warn!(workspace.id = workspace, code, "reminders paused: their template was refused");
+                    tracing::warn!(
+                        workspace.id = workspace,
+                        code,
+                        "reminders paused: their template was refused"
+                    );
                     Ok(HandlerOutput::ok(json!({ "sent": false, "code": code })))
                 }
                 _ => {
@@ -297,7 +361,9 @@ async fn send(
             let result = match result {
                 Err(HandlerError::Fatal(reason)) => {
                     store::set_state(&mut tx, reminder, "failed", Some(&reason)).await?;
-                    Ok(HandlerOutput::ok(json!({ "sent": false, "reason": reason })))
+                    Ok(HandlerOutput::ok(
+                        json!({ "sent": false, "reason": reason }),
+                    ))
                 }
                 other => other,
             };
@@ -337,18 +403,30 @@ async fn send_cancellation(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
                 status: "booked".into(),
                 ..row.clone()
             };
-            store::plan_reminder(&mut tx, &booked, CANCELLATION, Some(Utc::now()), "planned", None).await?;
+            store::plan_reminder(
+                &mut tx,
+                &booked,
+                CANCELLATION,
+                Some(Utc::now()),
+                "planned",
+                None,
+            )
+            .await?;
             store::reminders(&mut tx, id)
                 .await?
                 .into_iter()
                 .find(|r| r.offset_seconds == CANCELLATION)
                 .map(|r| r.id)
-                .ok_or_else(|| HandlerError::Fatal("the cancellation message was not recorded".into()))?
+                .ok_or_else(|| {
+                    HandlerError::Fatal("the cancellation message was not recorded".into())
+                })?
         }
     };
     let customer = customer_store::get(&mut tx, row.customer_id)
         .await?
-        .ok_or_else(|| HandlerError::Fatal(format!("customer {} does not exist", row.customer_id)))?;
+        .ok_or_else(|| {
+            HandlerError::Fatal(format!("customer {} does not exist", row.customer_id))
+        })?;
     if customer.consent.as_deref() != Some("opt_in") || customer.undeliverable_at.is_some() {
         store::set_state(&mut tx, reminder, "skipped", Some("opted_out")).await?;
         tx.commit().await?;

@@ -72,7 +72,11 @@ fn template_name_ok(name: &str) -> bool {
 impl Policy {
     /// `input` over `base` (fields left out keep `base`'s), or every problem at its field
     /// under `prefix` (`/reminders`, ``).
-    pub fn merge(base: &Policy, input: &PolicyInput, prefix: &str) -> Result<Policy, Vec<InputProblem>> {
+    pub fn merge(
+        base: &Policy,
+        input: &PolicyInput,
+        prefix: &str,
+    ) -> Result<Policy, Vec<InputProblem>> {
         let mut problems = Vec::new();
         let mut policy = base.clone();
         if let Some(offsets) = &input.offsets {
@@ -82,7 +86,9 @@ impl Policy {
             }
             for (index, text) in offsets.iter().enumerate() {
                 match crate::duration::parse_duration(text) {
-                    Ok(duration) if duration.as_secs() >= 60 && duration.as_secs() <= 30 * 86400 => {
+                    Ok(duration)
+                        if duration.as_secs() >= 60 && duration.as_secs() <= 30 * 86400 =>
+                    {
                         seconds.push(duration.as_secs() as i64);
                     }
                     Ok(_) => problems.push(at(
@@ -117,7 +123,10 @@ impl Policy {
         }
         if let Some(language) = &input.language {
             if language.is_empty() || language.len() > 15 {
-                problems.push(at(format!("{prefix}/language"), "a language code such as en_US"));
+                problems.push(at(
+                    format!("{prefix}/language"),
+                    "a language code such as en_US",
+                ));
             }
             policy.language = language.clone();
         }
@@ -157,7 +166,10 @@ impl Policy {
     pub fn from_json(value: &Value) -> Option<Policy> {
         let quiet_hours = match &value["quiet_hours"] {
             Value::Null => None,
-            quiet => Some(QuietHours::parse(quiet["from"].as_str()?, quiet["to"].as_str()?)?),
+            quiet => Some(QuietHours::parse(
+                quiet["from"].as_str()?,
+                quiet["to"].as_str()?,
+            )?),
         };
         Some(Policy {
             offsets: value["offsets_seconds"]

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 
 /// How close to now a reminder may still be planned: one that would go out sooner is
 /// skipped as too late.
-pub const MIN_LEAD: Duration = Duration::seconds(60);
+pub const MIN_LEAD: Duration = Duration::seconds(5);
 
 /// A nightly (or any daily) window in which nothing is sent, on the customer's clock:
 /// sending at `from` or at `to` is allowed, anything strictly between is not. `from` after
@@ -133,40 +133,84 @@ mod tests {
         let cases = [
             (
                 "24 h before, across the October change: 24 hours, not the same wall time",
-                "2026-10-25T09:00:00Z", h(24), berlin, night(), "2026-10-24T09:00:00Z", false,
+                "2026-10-25T09:00:00Z",
+                h(24),
+                berlin,
+                night(),
+                "2026-10-24T09:00:00Z",
+                false,
             ),
             (
                 "2 h before 08:30 CET is 06:30: moved to 21:00 the evening before, still CEST",
-                "2026-10-25T07:30:00Z", h(2), berlin, night(), "2026-10-24T19:00:00Z", true,
+                "2026-10-25T07:30:00Z",
+                h(2),
+                berlin,
+                night(),
+                "2026-10-24T19:00:00Z",
+                true,
             ),
             (
                 "2 h before 09:00 CEST on the March change is 07:00: moved to 21:00 CET",
-                "2026-03-29T07:00:00Z", h(2), berlin, night(), "2026-03-28T20:00:00Z", true,
+                "2026-03-29T07:00:00Z",
+                h(2),
+                berlin,
+                night(),
+                "2026-03-28T20:00:00Z",
+                true,
             ),
             (
                 "New York, the day before its own November change",
-                "2026-11-01T12:30:00Z", h(24), new_york, night(), "2026-10-31T12:30:00Z", false,
+                "2026-11-01T12:30:00Z",
+                h(24),
+                new_york,
+                night(),
+                "2026-10-31T12:30:00Z",
+                false,
             ),
             (
                 "New York at 23:00 EDT is quiet: 21:00 EDT the same evening",
-                "2026-10-10T05:00:00Z", h(2), new_york, night(), "2026-10-10T01:00:00Z", true,
+                "2026-10-10T05:00:00Z",
+                h(2),
+                new_york,
+                night(),
+                "2026-10-10T01:00:00Z",
+                true,
             ),
             (
                 "exactly 21:00 and exactly 08:00 are not quiet",
-                "2026-06-10T21:00:00Z", h(2), berlin, night(), "2026-06-10T19:00:00Z", false,
+                "2026-06-10T21:00:00Z",
+                h(2),
+                berlin,
+                night(),
+                "2026-06-10T19:00:00Z",
+                false,
             ),
             (
                 "exactly 08:00 Berlin",
-                "2026-06-11T08:00:00Z", h(2), berlin, night(), "2026-06-11T06:00:00Z", false,
+                "2026-06-11T08:00:00Z",
+                h(2),
+                berlin,
+                night(),
+                "2026-06-11T06:00:00Z",
+                false,
             ),
             (
                 "a window inside the day (lunch) moves to its start the same day",
-                "2026-06-10T12:00:00Z", h(1), berlin, QuietHours::parse("12:00", "14:00"),
-                "2026-06-10T10:00:00Z", true,
+                "2026-06-10T12:00:00Z",
+                h(1),
+                berlin,
+                QuietHours::parse("12:00", "14:00"),
+                "2026-06-10T10:00:00Z",
+                true,
             ),
             (
                 "no quiet hours: exactly the offset",
-                "2026-06-11T05:00:00Z", h(2), berlin, None, "2026-06-11T03:00:00Z", false,
+                "2026-06-11T05:00:00Z",
+                h(2),
+                berlin,
+                None,
+                "2026-06-11T03:00:00Z",
+                false,
             ),
         ];
         for (what, start, offset, zone, quiet, expected, shifted) in cases {
@@ -203,7 +247,7 @@ mod tests {
             }
         );
         // Closer than the minimum lead counts as passed.
-        let now = utc("2026-06-11T05:29:30Z");
+        let now = utc("2026-06-11T05:29:57Z");
         assert!(matches!(
             plan(start, Duration::hours(1), berlin, None, now),
             Planned::TooLate { .. }

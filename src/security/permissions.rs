@@ -48,6 +48,11 @@ pub enum Permission {
     ReadTransparency,
     /// Read the notices sent to businesses about disclosures of their data.
     ReadNotices,
+    /// Register customers and their consent, book, move and cancel appointments, set the
+    /// reminder policy.
+    ManageAppointments,
+    /// Read customers, appointments and their reminders.
+    ReadAppointments,
 }
 
 impl Permission {
@@ -110,6 +115,9 @@ impl Permission {
             ],
             // A business reads its own notices through its own key, whatever its role.
             Permission::ReadNotices => &Role::ALL,
+            // The business's systems and its operators book; compliance reads.
+            Permission::ManageAppointments => &[Role::Admin, Role::Integrator],
+            Permission::ReadAppointments => &Role::ALL,
         }
     }
 }

@@ -98,7 +98,9 @@ fn request(operation: &str, run: &str) -> (String, Value) {
             },
         )
         .replace("{name}", "review")
-        .replace("{tid}", "1");
+        .replace("{tid}", "1")
+        .replace("{customer_id}", "00000000-0000-0000-0000-000000000000")
+        .replace("{appointment_id}", "00000000-0000-0000-0000-000000000000");
     let by_uuid = [
         "/v1/keys/{id}",
         "/v1/people/{id}",
@@ -159,6 +161,20 @@ fn request(operation: &str, run: &str) -> (String, Value) {
         ("POST", "/v1/authority-requests/{id}/clarification") => json!({ "note": "matrix" }),
         ("POST", "/v1/authority-requests/{id}/disclosure") => json!({ "decision": "approve" }),
         ("POST", "/v1/authority-requests/{id}/post-review") => json!({ "finding": "sound" }),
+        ("POST", "/v1/workspaces/{id}/customers") => {
+            json!({ "wa_id": "4915100000001", "timezone": "Europe/Berlin" })
+        }
+        ("POST", "/v1/workspaces/{id}/customers/{customer_id}/consent") => {
+            json!({ "kind": "opt_out", "method": "api" })
+        }
+        ("PUT", "/v1/workspaces/{id}/reminder-policy") => json!({ "offsets": ["24h"] }),
+        ("POST", "/v1/workspaces/{id}/appointments") => json!({
+            "customer": { "wa_id": "4915100000001" }, "start_at": "2030-01-01T10:00:00Z",
+            "duration": "30m"
+        }),
+        ("PATCH", "/v1/workspaces/{id}/appointments/{appointment_id}") => {
+            json!({ "start_at": "2030-01-01T10:00:00Z" })
+        }
         ("PUT", "/v1/retention/policies") => json!({ "policies": [{
             "category": "webhook_payloads", "workspace_status": "active",
             "keep_for": "30d", "reason": "matrix"
@@ -217,6 +233,7 @@ async fn the_role_matrix_in_security_md_is_what_the_server_does() {
                 "POST" => app.post_as(&path, &body, name).await,
                 "DELETE" => app.delete_as(&path, name).await,
                 "PUT" => app.put_as(&path, &body, name).await,
+                "PATCH" => app.patch_as(&path, &body, name).await,
                 other => panic!("{operation}: method {other} not covered"),
             };
             match cell.as_str() {

@@ -254,6 +254,20 @@ impl TestApp {
         read(response).await
     }
 
+    /// PATCHes JSON with the key named `actor`.
+    pub async fn patch_as(&self, path: &str, body: &Value, actor: &str) -> (u16, Value) {
+        let token = self.token(actor).await;
+        let response = self
+            .client
+            .patch(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
     /// DELETEs with the key named `actor`.
     pub async fn delete_as(&self, path: &str, actor: &str) -> (u16, Value) {
         let token = self.token(actor).await;

@@ -28,6 +28,7 @@ mod migrations;
 mod onboarding;
 mod openapi;
 mod privacy_requests;
+mod reminders;
 mod restart;
 mod retention;
 mod runs;

@@ -698,7 +698,7 @@ async fn a_worker_killed_mid_erasure_finishes_it_once() {
 }
 
 /// What the customer's phone shows: the parameters of each message it received.
-async fn handset(app: &TestApp, wa_id: &str) -> Vec<Value> {
+pub async fn handset(app: &TestApp, wa_id: &str) -> Vec<Value> {
     let sandbox = app.sandbox_address.as_ref().expect("a sandbox");
     let body: Value = app
         .client

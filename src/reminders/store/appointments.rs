@@ -210,7 +210,10 @@ const REMINDER_COLUMNS: &str = "r.id, r.appointment_id, r.offset_seconds, r.plan
     (select s.status from message_statuses s where s.message_id = r.message_id) as delivery";
 
 /// An appointment's reminders, latest first (the largest offset goes out first).
-pub async fn reminders(conn: &mut PgConnection, appointment: Uuid) -> sqlx::Result<Vec<ReminderRow>> {
+pub async fn reminders(
+    conn: &mut PgConnection,
+    appointment: Uuid,
+) -> sqlx::Result<Vec<ReminderRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {REMINDER_COLUMNS} from reminders r where r.appointment_id = $1
          order by r.offset_seconds desc"
@@ -230,8 +233,9 @@ pub async fn lock_reminder(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Op
     .await
 }
 
-/// Plans (or re-plans) the reminder of `offset`: a reminder already sent, sending,
-/// failed or paused keeps its state; the others take `state`, `planned_at`, `reason`.
+/// Plans (or re-plans) the reminder of `offset`: one planned, cancelled, or skipped as
+/// too late (a reschedule can undo that) takes `state`, `planned_at`, `reason`; one sent,
+/// being sent, failed, paused or skipped for another reason (an opt-out) keeps its state.
 #[allow(clippy::too_many_arguments)]
 pub async fn plan_reminder(
     conn: &mut PgConnection,
@@ -248,7 +252,8 @@ pub async fn plan_reminder(
          on conflict (appointment_id, offset_seconds) do update
          set planned_at = excluded.planned_at, planned_version = excluded.planned_version,
              state = excluded.state, reason = excluded.reason
-         where reminders.state in ('planned', 'skipped', 'cancelled')",
+         where reminders.state in ('planned', 'cancelled')
+            or (reminders.state = 'skipped' and reminders.reason like 'too_late%')",
     )
     .bind(Uuid::now_v7())
     .bind(appointment.id)

@@ -168,10 +168,12 @@ pub async fn consents(conn: &mut PgConnection, customer: Uuid) -> sqlx::Result<V
 
 /// Marks a customer undeliverable (Meta's 131026).
 pub async fn set_undeliverable(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("update customers set undeliverable_at = coalesce(undeliverable_at, now()) where id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "update customers set undeliverable_at = coalesce(undeliverable_at, now()) where id = $1",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

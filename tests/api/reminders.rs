@@ -1,0 +1,373 @@
+//! Appointment reminders against the Meta sandbox over real HTTP: a reminder sent once
+//! with its delivery followed; bad bookings refused naming the field, storing nothing; a
+//! reschedule before and after the first reminder (the same run, nothing sent twice); a
+//! cancel with its cancellation message; an opt-out stopping the next reminder; a reminder
+//! moved too late skipped with its reason; a template paused by Meta pausing its reminders.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{PATIENCE, TestApp, spawn_app};
+use crate::onboarding::onboard;
+use crate::privacy_requests::handset;
+
+const REMINDER: &str = include_str!("../../workflows/appointment_reminder.toml");
+const CUSTOMER: &str = "491577700031";
+
+/// An app with workspace `ws_r` connected through the sandbox, templates
+/// `appointment_reminder` and `appointment_cancelled` approved, and customer [`CUSTOMER`]
+/// opted in; answers the customer's id.
+async fn ready() -> (TestApp, PgPool, String) {
+    let onboarding = std::fs::read_to_string("workflows/onboarding.toml").unwrap();
+    let approval = std::fs::read_to_string("workflows/template_approval.toml").unwrap();
+    let app = spawn_app(&[
+        ("onboarding", onboarding.as_str()),
+        ("template_approval", approval.as_str()),
+        ("appointment_reminder", REMINDER),
+    ])
+    .await;
+    let (_, run, _) = onboard(&app, "ws_r").await;
+    app.wait_for_status(&run, "succeeded").await;
+    for (name, text) in [
+        ("appointment_reminder", "Hi {{1}}, see you on {{2}}."),
+        (
+            "appointment_cancelled",
+            "Hi {{1}}, your appointment on {{2}} is cancelled.",
+        ),
+    ] {
+        let (status, created) = app
+            .post(
+                "/v1/workspaces/ws_r/templates",
+                &json!({ "name": name, "language": "en_US", "category": "UTILITY",
+                         "components": [{ "type": "BODY", "text": text }],
+                         "examples": ["Ana", "Tue 9 Jun, 10:00"] }),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        app.wait_for_status(created["run_id"].as_str().unwrap(), "succeeded")
+            .await;
+    }
+    let customer = register(&app, CUSTOMER, true).await;
+    let pool = PgPool::connect(&app.database_url).await.unwrap();
+    (app, pool, customer)
+}
+
+async fn register(app: &TestApp, wa_id: &str, opted_in: bool) -> String {
+    let mut body =
+        json!({ "phone": format!("+{wa_id}"), "name": "Ilse", "timezone": "Europe/Berlin" });
+    if opted_in {
+        body["opt_in"] = json!({ "method": "web_form",
+            "wording": "Yes, send me appointment reminders on WhatsApp" });
+    }
+    let (status, customer) = app.post("/v1/workspaces/ws_r/customers", &body).await;
+    assert_eq!(status, 201, "{customer}");
+    customer["id"].as_str().unwrap().to_owned()
+}
+
+/// Books an appointment starting in `start_in` seconds with `offsets`, no quiet hours.
+async fn book(app: &TestApp, start_in: i64, offsets: &[&str], extra: Value) -> Value {
+    let mut reminders = json!({ "offsets": offsets, "no_quiet_hours": true });
+    if let (Value::Object(reminders), Value::Object(extra)) = (&mut reminders, extra) {
+        reminders.extend(extra);
+    }
+    let (status, booked) = app
+        .post(
+            "/v1/workspaces/ws_r/appointments",
+            &json!({ "customer": { "wa_id": CUSTOMER },
+                     "start_at": Utc::now() + chrono::Duration::seconds(start_in),
+                     "duration": "45m", "reminders": reminders }),
+        )
+        .await;
+    assert_eq!(status, 201, "{booked}");
+    booked
+}
+
+/// Waits until `check` holds for the appointment; answers it.
+async fn wait_for(app: &TestApp, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE + Duration::from_secs(60);
+    loop {
+        let (status, appointment) = app
+            .get(&format!("/v1/workspaces/ws_r/appointments/{id}"))
+            .await;
+        assert_eq!(status, 200, "{appointment}");
+        if check(&appointment) {
+            return appointment;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "appointment {id} never {what}: {appointment:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn reminder(appointment: &Value, index: usize) -> &Value {
+    &appointment["reminders"][index]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reminder_goes_out_once_with_its_callback_data_and_its_delivery_is_followed() {
+    let (app, _pool, _) = ready().await;
+    let booked = book(&app, 75, &["1m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap();
+    assert_eq!(reminder(&booked, 0)["state"], "planned");
+    let delivered = wait_for(&app, id, "had its reminder delivered", |a| {
+        matches!(
+            reminder(a, 0)["delivery"].as_str(),
+            Some("delivered" | "read")
+        )
+    })
+    .await;
+    let sent = reminder(&delivered, 0);
+    assert_eq!(sent["state"], "sent");
+    let planned: chrono::DateTime<Utc> =
+        serde_json::from_value(sent["planned_at"].clone()).unwrap();
+    let at: chrono::DateTime<Utc> = serde_json::from_value(sent["sent_at"].clone()).unwrap();
+    assert!(at >= planned, "sent {at}, planned {planned}");
+    let messages = handset(&app, CUSTOMER).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["template"], "appointment_reminder");
+    assert_eq!(messages[0]["parameters"][0], "Ilse");
+    assert_eq!(messages[0]["id"], sent["message_id"]);
+    // The run stays until the start, then ends.
+    let run = delivered["run_id"].as_str().unwrap();
+    let (_, state) = app.get(&format!("/v1/runs/{run}")).await;
+    assert_eq!(state["current_step"], "sleep", "{state}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_bookings_are_refused_naming_the_field_and_store_nothing() {
+    let (app, _pool, _) = ready().await;
+    let silent = register(&app, "491577700032", false).await;
+    let (status, problem) = app
+        .post(
+            "/v1/workspaces/ws_r/customers",
+            &json!({ "name": "No number", "timezone": "Europe/Berlin" }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["errors"][0]["pointer"].as_str()),
+        (422, Some("/wa_id")),
+        "{problem}"
+    );
+    let (status, problem) = app
+        .post(
+            "/v1/workspaces/ws_r/customers",
+            &json!({ "wa_id": "491577700039", "timezone": "Mars/Olympus_Mons" }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["errors"][0]["pointer"].as_str()),
+        (422, Some("/timezone")),
+        "{problem}"
+    );
+    let soon = |seconds: i64| Utc::now() + chrono::Duration::seconds(seconds);
+    let cases = [
+        (
+            json!({ "customer": { "wa_id": CUSTOMER }, "start_at": soon(-60), "duration": "30m" }),
+            "/start_at",
+        ),
+        (
+            json!({ "customer": { "wa_id": CUSTOMER }, "start_at": soon(600), "duration": "30m",
+                 "reminders": { "offsets": ["1h"] } }),
+            "/reminders/offsets/0",
+        ),
+        (
+            json!({ "customer": { "wa_id": CUSTOMER }, "start_at": soon(90_000), "duration": "30m",
+                 "reminders": { "template": "no_such_template" } }),
+            "/reminders/template",
+        ),
+        (
+            json!({ "customer": {}, "start_at": soon(90_000), "duration": "30m" }),
+            "/customer",
+        ),
+        (
+            json!({ "customer": { "id": silent }, "start_at": soon(90_000), "duration": "30m" }),
+            "/customer",
+        ),
+        (
+            json!({ "customer": { "wa_id": CUSTOMER }, "start_at": soon(90_000), "duration": "forever" }),
+            "/duration",
+        ),
+    ];
+    for (body, pointer) in cases {
+        let (status, problem) = app.post("/v1/workspaces/ws_r/appointments", &body).await;
+        assert_eq!(status, 422, "{pointer}: {problem}");
+        let pointers: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["pointer"].as_str().unwrap())
+            .collect();
+        assert!(pointers.contains(&pointer), "{pointer}: {problem}");
+    }
+    assert_eq!(app.count("select count(*) from appointments").await, 0);
+    assert_eq!(app.count("select count(*) from reminders").await, 0);
+    // Another workspace's key sees none of it.
+    app.create_workspaces(&["ws_other"]).await;
+    app.create_key(
+        "other",
+        bazaarstreet::security::Role::Integrator,
+        Some("ws_other"),
+    )
+    .await;
+    let (status, _) = app.get_as("/v1/workspaces/ws_r/customers", "other").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reschedule_plans_again_in_the_same_run_and_nothing_is_sent_twice() {
+    let (app, _pool, _) = ready().await;
+    let booked = book(&app, 85, &["1m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let run = booked["run_id"].as_str().unwrap().to_owned();
+    let first_plan = reminder(&booked, 0)["planned_at"].clone();
+    // Before it went out: moved later, planned again.
+    let later = Utc::now() + chrono::Duration::seconds(400);
+    let (status, moved) = app
+        .patch_as(
+            &format!("/v1/workspaces/ws_r/appointments/{id}"),
+            &json!({ "start_at": later }),
+            "tester",
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_ne!(reminder(&moved, 0)["planned_at"], first_plan);
+    assert_eq!(moved["version"], 2);
+    // Moved back close: it goes out, once.
+    let close = Utc::now() + chrono::Duration::seconds(70);
+    let (status, _) = app
+        .patch_as(
+            &format!("/v1/workspaces/ws_r/appointments/{id}"),
+            &json!({ "start_at": close }),
+            "tester",
+        )
+        .await;
+    assert_eq!(status, 200);
+    wait_for(&app, &id, "sent its reminder", |a| {
+        reminder(a, 0)["state"] == "sent"
+    })
+    .await;
+    // After it went out: moved again, the sent reminder is not sent again.
+    let (status, after) = app
+        .patch_as(
+            &format!("/v1/workspaces/ws_r/appointments/{id}"),
+            &json!({ "start_at": Utc::now() + chrono::Duration::seconds(500) }),
+            "tester",
+        )
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(reminder(&after, 0)["state"], "sent");
+    assert_eq!(after["run_id"], run.as_str(), "the same run");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(handset(&app, CUSTOMER).await.len(), 1);
+    assert_eq!(
+        app.count("select count(*) from runs where workflow = 'appointment_reminder'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_stops_the_reminders_and_sends_the_cancellation_once() {
+    let (app, _pool, _) = ready().await;
+    let booked = book(
+        &app,
+        4_000,
+        &["30m", "10m"],
+        json!({ "cancellation_template": "appointment_cancelled" }),
+    )
+    .await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let (status, cancelled) = app
+        .post(
+            &format!("/v1/workspaces/ws_r/appointments/{id}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    for index in 0..2 {
+        assert_eq!(
+            reminder(&cancelled, index)["state"],
+            "cancelled",
+            "{cancelled}"
+        );
+    }
+    let run = booked["run_id"].as_str().unwrap();
+    app.wait_for_status(run, "succeeded").await;
+    let messages = handset(&app, CUSTOMER).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["template"], "appointment_cancelled");
+    let (status, again) = app
+        .post(
+            &format!("/v1/workspaces/ws_r/appointments/{id}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_opt_out_stops_the_next_reminder() {
+    let (app, _pool, customer) = ready().await;
+    let booked = book(&app, 75, &["1m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let (status, out) = app
+        .post(
+            &format!("/v1/workspaces/ws_r/customers/{customer}/consent"),
+            &json!({ "kind": "opt_out", "method": "phone_call" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["consent"], "opt_out");
+    let skipped = wait_for(&app, &id, "skipped its reminder", |a| {
+        reminder(a, 0)["state"] == "skipped"
+    })
+    .await;
+    assert_eq!(reminder(&skipped, 0)["reason"], "opted_out");
+    assert!(handset(&app, CUSTOMER).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reminder_moved_too_late_is_skipped_with_its_reason() {
+    let (app, _pool, _) = ready().await;
+    let booked = book(&app, 4_000, &["30m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let (status, moved) = app
+        .patch_as(
+            &format!("/v1/workspaces/ws_r/appointments/{id}"),
+            &json!({ "start_at": Utc::now() + chrono::Duration::seconds(600) }),
+            "tester",
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    let first = reminder(&moved, 0);
+    assert_eq!(first["state"], "skipped", "{moved}");
+    assert!(
+        first["reason"].as_str().unwrap().starts_with("too_late"),
+        "{first}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_paused_by_meta_pauses_its_reminders() {
+    let (app, pool, _) = ready().await;
+    let booked = book(&app, 75, &["1m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    sqlx::query(
+        "update whatsapp_templates set status = 'PAUSED' where name = 'appointment_reminder'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let paused = wait_for(&app, &id, "paused its reminder", |a| {
+        reminder(a, 0)["state"] == "paused"
+    })
+    .await;
+    assert_eq!(reminder(&paused, 0)["reason"], "template_paused");
+    assert!(handset(&app, CUSTOMER).await.is_empty());
+}
