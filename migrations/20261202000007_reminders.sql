@@ -80,3 +80,10 @@ create table reminders (
     unique (appointment_id, offset_seconds)
 );
 create index reminders_message_idx on reminders (message_id) where message_id is not null;
+
+-- Customers' messages the reminders domain has read (a STOP reply, a quick-reply tap);
+-- those that came in before it existed need no reading.
+alter table inbound_messages add column reminders_seen boolean not null default false;
+update inbound_messages set reminders_seen = true;
+create index inbound_messages_reminders_unseen_idx on inbound_messages (received_at)
+    where not reminders_seen;

@@ -4,7 +4,10 @@
 //! `workflows/appointment_reminder.toml` per appointment that plans each reminder on the
 //! customer's clock ([`schedule`]), sleeps on a durable timer a reschedule or cancel cuts
 //! short, re-checks everything at fire time and sends the template with the reminder's id
-//! as callback data ([`handlers`]). Its SQL is in [`store`].
+//! as callback data ([`handlers`]); customers' STOP replies and quick-reply taps are read
+//! by [`replies`]. Its SQL is in [`store`].
+
+use futures::FutureExt;
 
 use crate::domain::{BackgroundLoop, Domain, DomainContext, Shutdown};
 use crate::engine::handlers::HandlerRegistry;
@@ -15,6 +18,7 @@ pub mod appointments;
 pub mod customers;
 pub mod handlers;
 pub mod policy;
+pub mod replies;
 pub mod schedule;
 pub mod store;
 
@@ -105,7 +109,10 @@ impl Domain for Reminders {
         );
     }
 
-    fn background_loops(&self, _engine: &Engine, _shutdown: Shutdown) -> Vec<BackgroundLoop> {
-        Vec::new()
+    fn background_loops(&self, engine: &Engine, shutdown: Shutdown) -> Vec<BackgroundLoop> {
+        vec![BackgroundLoop {
+            name: "reminders.replies",
+            task: replies::run(engine.clone(), shutdown).boxed(),
+        }]
     }
 }

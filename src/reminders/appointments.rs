@@ -326,7 +326,7 @@ async fn announce(
     engine: &Engine,
     tx: &mut sqlx::PgConnection,
     row: &AppointmentRow,
-    caller: &Caller,
+    actor: Actor<'_>,
 ) -> Result<(), ReminderError> {
     if let Some(run) = row.run_id {
         let correlation = row.id.to_string();
@@ -339,7 +339,7 @@ async fn announce(
                     correlation: &correlation,
                     payload: &json!({ "version": row.version + 1 }),
                 },
-                Actor::Caller(caller),
+                actor,
             )
             .await;
         // A run that finished (every reminder went out, the start has passed) has
@@ -388,7 +388,7 @@ pub async fn reschedule(
         .await?
         .ok_or(ReminderError::NotFound("customer", moved.customer_id))?;
     plan_all(&mut tx, &moved, zone_of(&customer), Utc::now()).await?;
-    announce(engine, &mut tx, &row, caller).await?;
+    announce(engine, &mut tx, &row, Actor::Caller(caller)).await?;
     audit::append(
         &mut tx,
         &[entry(&caller.person, "appointment.rescheduled", &moved)],
@@ -414,7 +414,7 @@ pub async fn cancel(
         .await?
         .ok_or(ReminderError::NotFound("appointment", id))?;
     plan_all(&mut tx, &cancelled, chrono_tz::UTC, Utc::now()).await?;
-    announce(engine, &mut tx, &row, caller).await?;
+    announce(engine, &mut tx, &row, Actor::Caller(caller)).await?;
     audit::append(
         &mut tx,
         &[entry(&caller.person, "appointment.cancelled", &cancelled)],
@@ -422,6 +422,33 @@ pub async fn cancel(
     .await?;
     tx.commit().await?;
     get(engine.pool(), caller, &workspace, id).await
+}
+
+/// Cancels the appointment the customer tapped `cancel` on (in the caller's
+/// transaction); one already cancelled stays as it is.
+pub async fn cancel_by_customer(
+    engine: &Engine,
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+) -> Result<(), ReminderError> {
+    let Some(row) = store::lock(tx, id)
+        .await?
+        .filter(|row| row.status == "booked")
+    else {
+        return Ok(());
+    };
+    store::cancel(tx, id).await?;
+    let cancelled = store::get(tx, id)
+        .await?
+        .ok_or(ReminderError::NotFound("appointment", id))?;
+    plan_all(tx, &cancelled, chrono_tz::UTC, Utc::now()).await?;
+    announce(engine, tx, &row, Actor::Service(super::ACTOR)).await?;
+    audit::append(
+        tx,
+        &[entry(super::ACTOR, "appointment.cancelled", &cancelled)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// One appointment of `workspace` with its reminders.

@@ -117,6 +117,8 @@ pub struct InboundRequest {
     pub text: String,
     /// Makes it a quick-reply button tap with this payload.
     pub button_payload: Option<String>,
+    /// The message it answers (a button tap answers the template message it belongs to).
+    pub context_id: Option<String>,
 }
 
 /// `POST /sandbox/inbound`: a customer writes (or taps a template's quick-reply button);
@@ -137,7 +139,7 @@ pub async fn inbound(
         hex::encode(rand::random::<[u8; 12]>()).to_ascii_uppercase()
     );
     let timestamp = chrono::Utc::now().timestamp().to_string();
-    let message = match &request.button_payload {
+    let mut message = match &request.button_payload {
         Some(payload) => {
             json!({ "from": request.from, "id": id, "timestamp": timestamp, "type": "button",
             "button": { "payload": payload, "text": request.text } })
@@ -145,6 +147,9 @@ pub async fn inbound(
         None => json!({ "from": request.from, "id": id, "timestamp": timestamp, "type": "text",
             "text": { "body": request.text } }),
     };
+    if let Some(context) = &request.context_id {
+        message["context"] = json!({ "from": business.display_phone_number, "id": context });
+    }
     let payload = json!({ "object": "whatsapp_business_account", "entry": [{ "id": business.waba_id, "changes": [{
     "field": "messages",
     "value": {

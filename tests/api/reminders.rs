@@ -371,3 +371,76 @@ async fn a_template_paused_by_meta_pauses_its_reminders() {
     assert_eq!(reminder(&paused, 0)["reason"], "template_paused");
     assert!(handset(&app, CUSTOMER).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quick_replies_confirm_or_cancel_and_a_stop_reply_opts_out() {
+    use crate::onboarding::sandbox_post;
+    let (app, pool, customer) = ready().await;
+    let phone: String =
+        sqlx::query_scalar("select phone_number_id from workspaces where id = 'ws_r'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let booked = book(&app, 75, &["1m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let sent = wait_for(&app, &id, "sent its reminder", |a| {
+        reminder(a, 0)["state"] == "sent"
+    })
+    .await;
+    let message = reminder(&sent, 0)["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A tap on an unrelated message changes nothing; on the reminder, it confirms.
+    sandbox_post(
+        &app,
+        "/sandbox/inbound",
+        json!({ "phone_number_id": phone, "from": CUSTOMER, "text": "Cancel",
+                "button_payload": "cancel", "context_id": "wamid.SOMETHING_ELSE" }),
+    )
+    .await;
+    sandbox_post(
+        &app,
+        "/sandbox/inbound",
+        json!({ "phone_number_id": phone, "from": CUSTOMER, "text": "Confirm",
+                "button_payload": "appt:confirm", "context_id": message }),
+    )
+    .await;
+    let confirmed = wait_for(&app, &id, "was confirmed", |a| !a["confirmed_at"].is_null()).await;
+    assert_eq!(confirmed["status"], "booked");
+    // Cancel by quick reply.
+    sandbox_post(
+        &app,
+        "/sandbox/inbound",
+        json!({ "phone_number_id": phone, "from": CUSTOMER, "text": "Cancel",
+                "button_payload": "cancel", "context_id": message }),
+    )
+    .await;
+    wait_for(&app, &id, "was cancelled", |a| a["status"] == "cancelled").await;
+    // STOP: opted out, by the service, as a keyword.
+    sandbox_post(
+        &app,
+        "/sandbox/inbound",
+        json!({ "phone_number_id": phone, "from": CUSTOMER, "text": " Stop " }),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, seen) = app
+            .get(&format!("/v1/workspaces/ws_r/customers/{customer}"))
+            .await;
+        if seen["consent"] == "opt_out" {
+            let last = seen["consents"].as_array().unwrap().last().unwrap().clone();
+            assert_eq!(
+                (last["method"].as_str(), last["recorded_by"].as_str()),
+                (Some("keyword"), Some("reminders"))
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never opted out: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
