@@ -60,7 +60,7 @@ fn bad_version(version: &str) -> Option<Response> {
 }
 
 /// Applies a fault armed for `operation`: its delay, then its error, if any.
-async fn fault(sandbox: &Sandbox, operation: &str) -> Option<Response> {
+pub(super) async fn fault(sandbox: &Sandbox, operation: &str) -> Option<Response> {
     let fault = sandbox.take_fault(operation)?;
     if !fault.delay.is_zero() {
         tokio::time::sleep(fault.delay).await;

@@ -15,7 +15,8 @@ use crate::meta::GraphError;
 /// `POST /{v}/{phone}/messages`: template messages. Accepted messages get status webhooks
 /// (`sent` and `delivered` batched in one delivery, then `read`); faults
 /// `webhook.status.skip_delivered`, `webhook.status.duplicate` and
-/// `webhook.status.reorder` make them arrive the way Meta sometimes sends them.
+/// `webhook.status.reorder` make them arrive the way Meta sometimes sends them; a fault
+/// armed for `message.sent` acts after the message went out (a late or lost answer).
 #[handler]
 pub async fn send_message(
     sandbox: Data<&Arc<Sandbox>>,
@@ -83,6 +84,11 @@ pub async fn send_message(
                 &to,
                 body["biz_opaque_callback_data"].as_str(),
             );
+            // `message.sent`: the message went out, and the answer is late or lost (what a
+            // sender killed mid-call, or a dropped connection, leaves behind).
+            if let Some(response) = super::graph::fault(&sandbox, "message.sent").await {
+                return response;
+            }
             ok(json!({
                 "messaging_product": "whatsapp",
                 "contacts": [{ "input": body["to"], "wa_id": to }],

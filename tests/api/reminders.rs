@@ -21,14 +21,25 @@ const CUSTOMER: &str = "491577700031";
 /// `appointment_reminder` and `appointment_cancelled` approved, and customer [`CUSTOMER`]
 /// opted in; answers the customer's id.
 async fn ready() -> (TestApp, PgPool, String) {
-    let onboarding = std::fs::read_to_string("workflows/onboarding.toml").unwrap();
-    let approval = std::fs::read_to_string("workflows/template_approval.toml").unwrap();
+    let (onboarding, approval) = workflows();
     let app = spawn_app(&[
         ("onboarding", onboarding.as_str()),
         ("template_approval", approval.as_str()),
         ("appointment_reminder", REMINDER),
     ])
     .await;
+    prepare(app).await
+}
+
+fn workflows() -> (String, String) {
+    (
+        std::fs::read_to_string("workflows/onboarding.toml").unwrap(),
+        std::fs::read_to_string("workflows/template_approval.toml").unwrap(),
+    )
+}
+
+/// Connects `ws_r`, approves its templates and registers [`CUSTOMER`], opted in.
+async fn prepare(app: TestApp) -> (TestApp, PgPool, String) {
     let (_, run, _) = onboard(&app, "ws_r").await;
     app.wait_for_status(&run, "succeeded").await;
     for (name, text) in [
@@ -443,4 +454,69 @@ async fn quick_replies_confirm_or_cancel_and_a_stop_reply_opts_out() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_after_the_send_before_recording_it_never_sends_twice() {
+    use bazaarstreet::app::Roles;
+
+    use crate::helpers::{drop_database, fresh_database_url, spawn_app_on, write_files};
+    use crate::onboarding::sandbox_post;
+    let database_url = fresh_database_url();
+    let (onboarding, approval) = workflows();
+    let files = [
+        ("onboarding", onboarding.as_str()),
+        ("template_approval", approval.as_str()),
+        ("appointment_reminder", REMINDER),
+    ];
+    let dir = write_files(&files);
+    let api = spawn_app_on(&database_url, &files, &[], Roles::Api).await;
+    let sandbox = api
+        .sandbox_address
+        .clone()
+        .expect("the API serves the sandbox");
+    let worker = || {
+        crate::crash::process("worker", &database_url, dir.path())
+            .env("BAZAARSTREET_META_GRAPH_URL", &sandbox)
+            .spawn()
+            .expect("worker starts")
+    };
+    let mut doomed = worker();
+    let (mut api, pool, _) = prepare(api).await;
+    // The message goes out; Meta's answer comes 8 s late.
+    sandbox_post(
+        &api,
+        "/sandbox/faults",
+        json!({ "operation": "message.sent", "delay_ms": 8000 }),
+    )
+    .await;
+    let booked = book(&api, 75, &["1m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    wait_for(&api, &id, "began sending", |a| {
+        reminder(a, 0)["state"] == "sending"
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while handset(&api, CUSTOMER).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the message never reached the phone"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    doomed.kill().expect("SIGKILL");
+    doomed.wait().unwrap();
+    let mut rescuer = worker();
+    let sent = wait_for(&api, &id, "was reconciled", |a| {
+        reminder(a, 0)["state"] == "sent"
+    })
+    .await;
+    let messages = handset(&api, CUSTOMER).await;
+    assert_eq!(messages.len(), 1, "sent once: {messages:?}");
+    assert_eq!(reminder(&sent, 0)["message_id"], messages[0]["id"]);
+    rescuer.kill().ok();
+    rescuer.wait().ok();
+    drop(pool);
+    api.stop_service().await;
+    drop_database(&database_url).await;
 }
