@@ -520,3 +520,77 @@ async fn a_worker_killed_after_the_send_before_recording_it_never_sends_twice() 
     api.stop_service().await;
     drop_database(&database_url).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metas_refusals_are_handled_by_code() {
+    use crate::onboarding::sandbox_post;
+    let (app, pool, _) = ready().await;
+    let booking = |wa_id: &'static str| {
+        let app = &app;
+        async move {
+            register(app, wa_id, true).await;
+            let (status, booked) = app
+                .post(
+                    "/v1/workspaces/ws_r/appointments",
+                    &json!({ "customer": { "wa_id": wa_id },
+                             "start_at": Utc::now() + chrono::Duration::seconds(70),
+                             "duration": "30m",
+                             "reminders": { "offsets": ["1m"], "no_quiet_hours": true } }),
+                )
+                .await;
+            assert_eq!(status, 201, "{booked}");
+            booked["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let arm = |code: i64| {
+        let app = &app;
+        async move {
+            sandbox_post(
+                app,
+                "/sandbox/faults",
+                json!({ "operation": "message.send", "code": code }),
+            )
+            .await;
+        }
+    };
+    // 131026: the number cannot receive; the customer is marked undeliverable.
+    arm(131026).await;
+    let id = booking("491577700041").await;
+    let failed = wait_for(&app, &id, "failed", |a| reminder(a, 0)["state"] == "failed").await;
+    assert!(
+        reminder(&failed, 0)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("131026")
+    );
+    let undeliverable: bool = sqlx::query_scalar(
+        "select undeliverable_at is not null from customers where wa_id = '491577700041'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(undeliverable);
+    // 130429: rate limited; backed off and sent on a later attempt.
+    arm(130429).await;
+    let id = booking("491577700042").await;
+    wait_for(&app, &id, "sent after backing off", |a| {
+        reminder(a, 0)["state"] == "sent"
+    })
+    .await;
+    // 132015: the template is paused; its reminders pause.
+    arm(132015).await;
+    let id = booking("491577700043").await;
+    let paused = wait_for(&app, &id, "paused", |a| reminder(a, 0)["state"] == "paused").await;
+    assert!(
+        reminder(&paused, 0)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("132015")
+    );
+    // 190: the token is gone; the workspace needs its owner to connect again.
+    arm(190).await;
+    let id = booking("491577700044").await;
+    wait_for(&app, &id, "failed", |a| reminder(a, 0)["state"] == "failed").await;
+    let (_, workspace) = app.get("/v1/workspaces/ws_r").await;
+    assert_eq!(workspace["status"], "needs_reauth", "{workspace}");
+}
