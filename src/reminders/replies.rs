@@ -8,13 +8,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
-
 use super::ACTOR;
 use super::appointments::cancel_by_customer;
 use super::customers::opt_out_by_keyword;
-use super::store::appointments as store;
+use super::store::{appointments as store, replies};
 use crate::engine::Engine;
 
 /// How often it looks.
@@ -37,20 +34,19 @@ fn button_action(payload: &str) -> Option<&'static str> {
 /// Reads the unread inbound messages once; answers how many.
 pub async fn read_replies(engine: &Engine) -> Result<usize, crate::reminders::ReminderError> {
     let mut tx = engine.pool().begin().await?;
-    let rows: Vec<(String, Option<String>, String, String, Value, DateTime<Utc>)> = sqlx::query_as(
-        "select message_id, workspace_id, from_number, message_type, payload, received_at
-         from inbound_messages where not reminders_seen
-         order by received_at limit $1 for update skip locked",
-    )
-    .bind(BATCH)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (id, workspace, from, kind, payload, at) in &rows {
-        let Some(workspace) = workspace else { continue };
-        match kind.as_str() {
+    let rows = replies::unread(&mut tx, BATCH).await?;
+    for reply in &rows {
+        let (workspace, from, payload) = match &reply.workspace_id {
+            Some(workspace) => (workspace, &reply.from_number, &reply.payload),
+            None => {
+                replies::mark_read(&mut tx, &reply.message_id).await?;
+                continue;
+            }
+        };
+        match reply.message_type.as_str() {
             "text" => {
                 let text = payload["text"]["body"].as_str().unwrap_or_default();
-                if opt_out_by_keyword(&mut tx, workspace, from, text, *at).await? {
+                if opt_out_by_keyword(&mut tx, workspace, from, text, reply.received_at).await? {
                     tracing::info!(
                         workspace.id = workspace,
                         "a customer opted out by a stop word"
@@ -73,10 +69,7 @@ pub async fn read_replies(engine: &Engine) -> Result<usize, crate::reminders::Re
             }
             _ => {}
         }
-        sqlx::query("update inbound_messages set reminders_seen = true where message_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        replies::mark_read(&mut tx, &reply.message_id).await?;
     }
     tx.commit().await?;
     Ok(rows.len())
