@@ -10,6 +10,7 @@
 pub mod control;
 pub mod graph;
 pub mod messages;
+pub mod reach;
 pub mod state;
 pub mod templates;
 pub mod webhooks;
@@ -29,6 +30,10 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl poem::Endpoint {
         .at("/sandbox/template-status", post(control::template_status))
         .at("/sandbox/inbound", post(control::inbound))
         .at("/sandbox/handsets/:wa_id", get(control::handset))
+        .at(
+            "/sandbox/handsets/:wa_id/connectivity",
+            post(control::connectivity),
+        )
         .at("/sandbox/numbers/:phone", get(control::number))
         .at("/sandbox/data-deletion", post(control::data_deletion))
         .at("/:version/oauth/access_token", get(graph::exchange_code))

@@ -134,6 +134,9 @@ pub fn not_swept(category: Category) -> Option<&'static str> {
         Category::MetaCredentials => Some(
             "onboarding codes and PINs are deleted when their onboarding ends (and swept every few seconds)",
         ),
+        Category::CustomerRecords => Some(
+            "a business's customers, their consent and appointments are kept while the workspace is: the business's own records; erasure removes them (a customer's deletion request, or the business's)",
+        ),
         _ => None,
     }
 }

@@ -134,6 +134,10 @@ pub async fn inbound(
             Json(json!({ "error": "no such phone number" })),
         );
     };
+    // The customer wrote: free-form replies are allowed for 24 hours.
+    sandbox
+        .reach()
+        .open_window(&request.phone_number_id, &request.from);
     let id = format!(
         "wamid.IN{}",
         hex::encode(rand::random::<[u8; 12]>()).to_ascii_uppercase()
@@ -252,4 +256,28 @@ pub async fn data_deletion(
             Json(json!({ "error": error.to_string() })),
         ),
     }
+}
+
+/// A phone going offline or coming back.
+#[derive(Debug, Deserialize)]
+pub struct ConnectivityRequest {
+    /// Whether it is reachable.
+    pub online: bool,
+}
+
+/// `POST /sandbox/handsets/{wa_id}/connectivity`: takes the phone offline (messages to it
+/// wait on the network) or back online (it gets those whose time-to-live has not passed,
+/// with their `delivered` and `read` statuses; the others were dropped).
+#[handler]
+pub async fn connectivity(
+    sandbox: Data<&Arc<Sandbox>>,
+    poem::web::Path(wa_id): poem::web::Path<String>,
+    Json(request): Json<ConnectivityRequest>,
+) -> Json<Value> {
+    let arrived = sandbox.reach().set_online(&wa_id, request.online);
+    for held in &arrived {
+        sandbox.deliver_to_handset(&held.to, held.message.clone());
+        super::webhooks::queue_late_delivery(&sandbox, held);
+    }
+    Json(json!({ "online": request.online, "delivered": arrived.len() }))
 }

@@ -12,7 +12,9 @@ use super::graph::{Params, authorized_phone, error_response, ok};
 use super::state::Sandbox;
 use crate::meta::GraphError;
 
-/// `POST /{v}/{phone}/messages`: template messages. Accepted messages get status webhooks
+/// `POST /{v}/{phone}/messages`: template messages, and free-form texts within the
+/// customer-service window (131047 outside it); to an offline phone a message waits, or
+/// is dropped after its time-to-live. Accepted messages get status webhooks
 /// (`sent` and `delivered` batched in one delivery, then `read`); faults
 /// `webhook.status.skip_delivered`, `webhook.status.duplicate` and
 /// `webhook.status.reorder` make them arrive the way Meta sometimes sends them; a fault
@@ -48,42 +50,63 @@ pub async fn send_message(
     let language = body["template"]["language"]["code"]
         .as_str()
         .unwrap_or_default();
-    if body["messaging_product"] != "whatsapp" || to.is_empty() || body["type"] != "template" {
+    let kind = body["type"].as_str().unwrap_or_default();
+    if body["messaging_product"] != "whatsapp"
+        || to.is_empty()
+        || !["template", "text"].contains(&kind)
+    {
         return error_response(
             GraphError::new(
                 100,
-                "(#100) Invalid parameter: messaging_product, to and a template are required",
+                "(#100) Invalid parameter: messaging_product, to and a template or text are required",
             ),
             StatusCode::BAD_REQUEST,
         );
     }
-    match sandbox.send_message(&phone, &business.waba_id, &to, name, language) {
+    let sent = if kind == "text" {
+        sandbox.send_text(&phone, &to)
+    } else {
+        sandbox.send_message(&phone, &business.waba_id, &to, name, language)
+    };
+    match sent {
         Err(error) => error_response(error, StatusCode::BAD_REQUEST),
         Ok(wamid) => {
-            let texts: Vec<Value> = body["template"]["components"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|component| {
-                    component["parameters"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .map(|parameter| parameter["text"].clone())
-                .collect();
-            sandbox.deliver_to_handset(
-                &to,
+            let shown = if kind == "text" {
+                json!({ "id": wamid, "from_phone_number_id": phone, "text": body["text"]["body"] })
+            } else {
+                let texts: Vec<Value> = body["template"]["components"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|component| {
+                        component["parameters"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+                    .map(|parameter| parameter["text"].clone())
+                    .collect();
                 json!({ "id": wamid, "from_phone_number_id": phone, "template": name,
-                        "language": language, "parameters": texts }),
-            );
-            super::webhooks::queue_statuses(
-                &sandbox,
-                &business,
-                &wamid,
-                &to,
-                body["biz_opaque_callback_data"].as_str(),
-            );
+                        "language": language, "parameters": texts })
+            };
+            let callback = body["biz_opaque_callback_data"].as_str();
+            if sandbox.reach().is_offline(&to) {
+                // On the network until the phone is back, or dropped after its TTL.
+                let template = (kind == "template").then_some((name, language));
+                let ttl = sandbox.message_ttl(&business.waba_id, template);
+                super::webhooks::queue_sent_only(&sandbox, &business, &wamid, &to, callback);
+                sandbox.reach().hold(super::reach::Held {
+                    to: to.clone(),
+                    message: shown,
+                    business: business.clone(),
+                    wamid: wamid.clone(),
+                    callback: callback.map(str::to_owned),
+                    expires: std::time::Instant::now() + ttl,
+                });
+            } else {
+                sandbox.deliver_to_handset(&to, shown);
+                super::webhooks::queue_statuses(&sandbox, &business, &wamid, &to, callback);
+            }
             // `message.sent`: the message went out, and the answer is late or lost (what a
             // sender killed mid-call, or a dropped connection, leaves behind).
             if let Some(response) = super::graph::fault(&sandbox, "message.sent").await {

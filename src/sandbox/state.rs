@@ -68,6 +68,8 @@ pub struct Template {
     pub review_at: Instant,
     /// Whether the review result was announced by webhook (or deliberately dropped).
     pub announced: bool,
+    /// `message_send_ttl_seconds`: how long a message waits for an offline phone.
+    pub ttl_seconds: Option<u64>,
 }
 
 /// An armed fault: the next `remaining` calls of `operation` get it.
@@ -113,6 +115,7 @@ pub struct Sandbox {
     /// Settings.
     pub settings: SandboxSettings,
     world: Mutex<World>,
+    reach: Mutex<super::reach::Reach>,
 }
 
 /// Register calls allowed per number per moving window.
@@ -137,11 +140,38 @@ impl Sandbox {
         Self {
             settings,
             world: Mutex::new(World::default()),
+            reach: Mutex::new(super::reach::Reach::default()),
         }
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().expect("sandbox lock")
+    }
+
+    /// The phones' reachability: customer-service windows, offline phones.
+    pub fn reach(&self) -> std::sync::MutexGuard<'_, super::reach::Reach> {
+        self.reach.lock().expect("sandbox lock")
+    }
+
+    /// How long a message of `template` waits for an offline phone: its
+    /// `message_send_ttl_seconds`, else Meta's default (10 minutes for authentication
+    /// templates, 30 days for the others and for free-form messages).
+    pub fn message_ttl(&self, waba_id: &str, template: Option<(&str, &str)>) -> Duration {
+        let world = self.world();
+        let found = template.and_then(|(name, language)| {
+            world
+                .templates
+                .iter()
+                .find(|t| t.waba_id == waba_id && t.name == name && t.language == language)
+        });
+        match found {
+            Some(Template {
+                ttl_seconds: Some(seconds),
+                ..
+            }) => Duration::from_secs(*seconds),
+            Some(t) if t.category == "AUTHENTICATION" => Duration::from_secs(600),
+            _ => Duration::from_secs(30 * 86400),
+        }
     }
 
     /// What a finished Embedded Signup yields: a new business and a fresh code.
@@ -352,32 +382,18 @@ impl Sandbox {
             })));
             return Err(error);
         }
-        let now = Instant::now();
-        let pair = (phone_number_id.to_owned(), to.to_owned());
-        if world
-            .last_send
-            .get(&pair)
-            .is_some_and(|at| now.duration_since(*at) < PAIR_GAP)
-        {
+        accept(&mut world, phone_number_id, to)
+    }
+
+    /// Sends a free-form text: only within the customer-service window (131047 outside).
+    pub fn send_text(&self, phone_number_id: &str, to: &str) -> Result<String, GraphError> {
+        if !self.reach().window_open(phone_number_id, to) {
             return Err(GraphError::new(
-                131056,
-                "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+                131047,
+                "(#131047) Re-engagement message: more than 24 hours have passed since the recipient last replied to the sender number",
             ));
         }
-        let recent = world
-            .recent_sends
-            .entry(phone_number_id.to_owned())
-            .or_default();
-        recent.retain(|at| now.duration_since(*at) < Duration::from_secs(1));
-        if recent.len() >= THROUGHPUT_PER_SECOND {
-            return Err(GraphError::new(130429, "(#130429) Rate limit hit"));
-        }
-        recent.push(now);
-        world.last_send.insert(pair, now);
-        Ok(format!(
-            "wamid.HBgL{}",
-            hex::encode(rand::rng().random::<[u8; 12]>()).to_ascii_uppercase()
-        ))
+        accept(&mut self.world(), phone_number_id, to)
     }
 
     /// Puts a sent message on the recipient's phone.
@@ -488,4 +504,35 @@ fn decide_due_reviews(templates: &mut [Template]) {
             "APPROVED".to_owned()
         };
     }
+}
+
+/// Applies Meta's send limits (a pair gap, the per-number throughput) and answers the
+/// accepted message's id.
+fn accept(world: &mut World, phone_number_id: &str, to: &str) -> Result<String, GraphError> {
+    let now = Instant::now();
+    let pair = (phone_number_id.to_owned(), to.to_owned());
+    if world
+        .last_send
+        .get(&pair)
+        .is_some_and(|at| now.duration_since(*at) < PAIR_GAP)
+    {
+        return Err(GraphError::new(
+            131056,
+            "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+        ));
+    }
+    let recent = world
+        .recent_sends
+        .entry(phone_number_id.to_owned())
+        .or_default();
+    recent.retain(|at| now.duration_since(*at) < Duration::from_secs(1));
+    if recent.len() >= THROUGHPUT_PER_SECOND {
+        return Err(GraphError::new(130429, "(#130429) Rate limit hit"));
+    }
+    recent.push(now);
+    world.last_send.insert(pair, now);
+    Ok(format!(
+        "wamid.HBgL{}",
+        hex::encode(rand::rng().random::<[u8; 12]>()).to_ascii_uppercase()
+    ))
 }

@@ -57,6 +57,30 @@ pub async fn create_template(
             StatusCode::BAD_REQUEST,
         );
     }
+    // Meta's ranges: authentication 30–900 s, utility 30–43200 s, marketing 43200 s to
+    // 30 days; -1 is the 30-day default.
+    let ttl_seconds = match body["message_send_ttl_seconds"].as_i64() {
+        None | Some(-1) => None,
+        Some(seconds) => {
+            let (low, high) = match category.as_str() {
+                "AUTHENTICATION" => (30, 900),
+                "UTILITY" => (30, 43_200),
+                _ => (43_200, 2_592_000),
+            };
+            if !(low..=high).contains(&seconds) {
+                return error_response(
+                    GraphError::new(
+                        100,
+                        format!(
+                            "(#100) Invalid parameter: message_send_ttl_seconds must be between {low} and {high} for {category}"
+                        ),
+                    ),
+                    StatusCode::BAD_REQUEST,
+                );
+            }
+            Some(seconds as u64)
+        }
+    };
     let template = Template {
         id: String::new(),
         waba_id: waba,
@@ -67,6 +91,7 @@ pub async fn create_template(
         status: String::new(),
         review_at: Instant::now(),
         announced: false,
+        ttl_seconds,
     };
     match sandbox.create_template(template) {
         Ok(created) => {

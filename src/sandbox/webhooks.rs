@@ -112,6 +112,30 @@ fn statuses_payload(
     }}]}]})
 }
 
+/// Queues only the `sent` status of a message held for an offline phone.
+pub fn queue_sent_only(
+    sandbox: &Sandbox,
+    business: &Business,
+    wamid: &str,
+    to: &str,
+    callback: Option<&str>,
+) {
+    let sent = statuses_payload(business, wamid, to, callback, &["sent"]);
+    sandbox.queue_delivery(Duration::from_millis(50), sent);
+}
+
+/// Queues the `delivered` and `read` statuses of a held message its phone got late.
+pub fn queue_late_delivery(sandbox: &Sandbox, held: &super::reach::Held) {
+    let payload = statuses_payload(
+        &held.business,
+        &held.wamid,
+        &held.to,
+        held.callback.as_deref(),
+        &["delivered", "read"],
+    );
+    sandbox.queue_delivery(Duration::from_millis(50), payload);
+}
+
 /// Queues the status webhooks of an accepted message, shaped by any armed status fault.
 pub fn queue_statuses(
     sandbox: &Sandbox,

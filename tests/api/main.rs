@@ -32,6 +32,7 @@ mod reminders;
 mod restart;
 mod retention;
 mod runs;
+mod sandbox_reach;
 mod scale;
 mod schedules;
 mod security;
