@@ -594,3 +594,27 @@ async fn metas_refusals_are_handled_by_code() {
     let (_, workspace) = app.get("/v1/workspaces/ws_r").await;
     assert_eq!(workspace["status"], "needs_reauth", "{workspace}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reminders_delivery_moves_forward_when_statuses_come_twice_and_out_of_order() {
+    use crate::onboarding::sandbox_post;
+    let (app, _pool, _) = ready().await;
+    // `read` before `sent`/`delivered`, and the first delivery posted twice.
+    for fault in ["webhook.status.reorder", "webhook.status.duplicate"] {
+        sandbox_post(&app, "/sandbox/faults", json!({ "operation": fault })).await;
+    }
+    let booked = book(&app, 75, &["1m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let read = wait_for(&app, &id, "was read", |a| {
+        reminder(a, 0)["delivery"] == "read"
+    })
+    .await;
+    assert_eq!(reminder(&read, 0)["state"], "sent");
+    // Later deliveries of the earlier statuses leave it read.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, later) = app
+        .get(&format!("/v1/workspaces/ws_r/appointments/{id}"))
+        .await;
+    assert_eq!(reminder(&later, 0)["delivery"], "read", "{later}");
+    assert_eq!(handset(&app, CUSTOMER).await.len(), 1);
+}
