@@ -6,7 +6,8 @@
 //! decision -> next step running, (f) audit-ledger appends under concurrent writers,
 //! (g) authenticated `GET /v1/runs/{id}` latency at a fixed rate, (h) signed webhook
 //! deliveries accepted and persisted per second with their acknowledgement latency, (i) the
-//! takeover of a run whose worker process was killed mid-step. Engine
+//! takeover of a run whose worker process was killed mid-step, (j) the retention sweep under
+//! webhook load, (k) appointment reminders at scale through the sandbox. Engine
 //! latencies are what a caller waits: from its request to the step's handler being called
 //! (bench/latency.rs).
 
@@ -75,6 +76,15 @@ pub struct BenchArgs {
     /// The purge's rest after each batch in (j), as a multiple of the batch's duration.
     #[arg(long, default_value_t = 3.0)]
     pub sweep_rest: f64,
+    /// Appointments in (k), spread over the workspaces.
+    #[arg(long, default_value_t = 100_000)]
+    pub reminder_appointments: usize,
+    /// Workspaces (business numbers) in (k).
+    #[arg(long, default_value_t = 200)]
+    pub reminder_workspaces: usize,
+    /// Seconds within which all of (k)'s reminders fall due.
+    #[arg(long, default_value_t = 600)]
+    pub reminder_window: u64,
     /// Only these measurements, by letter (e.g. `bc`); all when absent.
     #[arg(long)]
     pub only: Option<String>,
@@ -89,6 +99,7 @@ impl BenchArgs {
 }
 
 mod latency;
+mod reminders;
 mod retention;
 mod security;
 mod server;
@@ -274,6 +285,34 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
                 figures.during.1,
                 figures.quiet.0,
                 figures.quiet.1
+            ),
+            "",
+        );
+    }
+    if args.wants('k') {
+        let workspaces = args.reminder_workspaces.max(1);
+        let figures = reminders::reminders_at_scale(
+            &pool,
+            workspaces,
+            (args.reminder_appointments / workspaces).max(1),
+            Duration::from_secs(args.reminder_window),
+            (args.concurrency, args.fetchers, args.batch_writers),
+        )
+        .await?;
+        row(
+            &format!(
+                "(k) reminders, {} appointments, {workspaces} numbers, due within {} s",
+                figures.planned, args.reminder_window
+            ),
+            &format!(
+                "{} sent, {} duplicates, skew p50 {:.2} / p99 {:.2} / max {:.2} s, {} rate-limit refusals, runs started in {:.0} s",
+                figures.sent,
+                figures.duplicates,
+                figures.skew.0,
+                figures.skew.1,
+                figures.skew.2,
+                figures.rate_limited,
+                figures.start_seconds
             ),
             "",
         );

@@ -165,6 +165,16 @@ fn observe_entry(run: &RunRow, entry: &NewHistory) {
                 "step attempt failed; another is scheduled"
             );
         }
+        "step_timed_out" if entry.data["until"] == true => {
+            tracing::debug!(
+                target: RUN_LOG,
+                event = entry.kind,
+                run.id = %run.id,
+                workflow.name = workflow,
+                step.id = step,
+                "wait reached its instant"
+            );
+        }
         "step_failed" | "step_timed_out" => {
             let kind = if entry.kind == "step_timed_out" {
                 "timeout"

@@ -229,7 +229,14 @@ impl Engine {
                 row.status = StepStatus::TimedOut;
                 row.outcome = Some(outcome::TIMEOUT.to_owned());
                 row.finished_at = Some(now);
-                transition.record("step_timed_out", Some(&step.id), json!({}));
+                // A wait until an instant that arrived is a timer firing, not a failure.
+                let until = matches!(&step.kind, StepKind::WaitEvent(spec) if spec.until.is_some());
+                let data = if until {
+                    json!({ "until": true })
+                } else {
+                    json!({})
+                };
+                transition.record("step_timed_out", Some(&step.id), data);
                 store::steps::save(&mut tx, &row).await?;
                 let failure = format!("step `{}` timed out", step.id);
                 transition.follow(&mut tx, target, Some(failure)).await?;
