@@ -618,3 +618,42 @@ async fn a_reminders_delivery_moves_forward_when_statuses_come_twice_and_out_of_
     assert_eq!(reminder(&later, 0)["delivery"], "read", "{later}");
     assert_eq!(handset(&app, CUSTOMER).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erasing_a_customer_removes_their_consent_appointments_and_reminders() {
+    use bazaarstreet::lifecycle::erasure::{self, Subject};
+    let (app, pool, customer) = ready().await;
+    let booked = book(&app, 4_000, &["30m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post(
+            &format!("/v1/workspaces/ws_r/appointments/{id}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    app.wait_for_status(booked["run_id"].as_str().unwrap(), "succeeded")
+        .await;
+    let subject = Subject::Customer {
+        workspace_id: Some("ws_r".into()),
+        wa_id: CUSTOMER.into(),
+    };
+    let receipts = erasure::erase(&pool, &subject, None, "ana", &Default::default())
+        .await
+        .unwrap();
+    let deleted = |table: &str| {
+        receipts
+            .iter()
+            .find(|r| r.table == table)
+            .map(|r| r.rows)
+            .unwrap_or_default()
+    };
+    assert_eq!(deleted("public.reminders"), 1, "{receipts:?}");
+    assert_eq!(deleted("public.appointments"), 1);
+    assert_eq!(deleted("public.customer_consents"), 1);
+    assert_eq!(deleted("public.customers"), 1);
+    let (status, _) = app
+        .get(&format!("/v1/workspaces/ws_r/customers/{customer}"))
+        .await;
+    assert_eq!(status, 404);
+}

@@ -554,7 +554,11 @@ pub const TABLES: &[TableEntry] = &[
     TableEntry {
         table: "public.customer_consents",
         category: C::CustomerRecords,
-        subject_keys: &[K::Workspace("workspace_id"), K::Staff("recorded_by")],
+        subject_keys: &[
+            K::Workspace("workspace_id"),
+            K::Customer("customer_id"),
+            K::Staff("recorded_by"),
+        ],
         retention_from: Some("created_at"),
         erasure: E::Delete,
         locate: Some(Locate {
@@ -584,7 +588,11 @@ pub const TABLES: &[TableEntry] = &[
     TableEntry {
         table: "public.appointments",
         category: C::CustomerRecords,
-        subject_keys: &[K::Workspace("workspace_id"), K::Staff("created_by")],
+        subject_keys: &[
+            K::Workspace("workspace_id"),
+            K::Customer("customer_id"),
+            K::Staff("created_by"),
+        ],
         retention_from: Some("start_at"),
         erasure: E::Delete,
         locate: Some(Locate {
@@ -599,7 +607,7 @@ pub const TABLES: &[TableEntry] = &[
     TableEntry {
         table: "public.reminders",
         category: C::CustomerRecords,
-        subject_keys: &[K::Workspace("workspace_id")],
+        subject_keys: &[K::Workspace("workspace_id"), K::Customer("appointment_id")],
         retention_from: Some("planned_at"),
         erasure: E::Delete,
         locate: Some(Locate {
