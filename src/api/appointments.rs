@@ -206,7 +206,7 @@ impl AppointmentsApi {
         id: Path<String>,
     ) -> Result<Json<ReminderPolicyView>, ApiError> {
         let caller = auth.require(Permission::ReadAppointments)?;
-        let policy = appointments::policy(self.engine.pool(), caller, &id.0).await?;
+        let policy = crate::reminders::policy::policy(self.engine.pool(), caller, &id.0).await?;
         Ok(Json(policy.into()))
     }
 
@@ -227,7 +227,8 @@ impl AppointmentsApi {
     ) -> Result<Json<ReminderPolicyView>, ApiError> {
         let caller = auth.require(Permission::ManageAppointments)?;
         let policy =
-            appointments::set_policy(self.engine.pool(), caller, &id.0, &body.0.into()).await?;
+            crate::reminders::policy::set_policy(self.engine.pool(), caller, &id.0, &body.0.into())
+                .await?;
         Ok(Json(policy.into()))
     }
 

@@ -414,10 +414,6 @@ pub fn due(row: &RequestRow, now: DateTime<Utc>) -> (DateTime<Utc>, Option<SlaSt
 /// The approval steps a person decides on a request.
 const DECISION_STEPS: [&str; 2] = ["review", "lead_approval"];
 
-/// The steps that lead to them (a verified code wakes `await_verification`).
-const LEADING_TO_DECISIONS: [&str; 4] =
-    ["open", "route", "await_verification", "check_verification"];
-
 /// Decides the step the request waits at (its review, or its second approval): approve,
 /// or deny with one of [`DENIAL_REASONS`] and optional free text. The engine's policy
 /// decides who may: a refusal names its rule.
@@ -441,18 +437,11 @@ pub async fn decide(
         )
     };
     let run_id = row.run_id.ok_or_else(not_waiting)?;
-    let mut run = engine.run(RunId::from(run_id)).await?;
     // The request says `in_review` (or `awaiting_second_approval`) from the task that
     // leads to the approval step; give the run a moment to get there.
-    for _ in 0..40 {
-        if run.is_finished()
-            || !LEADING_TO_DECISIONS.contains(&run.current_step.as_deref().unwrap_or_default())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        run = engine.run(RunId::from(run_id)).await?;
-    }
+    let run = engine
+        .run_at_rest(RunId::from(run_id), std::time::Duration::from_secs(2))
+        .await?;
     let step = run
         .current_step
         .as_deref()

@@ -2,12 +2,14 @@
 //! the quiet hours, and an optional cancellation template. A workspace has a default one
 //! (24 h and 2 h before, `appointment_reminder`, 21:00–08:00, unless it set its own);
 //! each appointment keeps a snapshot of the policy it was booked under, so a later change
-//! of the default never moves reminders already planned.
+//! of the default never moves reminders already planned. The commands reading and setting
+//! the default are [`policy`] and [`set_policy`].
 
 use serde_json::{Value, json};
 
 use super::schedule::QuietHours;
 use crate::engine::InputProblem;
+use crate::security::Caller;
 
 /// The template reminders use unless the workspace says otherwise.
 pub const DEFAULT_TEMPLATE: &str = "appointment_reminder";
@@ -183,6 +185,48 @@ impl Policy {
             cancellation_template: value["cancellation_template"].as_str().map(str::to_owned),
         })
     }
+}
+
+/// Sets the workspace's default reminder policy (for appointments booked from now on).
+pub async fn set_policy(
+    pool: &sqlx::PgPool,
+    caller: &Caller,
+    workspace: &str,
+    input: &PolicyInput,
+) -> Result<Policy, super::ReminderError> {
+    let workspace = super::visible_workspace(pool, caller, workspace).await?;
+    let mut tx = pool.begin().await?;
+    let base = super::store::customers::policy(&mut tx, &workspace)
+        .await?
+        .and_then(|value| Policy::from_json(&value))
+        .unwrap_or_default();
+    let policy = Policy::merge(&base, input, "").map_err(super::ReminderError::Invalid)?;
+    super::store::customers::set_policy(&mut tx, &workspace, &policy.json(), &caller.person)
+        .await?;
+    let entry = crate::security::audit::AuditEntry::now(
+        &caller.person,
+        "reminder_policy.set",
+        format!("workspace:{workspace}"),
+        Some(&workspace),
+        json!({ "offsets_seconds": policy.offsets, "template": policy.template }),
+    );
+    crate::security::audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
+    Ok(policy)
+}
+
+/// The workspace's default reminder policy.
+pub async fn policy(
+    pool: &sqlx::PgPool,
+    caller: &Caller,
+    workspace: &str,
+) -> Result<Policy, super::ReminderError> {
+    let workspace = super::visible_workspace(pool, caller, workspace).await?;
+    let mut conn = pool.acquire().await?;
+    Ok(super::store::customers::policy(&mut conn, &workspace)
+        .await?
+        .and_then(|value| Policy::from_json(&value))
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

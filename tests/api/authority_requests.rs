@@ -160,26 +160,6 @@ pub fn timeline(detail: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A second key for the person holding key `of`: one person, two roles.
-pub async fn same_person_key(app: &TestApp, pool: &PgPool, of: &str, name: &str, role: Role) {
-    use bazaarstreet::security::keys::{self, KeyRequest};
-    let person: uuid::Uuid = sqlx::query_scalar("select person_id from api_keys where name = $1")
-        .bind(of)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let request = KeyRequest {
-        name: name.to_owned(),
-        role,
-        workspace_id: None,
-        person_id: Some(bazaarstreet::store::ids::PersonId::from(person)),
-    };
-    let (_, token) = keys::create(pool, &request, keys::Administrator::Operator("cli"))
-        .await
-        .unwrap();
-    app.keep_token(name, &token);
-}
-
 async fn hold_status(pool: &PgPool, id: &str) -> String {
     sqlx::query_scalar("select status from legal_holds where id = $1::uuid")
         .bind(id)
@@ -317,8 +297,9 @@ async fn a_court_order_is_narrowed_preserved_packaged_exactly_disclosed_by_a_sec
 
     // Four eyes: neither the reviewer nor the filer approves the disclosure, not even
     // through a lead's key of their own; an officer never does.
-    same_person_key(&app, &pool, "otto", "otto_lead", Role::ComplianceLead).await;
-    same_person_key(&app, &pool, "fay", "fay_lead", Role::ComplianceLead).await;
+    crate::privacy_requests::second_key(&app, &pool, "otto", "otto_lead", Role::ComplianceLead)
+        .await;
+    crate::privacy_requests::second_key(&app, &pool, "fay", "fay_lead", Role::ComplianceLead).await;
     for (who, rule) in [
         ("otto", "role"),
         ("otto_lead", "distinct_from"),

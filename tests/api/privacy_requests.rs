@@ -51,7 +51,7 @@ async fn app() -> (TestApp, PgPool) {
 }
 
 /// A second key for the person holding key `of`: one person, two roles.
-async fn second_key(app: &TestApp, pool: &PgPool, of: &str, name: &str, role: Role) {
+pub async fn second_key(app: &TestApp, pool: &PgPool, of: &str, name: &str, role: Role) {
     let person: uuid::Uuid = sqlx::query_scalar("select person_id from api_keys where name = $1")
         .bind(of)
         .fetch_one(pool)

@@ -273,7 +273,8 @@ async fn a_reschedule_plans_again_in_the_same_run_and_nothing_is_sent_twice() {
     assert_eq!(status, 200, "{after}");
     assert_eq!(reminder(&after, 0)["state"], "sent");
     assert_eq!(after["run_id"], run.as_str(), "the same run");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Planned again and asleep until the new start: nothing more went out.
+    app.wait_at_step(&run, "sleep").await;
     assert_eq!(handset(&app, CUSTOMER).await.len(), 1);
     assert_eq!(
         app.count("select count(*) from runs where workflow = 'appointment_reminder'")
@@ -598,7 +599,7 @@ async fn metas_refusals_are_handled_by_code() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reminders_delivery_moves_forward_when_statuses_come_twice_and_out_of_order() {
     use crate::onboarding::sandbox_post;
-    let (app, _pool, _) = ready().await;
+    let (app, pool, _) = ready().await;
     // `read` before `sent`/`delivered`, and the first delivery posted twice.
     for fault in ["webhook.status.reorder", "webhook.status.duplicate"] {
         sandbox_post(&app, "/sandbox/faults", json!({ "operation": fault })).await;
@@ -610,8 +611,31 @@ async fn a_reminders_delivery_moves_forward_when_statuses_come_twice_and_out_of_
     })
     .await;
     assert_eq!(reminder(&read, 0)["state"], "sent");
-    // Later deliveries of the earlier statuses leave it read.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Once both deliveries (the read, then the earlier statuses) are processed, it is still
+    // read; the duplicate of the earlier one is the same body, stored once.
+    let message = reminder(&read, 0)["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let processed: i64 = sqlx::query_scalar(
+            "select count(*) from webhook_events
+             where processed_at is not null and strpos(convert_from(body, 'UTF8'), $1) > 0",
+        )
+        .bind(&message)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if processed >= 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{processed} deliveries processed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_, later) = app
         .get(&format!("/v1/workspaces/ws_r/appointments/{id}"))
         .await;

@@ -155,7 +155,31 @@ async fn a_message_to_an_offline_phone_waits_and_is_dropped_after_its_ttl() {
     )
     .await;
     assert_eq!(status, 400, "Meta's minimum is 30 s: {too_short}");
-    tokio::time::sleep(Duration::from_millis(600)).await; // the sandbox's review
+    // The sandbox's review approves it a moment later.
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let (_, listed) = graph(
+            &app,
+            &n,
+            reqwest::Method::GET,
+            &format!("{}/message_templates", n.waba),
+            None,
+        )
+        .await;
+        let approved = listed["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["name"] == "short_lived" && t["status"] == "APPROVED");
+        if approved {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never approved: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (status, numbers) = graph(
         &app,
         &n,
