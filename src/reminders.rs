@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod policy;
 pub mod replies;
 pub mod schedule;
+mod sending;
 pub mod store;
 
 /// The actor the domain's own acts are recorded under.

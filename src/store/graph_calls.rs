@@ -24,8 +24,15 @@ pub struct NewCall<'a> {
     pub duration_ms: f64,
 }
 
-/// Records one call (outside any transaction: the call happened whatever follows).
+/// Records one call (outside any caller's transaction: the call happened whatever
+/// follows). The commit does not wait for the WAL flush (`synchronous_commit = off`): the
+/// record is an operational log, so a crash of PostgreSQL itself may lose the last fraction
+/// of a second of it, and in exchange a send costs no fsync of its own.
 pub async fn insert(pool: &PgPool, call: &NewCall<'_>) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("set local synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query!(
         "insert into graph_calls (operation, workspace_id, run_id, step_id, outcome, http_status,
                                   error_code, duration_ms)
@@ -39,7 +46,7 @@ pub async fn insert(pool: &PgPool, call: &NewCall<'_>) -> sqlx::Result<()> {
         call.error_code,
         call.duration_ms
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }

@@ -588,6 +588,42 @@ async fn metas_refusals_are_handled_by_code() {
             .unwrap()
             .contains("132015")
     );
+    // The pause shows on the workspace's template before Meta's webhook, once in the ledger.
+    let (_, listed) = app.get("/v1/workspaces/ws_r/templates").await;
+    let template = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "appointment_reminder")
+        .unwrap()
+        .clone();
+    assert_eq!(template["status"], "PAUSED", "{template}");
+    assert!(template["reason"].as_str().unwrap().contains("132015"));
+    assert_eq!(
+        app.count("select count(*) from audit_ledger where action = 'reminders.template_refused'")
+            .await,
+        1
+    );
+    // Meta approves it again (its status webhook): reminders can be booked and sent again.
+    sandbox_post(
+        &app,
+        "/sandbox/template-status",
+        json!({ "template_id": template["meta_template_id"], "status": "APPROVED" }),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while app
+        .get(&format!("/v1/workspaces/ws_r/templates/{}", template["id"]))
+        .await
+        .1["status"]
+        != "APPROVED"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never approved again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // 190: the token is gone; the workspace needs its owner to connect again.
     arm(190).await;
     let id = booking("491577700044").await;
@@ -680,4 +716,75 @@ async fn erasing_a_customer_removes_their_consent_appointments_and_reminders() {
         .get(&format!("/v1/workspaces/ws_r/customers/{customer}"))
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reminders_paused_by_a_template_refusal_go_out_at_their_time_if_it_is_approved_again() {
+    use crate::onboarding::sandbox_post;
+    let (app, _pool, _) = ready().await;
+    let first = book(&app, 70, &["1m"], json!({})).await;
+    let later_customer = "491577700051";
+    register(&app, later_customer, true).await;
+    let (status, later) = app
+        .post(
+            "/v1/workspaces/ws_r/appointments",
+            &json!({ "customer": { "wa_id": later_customer },
+                     "start_at": Utc::now() + chrono::Duration::seconds(150),
+                     "duration": "30m",
+                     "reminders": { "offsets": ["1m"], "no_quiet_hours": true } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{later}");
+    sandbox_post(
+        &app,
+        "/sandbox/faults",
+        json!({ "operation": "message.send", "code": 132015 }),
+    )
+    .await;
+    // Meta refuses the first send: the later reminder of the same template is paused too.
+    let first_id = first["id"].as_str().unwrap();
+    wait_for(&app, first_id, "paused", |a| {
+        reminder(a, 0)["state"] == "paused"
+    })
+    .await;
+    let later_id = later["id"].as_str().unwrap();
+    let (_, held) = app
+        .get(&format!("/v1/workspaces/ws_r/appointments/{later_id}"))
+        .await;
+    assert_eq!(reminder(&held, 0)["state"], "paused", "{held}");
+    // Meta approves the template again before the later reminder's time: it goes out then.
+    let (_, listed) = app.get("/v1/workspaces/ws_r/templates").await;
+    let template = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "appointment_reminder")
+        .unwrap()
+        .clone();
+    sandbox_post(
+        &app,
+        "/sandbox/template-status",
+        json!({ "template_id": template["meta_template_id"], "status": "APPROVED" }),
+    )
+    .await;
+    let sent = wait_for(&app, later_id, "sent at its time", |a| {
+        reminder(a, 0)["state"] == "sent"
+    })
+    .await;
+    let planned: chrono::DateTime<Utc> = reminder(&sent, 0)["planned_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(Utc::now() >= planned, "not before its time");
+    assert_eq!(handset(&app, later_customer).await.len(), 1);
+    assert!(handset(&app, CUSTOMER).await.is_empty());
+    let (_, first_now) = app
+        .get(&format!("/v1/workspaces/ws_r/appointments/{first_id}"))
+        .await;
+    assert_eq!(
+        reminder(&first_now, 0)["state"],
+        "paused",
+        "refused, not retried"
+    );
 }

@@ -203,11 +203,27 @@ pub struct ReminderRow {
     pub sending_at: Option<DateTime<Utc>>,
     /// The message's delivery status from Meta's webhooks.
     pub delivery: Option<String>,
+    /// When it was decided at its time without being sent (none: still to be checked).
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
 const REMINDER_COLUMNS: &str = "r.id, r.appointment_id, r.offset_seconds, r.planned_at,
-    r.planned_version, r.state, r.reason, r.message_id, r.sent_at, r.sending_at,
+    r.planned_version, r.state, r.reason, r.message_id, r.sent_at, r.sending_at, r.checked_at,
     (select s.status from message_statuses s where s.message_id = r.message_id) as delivery";
+
+impl ReminderRow {
+    /// Whether planning again may change it (mirrors [`plan_reminder`]'s rule): planned,
+    /// paused by a template refusal (checked again at its new time), cancelled, or skipped
+    /// as too late (a reschedule can undo that).
+    pub fn replannable(&self) -> bool {
+        matches!(self.state.as_str(), "planned" | "paused" | "cancelled")
+            || (self.state == "skipped"
+                && self
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("too_late")))
+    }
+}
 
 /// An appointment's reminders, latest first (the largest offset goes out first).
 pub async fn reminders(
@@ -233,9 +249,9 @@ pub async fn lock_reminder(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Op
     .await
 }
 
-/// Plans (or re-plans) the reminder of `offset`: one planned, cancelled, or skipped as
-/// too late (a reschedule can undo that) takes `state`, `planned_at`, `reason`; one sent,
-/// being sent, failed, paused or skipped for another reason (an opt-out) keeps its state.
+/// Plans (or re-plans) the reminder of `offset`: one planned, paused, cancelled, or
+/// skipped as too late (a reschedule can undo that) takes `state`, `planned_at`, `reason`;
+/// one sent, being sent, failed or skipped for another reason (an opt-out) keeps its state.
 #[allow(clippy::too_many_arguments)]
 pub async fn plan_reminder(
     conn: &mut PgConnection,
@@ -251,8 +267,8 @@ pub async fn plan_reminder(
          values ($1, $2, $3, $4, $5, $6, $7, $8)
          on conflict (appointment_id, offset_seconds) do update
          set planned_at = excluded.planned_at, planned_version = excluded.planned_version,
-             state = excluded.state, reason = excluded.reason
-         where reminders.state in ('planned', 'cancelled')
+             state = excluded.state, reason = excluded.reason, checked_at = null
+         where reminders.state in ('planned', 'paused', 'cancelled')
             or (reminders.state = 'skipped' and reminders.reason like 'too_late%')",
     )
     .bind(Uuid::now_v7())
@@ -268,14 +284,14 @@ pub async fn plan_reminder(
     Ok(())
 }
 
-/// Moves a reminder to `state` with `reason`.
+/// Moves a reminder to `state` with `reason`, decided now.
 pub async fn set_state(
     conn: &mut PgConnection,
     id: Uuid,
     state: &str,
     reason: Option<&str>,
 ) -> sqlx::Result<()> {
-    sqlx::query("update reminders set state = $2, reason = $3 where id = $1")
+    sqlx::query("update reminders set state = $2, reason = $3, checked_at = now() where id = $1")
         .bind(id)
         .bind(state)
         .bind(reason)
@@ -328,7 +344,7 @@ pub async fn message_for_callback(
 }
 
 /// Pauses the planned reminders of a workspace that use `template` (Meta paused or
-/// disabled it); answers how many.
+/// disabled it), each to be checked again at its time; answers how many.
 pub async fn pause_template(
     conn: &mut PgConnection,
     workspace_id: &str,
