@@ -188,6 +188,7 @@ pub fn routes(
             poem::get(meta_deletion::status_page),
         )
         .nest("/docs", ui)
+        .nest("/console", crate::console::routes())
         .around(nul_guard::refuse_nul)
         .around(request_limits::limit_request)
         .around(move |endpoint, request| {

@@ -24,6 +24,7 @@ pub mod app;
 pub mod authority;
 pub mod bench;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod domains;

@@ -8,6 +8,7 @@ pub mod people;
 pub mod permissions;
 pub mod roles;
 pub mod secret_box;
+pub mod sessions;
 pub mod tokens;
 pub mod visibility;
 

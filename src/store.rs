@@ -20,6 +20,7 @@
 
 pub mod attempts;
 pub mod audit;
+pub mod console_sessions;
 pub mod definitions;
 pub mod events;
 pub mod graph_calls;

@@ -82,7 +82,9 @@ pub async fn lock(conn: &mut PgConnection, id: RunId) -> sqlx::Result<Option<Run
     .await
 }
 
-/// The run holding an idempotency key in its scope, workspace and workflow.
+/// The run holding an idempotency key in its scope, workspace and workflow. Two
+/// statements, one per kind of workspace, so that every column of the unique index is an
+/// index condition (`is not distinct from` is not one: it scanned every key of the scope).
 pub async fn by_idempotency_key(
     conn: &mut PgConnection,
     scope: &str,
@@ -90,14 +92,24 @@ pub async fn by_idempotency_key(
     workflow: &str,
     key: &str,
 ) -> sqlx::Result<Option<RunRow>> {
-    sqlx::query_as!(RunRow, r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
+    match workspace_id {
+        Some(workspace_id) => sqlx::query_as!(RunRow, r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
                 context, current_step, current_seq, generation, idempotency_key, idempotency_scope, initiator, error,
                 cancel_reason, created_at, updated_at, finished_at
          from runs
-         where idempotency_scope = $1 and workspace_id is not distinct from $2
+         where idempotency_scope = $1 and workspace_id = $2
            and workflow = $3 and idempotency_key = $4"#, scope, workspace_id, workflow, key)
-        .fetch_optional(conn)
-        .await
+            .fetch_optional(conn)
+            .await,
+        None => sqlx::query_as!(RunRow, r#"select id, workflow, workflow_version, workspace_id as "workspace_id: WorkspaceId", status, input,
+                context, current_step, current_seq, generation, idempotency_key, idempotency_scope, initiator, error,
+                cancel_reason, created_at, updated_at, finished_at
+         from runs
+         where idempotency_scope = $1 and workspace_id is null
+           and workflow = $2 and idempotency_key = $3"#, scope, workflow, key)
+            .fetch_optional(conn)
+            .await,
+    }
 }
 
 /// Writes back the fields the engine changes for each run, appends the history entries

@@ -306,6 +306,30 @@ pub const TABLES: &[TableEntry] = &[
         holds: "API keys: name, role, workspace, the token's SHA-256 and prefix, approvals",
     },
     TableEntry {
+        table: "public.console_sessions",
+        category: C::StaffAccess,
+        subject_keys: &[K::Staff("key_id")],
+        retention_from: Some("last_seen_at"),
+        erasure: E::Keep(
+            "who was signed in to the console when; the session id is stored only as its hash",
+        ),
+        locate: None,
+        swept: false,
+        holds: "console sign-in sessions: the key, when it began, was last used and ended",
+    },
+    TableEntry {
+        table: "public.console_sign_ins",
+        category: C::StaffAccess,
+        subject_keys: &[],
+        retention_from: Some("at"),
+        erasure: E::Keep(
+            "attempts are kept a day for the rate limit, then deleted by the console itself",
+        ),
+        locate: None,
+        swept: false,
+        holds: "console sign-in attempts: when, succeeded or not, the client address's hash",
+    },
+    TableEntry {
         table: "public.legal_holds",
         category: C::LegalRecords,
         subject_keys: &[

@@ -1,0 +1,157 @@
+//! The inbox: every approval the signed-in person may decide now (the engine's own
+//! answer, so a request they filed or already decided is not there), most urgent first:
+//! by deadline (a privacy request's due date, or the approval's expiry), then by how long
+//! it has waited. Filters by kind and workspace.
+
+use chrono::{DateTime, Utc};
+use poem::http::StatusCode;
+use poem::web::{Query, Redirect};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::page::{self, time};
+use super::render;
+use super::session;
+use crate::privacy::requests::{self as privacy, PrivacyRequestId};
+use crate::security::sessions::Session;
+
+/// `GET /console`: the inbox, or the sign-in form.
+#[handler]
+pub async fn home() -> Response {
+    Redirect::see_other("/console/inbox").into_response()
+}
+
+/// The inbox's filters.
+#[derive(Debug, Default, Deserialize)]
+pub struct InboxFilter {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    workspace: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Item {
+    kind: &'static str,
+    label: String,
+    href: String,
+    step: String,
+    workspace: Option<String>,
+    waiting_since: String,
+    deadline: Option<String>,
+    deadline_state: &'static str,
+    approvals: i64,
+    quorum: u32,
+    #[serde(skip)]
+    order: (Option<DateTime<Utc>>, DateTime<Utc>),
+}
+
+const KINDS: [(&str, &str); 3] = [
+    ("privacy", "Privacy requests"),
+    ("authority", "Authority requests"),
+    ("other", "Other approvals"),
+];
+
+/// `GET /console/inbox`.
+#[handler]
+pub async fn inbox(request: &Request, Query(filter): Query<InboxFilter>) -> Response {
+    let session = match session::signed_in(request).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    match items(request, &session, &filter).await {
+        Ok(items) => {
+            let mut context = page::context(&session, "inbox");
+            context.insert("items", &items);
+            context.insert(
+                "kinds",
+                &KINDS
+                    .iter()
+                    .map(|(value, label)| json!({ "value": value, "label": label }))
+                    .collect::<Vec<_>>(),
+            );
+            context.insert("filter_kind", &filter.kind);
+            context.insert("filter_workspace", &filter.workspace);
+            render::page(StatusCode::OK, "inbox.html", &context)
+        }
+        Err(error) => page::failed(&session, &error),
+    }
+}
+
+async fn items(
+    request: &Request,
+    session: &Session,
+    filter: &InboxFilter,
+) -> Result<Vec<Item>, Box<dyn std::error::Error + Send + Sync>> {
+    let (engine, _) = session::parts(request);
+    let now = Utc::now();
+    let mut items = Vec::new();
+    for open in engine.open_approvals(&session.caller).await? {
+        let waiting = open.waiting;
+        if !filter.workspace.is_empty()
+            && waiting.workspace_id.as_deref() != Some(filter.workspace.as_str())
+        {
+            continue;
+        }
+        let request_id = waiting.context["input"]["request_id"]
+            .as_str()
+            .and_then(|id| id.parse::<uuid::Uuid>().ok());
+        let mut item = Item {
+            kind: "other",
+            label: format!("{} run", waiting.workflow.replace('_', " ")),
+            href: format!("/v1/runs/{}", waiting.run_id),
+            step: waiting.step_id.replace('_', " "),
+            workspace: waiting.workspace_id.clone(),
+            waiting_since: time(waiting.created_at),
+            deadline: waiting.wake_at.map(time),
+            deadline_state: waiting.wake_at.map_or("no_deadline", |at| {
+                crate::sla::state(at, now, chrono::Duration::hours(24)).as_str()
+            }),
+            approvals: waiting.approvals,
+            quorum: open.quorum,
+            order: (waiting.wake_at, waiting.created_at),
+        };
+        match (waiting.workflow.as_str(), request_id) {
+            ("privacy_request", Some(id)) => {
+                let Ok(detail) =
+                    privacy::get(engine.pool(), &session.caller, PrivacyRequestId::from(id)).await
+                else {
+                    continue;
+                };
+                let row = &detail.request;
+                let (due_at, state) = privacy::due(row, now);
+                item.kind = "privacy";
+                item.label = format!(
+                    "{} request about {}",
+                    capitalized(&row.kind),
+                    row.workspace_id.as_deref().unwrap_or("a customer")
+                );
+                item.href = format!("/console/privacy-requests/{id}");
+                item.workspace = row.workspace_id.clone();
+                item.deadline = Some(time(due_at));
+                item.deadline_state = state.map_or("closed", |s| s.as_str());
+                item.order.0 = Some(due_at);
+            }
+            ("authority_request", Some(_)) => {
+                item.kind = "authority";
+                item.label = "Authority request".into();
+            }
+            _ => {}
+        }
+        if filter.kind.is_empty() || filter.kind == item.kind {
+            items.push(item);
+        }
+    }
+    // Most urgent first: a deadline before none, the earliest first; then the longest wait.
+    items.sort_by_key(|item| (item.order.0.is_none(), item.order.0, item.order.1));
+    Ok(items)
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,257 @@
+//! A privacy request's page: intake, verification, timeline and the decision form
+//! (approve, or deny with a reason from the fixed list), through the privacy domain's own
+//! commands. When the engine refuses a decision, the page says why in plain words ("you
+//! filed this request") instead of the rule's name. The evidence bundle downloads here.
+
+use poem::http::StatusCode;
+use poem::web::{Form, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::page::{self, time};
+use super::render;
+use super::session;
+use crate::engine::EngineError;
+use crate::privacy::DENIAL_REASONS;
+use crate::privacy::requests::{self, PrivacyRequestId, RequestDetail, RequestError};
+use crate::security::Permission;
+use crate::security::sessions::Session;
+
+/// The approval step a request waits at, by its status.
+fn awaiting(status: &str) -> Option<&'static str> {
+    match status {
+        "in_review" => Some("review"),
+        "awaiting_second_approval" => Some("second_approval"),
+        _ => None,
+    }
+}
+
+/// Why the engine (or the domain) refused a decision, in the words a person reads.
+pub fn plain_refusal(error: &RequestError) -> String {
+    match error {
+        RequestError::Engine(EngineError::Refused(refusal)) => match refusal.rule {
+            "not_initiator" => {
+                "You filed this request, so another person must decide it.".into()
+            }
+            "distinct_from" => {
+                "You already decided an earlier step of this request; the second approval must come from someone else.".into()
+            }
+            "role" => format!(
+                "Your role may not decide this step. {}",
+                refusal.detail
+            ),
+            "not_named" => "You are named in this request, so you may not decide it.".into(),
+            _ => refusal.detail.clone(),
+        },
+        RequestError::Invalid(problems) => problems
+            .iter()
+            .map(|p| p.message.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
+        RequestError::Conflict(_, detail) => detail.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn render_detail(
+    session: &Session,
+    detail: &RequestDetail,
+    status: StatusCode,
+    refusal: Option<String>,
+) -> Response {
+    let row = &detail.request;
+    let (_, sla) = requests::due(row, chrono::Utc::now());
+    let mut context = page::context(session, "inbox");
+    context.insert(
+        "r",
+        &json!({
+            "id": row.id,
+            "kind": row.kind,
+            "mode": row.mode,
+            "status": row.status,
+            "sla": sla.map_or("closed", |s| s.as_str()),
+            "due_on": row.due_on.to_string(),
+            "workspace_id": row.workspace_id,
+            "customer": row.customer,
+            "requester_name": row.requester_name,
+            "requester_contact": row.requester_contact,
+            "requester_relation": row.requester_relation,
+            "jurisdiction": row.jurisdiction,
+            "channel": row.channel,
+            "received_at": time(row.received_at),
+            "filed_by": row.filed_by,
+            "notes": row.notes,
+            "awaiting": awaiting(&row.status),
+        }),
+    );
+    context.insert(
+        "timeline",
+        &detail
+            .timeline
+            .iter()
+            .map(|e| {
+                json!({ "at": time(e.at), "kind": e.kind, "actor": e.actor,
+                        "detail": if e.detail.as_object().is_some_and(|o| o.is_empty()) {
+                            String::new()
+                        } else {
+                            e.detail.to_string()
+                        } })
+            })
+            .collect::<Vec<_>>(),
+    );
+    context.insert("reasons", &DENIAL_REASONS);
+    context.insert("refusal", &refusal);
+    render::page(status, "privacy_request.html", &context)
+}
+
+async fn load(request: &Request, session: &Session, id: Uuid) -> Result<RequestDetail, Response> {
+    if let Err(forbidden) = session.caller.require(Permission::ReadPrivacyRequests) {
+        return Err(page::refused(
+            session,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &forbidden.to_string(),
+        ));
+    }
+    let (engine, _) = session::parts(request);
+    match requests::get(engine.pool(), &session.caller, PrivacyRequestId::from(id)).await {
+        Ok(detail) => Ok(detail),
+        Err(RequestError::NotFound(_)) => Err(page::not_found(session)),
+        Err(error) => Err(page::failed(session, &error)),
+    }
+}
+
+/// `GET /console/privacy-requests/{id}`.
+#[handler]
+pub async fn show(request: &Request, Path(id): Path<String>) -> Response {
+    let session = match session::signed_in(request).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let Ok(id) = id.parse::<Uuid>() else {
+        return page::not_found(&session);
+    };
+    match load(request, &session, id).await {
+        Ok(detail) => render_detail(&session, &detail, StatusCode::OK, None),
+        Err(response) => response,
+    }
+}
+
+/// What the decision form posts.
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /console/privacy-requests/{id}/decision`: the same command as the API's.
+#[handler]
+pub async fn decide(
+    request: &Request,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let session = match session::posting(request, &form.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let Ok(id) = id.parse::<Uuid>() else {
+        return page::not_found(&session);
+    };
+    let detail = match load(request, &session, id).await {
+        Ok(detail) => detail,
+        Err(response) => return response,
+    };
+    if let Err(forbidden) = session.caller.require(Permission::DecidePrivacyRequests) {
+        let text = format!("Your key may not decide privacy requests. {forbidden}");
+        return render_detail(&session, &detail, StatusCode::FORBIDDEN, Some(text));
+    }
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => {
+            let text = "Choose approve or deny.".to_owned();
+            return render_detail(&session, &detail, StatusCode::UNPROCESSABLE_ENTITY, Some(text));
+        }
+    };
+    let (engine, _) = session::parts(request);
+    let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
+    let note = Some(form.note.trim()).filter(|n| !n.is_empty());
+    match requests::decide(
+        &engine,
+        &session.caller,
+        PrivacyRequestId::from(id),
+        approve,
+        reason,
+        note,
+    )
+    .await
+    {
+        Ok(_) => poem::web::Redirect::see_other(format!("/console/privacy-requests/{id}"))
+            .into_response(),
+        Err(RequestError::NotFound(_)) => page::not_found(&session),
+        Err(error @ (RequestError::Database(_) | RequestError::WorkspaceNotFound(_))) => {
+            page::failed(&session, &error)
+        }
+        Err(error) => {
+            let status = match &error {
+                RequestError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                RequestError::Engine(EngineError::Refused(_)) => StatusCode::FORBIDDEN,
+                _ => StatusCode::CONFLICT,
+            };
+            // Show the request as it is now, with why the decision was not taken.
+            match load(request, &session, id).await {
+                Ok(now) => render_detail(&session, &now, status, Some(plain_refusal(&error))),
+                Err(response) => response,
+            }
+        }
+    }
+}
+
+/// `GET /console/privacy-requests/{id}/evidence`: the evidence bundle as a download.
+#[handler]
+pub async fn download_evidence(request: &Request, Path(id): Path<String>) -> Response {
+    let session = match session::signed_in(request).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let Ok(id) = id.parse::<Uuid>() else {
+        return page::not_found(&session);
+    };
+    if let Err(forbidden) = session.caller.require(Permission::ReadEvidence) {
+        return page::refused(
+            &session,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &forbidden.to_string(),
+        );
+    }
+    let (engine, _) = session::parts(request);
+    match crate::privacy::evidence::evidence(
+        engine.pool(),
+        &session.caller,
+        PrivacyRequestId::from(id),
+        None,
+    )
+    .await
+    {
+        Ok(bundle) => Response::builder()
+            .content_type("application/json")
+            .header(
+                "content-disposition",
+                format!("attachment; filename=\"privacy-request-{id}-evidence.json\""),
+            )
+            .body(bundle.to_string()),
+        Err(RequestError::NotFound(_)) => page::not_found(&session),
+        Err(RequestError::Conflict(_, detail)) => {
+            page::refused(&session, StatusCode::CONFLICT, "No bundle", &detail)
+        }
+        Err(error) => page::failed(&session, &error),
+    }
+}

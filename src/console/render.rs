@@ -1,0 +1,64 @@
+//! The page templates, compiled into the binary and parsed once; rendering with
+//! autoescaping (every template is `.html`), and the static stylesheet and script.
+
+use std::sync::OnceLock;
+
+use poem::http::StatusCode;
+use poem::web::Html;
+use poem::{IntoResponse, Response, handler};
+use tera::{Context, Tera};
+
+const TEMPLATES: [(&str, &str); 8] = [
+    ("base.html", include_str!("templates/base.html")),
+    ("macros.html", include_str!("templates/macros.html")),
+    ("sign_in.html", include_str!("templates/sign_in.html")),
+    ("error.html", include_str!("templates/error.html")),
+    ("inbox.html", include_str!("templates/inbox.html")),
+    ("privacy_request.html", include_str!("templates/privacy_request.html")),
+    ("holds.html", include_str!("templates/holds.html")),
+    ("notice.html", include_str!("templates/notice.html")),
+];
+
+fn tera() -> &'static Tera {
+    static TERA: OnceLock<Tera> = OnceLock::new();
+    TERA.get_or_init(|| {
+        let mut tera = Tera::default();
+        tera.add_raw_templates(TEMPLATES)
+            .expect("the console's templates parse (checked by the tests)");
+        tera.autoescape_on(vec![".html"]);
+        tera
+    })
+}
+
+/// Renders template `name` with `context` as a page with `status`.
+pub fn page(status: StatusCode, name: &str, context: &Context) -> Response {
+    match tera().render(name, context) {
+        Ok(html) => Html(html).with_status(status).into_response(),
+        Err(error) => {
+            tracing::error!(template = name, error = ?error, "a console page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+        }
+    }
+}
+
+/// `GET /console/static/console.css`.
+#[handler]
+pub fn stylesheet() -> Response {
+    static_file(include_str!("static/console.css"), "text/css; charset=utf-8")
+}
+
+/// `GET /console/static/console.js`.
+#[handler]
+pub fn script() -> Response {
+    static_file(
+        include_str!("static/console.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn static_file(body: &'static str, content_type: &'static str) -> Response {
+    Response::builder()
+        .content_type(content_type)
+        .header("cache-control", "public, max-age=3600")
+        .body(body)
+}
