@@ -26,7 +26,10 @@ pub fn routes() -> impl Endpoint {
         .at("/inbox", get(inbox::inbox))
         .at("/privacy-requests/:id", get(privacy::show))
         .at("/privacy-requests/:id/decision", post(privacy::decide))
-        .at("/privacy-requests/:id/evidence", get(privacy::download_evidence))
+        .at(
+            "/privacy-requests/:id/evidence",
+            get(privacy::download_evidence),
+        )
         .at("/holds", get(holds::list).post(holds::place))
         .at("/holds/:id/release", post(holds::release))
         .at("/static/console.css", get(render::stylesheet))

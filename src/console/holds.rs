@@ -48,7 +48,12 @@ async fn list_page(
     flash: Option<(&str, String)>,
 ) -> Response {
     if let Err(forbidden) = session.caller.require(Permission::ReadLifecycle) {
-        return page::refused(session, StatusCode::FORBIDDEN, "Not allowed", &forbidden.to_string());
+        return page::refused(
+            session,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &forbidden.to_string(),
+        );
     }
     let (engine, _) = session::parts(request);
     let query = HoldQuery {
@@ -125,7 +130,13 @@ pub async fn place(request: &Request, Form(form): Form<PlaceForm>) -> Response {
     };
     if let Err(forbidden) = session.caller.require(Permission::PlaceHolds) {
         let text = format!("Your key may not place holds. {forbidden}");
-        return list_page(request, &session, StatusCode::FORBIDDEN, Some(("error", text))).await;
+        return list_page(
+            request,
+            &session,
+            StatusCode::FORBIDDEN,
+            Some(("error", text)),
+        )
+        .await;
     }
     let days = match form.days.trim() {
         "" => None,
@@ -166,12 +177,23 @@ pub async fn place(request: &Request, Form(form): Form<PlaceForm>) -> Response {
         Err(HoldError::Database(error)) => page::failed(&session, &error),
         Err(HoldError::WorkspaceNotFound(workspace)) => {
             let text = format!("workspace_id: there is no workspace `{workspace}` you may see.");
-            list_page(request, &session, StatusCode::NOT_FOUND, Some(("error", text))).await
+            list_page(
+                request,
+                &session,
+                StatusCode::NOT_FOUND,
+                Some(("error", text)),
+            )
+            .await
         }
         Err(error) => {
             let text = problems(&error);
-            list_page(request, &session, StatusCode::UNPROCESSABLE_ENTITY, Some(("error", text)))
-                .await
+            list_page(
+                request,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(("error", text)),
+            )
+            .await
         }
     }
 }
@@ -199,11 +221,22 @@ pub async fn release(
     };
     if let Err(forbidden) = session.caller.require(Permission::PlaceHolds) {
         let text = format!("Your key may not release holds. {forbidden}");
-        return list_page(request, &session, StatusCode::FORBIDDEN, Some(("error", text))).await;
+        return list_page(
+            request,
+            &session,
+            StatusCode::FORBIDDEN,
+            Some(("error", text)),
+        )
+        .await;
     }
     let (engine, _) = session::parts(request);
-    match holds::request_release(&engine, &session.caller, HoldId::from(id), form.reason.trim())
-        .await
+    match holds::request_release(
+        &engine,
+        &session.caller,
+        HoldId::from(id),
+        form.reason.trim(),
+    )
+    .await
     {
         Ok((row, _)) => {
             let text = if row.status == "released" {
@@ -220,8 +253,13 @@ pub async fn release(
         Err(HoldError::Database(error)) => page::failed(&session, &error),
         Err(error) => {
             let text = problems(&error);
-            list_page(request, &session, StatusCode::CONFLICT, Some(("error", text))).await
+            list_page(
+                request,
+                &session,
+                StatusCode::CONFLICT,
+                Some(("error", text)),
+            )
+            .await
         }
     }
 }
-

@@ -177,7 +177,12 @@ pub async fn decide(
         "deny" => false,
         _ => {
             let text = "Choose approve or deny.".to_owned();
-            return render_detail(&session, &detail, StatusCode::UNPROCESSABLE_ENTITY, Some(text));
+            return render_detail(
+                &session,
+                &detail,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(text),
+            );
         }
     };
     let (engine, _) = session::parts(request);

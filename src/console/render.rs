@@ -14,7 +14,10 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("error.html", include_str!("templates/error.html")),
     ("inbox.html", include_str!("templates/inbox.html")),
-    ("privacy_request.html", include_str!("templates/privacy_request.html")),
+    (
+        "privacy_request.html",
+        include_str!("templates/privacy_request.html"),
+    ),
     ("holds.html", include_str!("templates/holds.html")),
     ("notice.html", include_str!("templates/notice.html")),
 ];
@@ -36,7 +39,11 @@ pub fn page(status: StatusCode, name: &str, context: &Context) -> Response {
         Ok(html) => Html(html).with_status(status).into_response(),
         Err(error) => {
             tracing::error!(template = name, error = ?error, "a console page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -44,7 +51,10 @@ pub fn page(status: StatusCode, name: &str, context: &Context) -> Response {
 /// `GET /console/static/console.css`.
 #[handler]
 pub fn stylesheet() -> Response {
-    static_file(include_str!("static/console.css"), "text/css; charset=utf-8")
+    static_file(
+        include_str!("static/console.css"),
+        "text/css; charset=utf-8",
+    )
 }
 
 /// `GET /console/static/console.js`.

@@ -28,8 +28,8 @@ fn form_page(request: &Request, status: StatusCode, error: Option<&str>) -> Resp
     context.insert("login_csrf", &token);
     context.insert("error", &error);
     let mut response = render::page(status, "sign_in.html", &context);
-    if let Ok(value) = session::set_cookie(request, LOGIN_COOKIE, Some(&token), "/console/sign-in")
-        .parse()
+    if let Ok(value) =
+        session::set_cookie(request, LOGIN_COOKIE, Some(&token), "/console/sign-in").parse()
     {
         response.headers_mut().append("set-cookie", value);
     }
@@ -66,7 +66,9 @@ pub async fn submit(request: &Request, Form(form): Form<SignInForm>) -> Response
     }
     let (engine, secrets) = session::parts(request);
     let address = request.remote_addr().to_string();
-    let address = address.rsplit_once(':').map_or(address.as_str(), |(host, _)| host);
+    let address = address
+        .rsplit_once(':')
+        .map_or(address.as_str(), |(host, _)| host);
     match sessions::sign_in(engine.pool(), &secrets, &form.key, address).await {
         Ok((id, _)) => {
             let mut response = Redirect::see_other("/console/inbox").into_response();

@@ -182,7 +182,12 @@ pub async fn sign_out(pool: &PgPool, session_id: &str, person: &str) -> Result<(
     end(pool, &sha256(session_id.as_bytes()), person, "signed_out").await
 }
 
-async fn end(pool: &PgPool, id_sha256: &[u8], person: &str, reason: &str) -> Result<(), sqlx::Error> {
+async fn end(
+    pool: &PgPool,
+    id_sha256: &[u8],
+    person: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     if store::end(&mut tx, id_sha256, reason).await? {
         audit::append(

@@ -2,9 +2,11 @@
 
 mod authority_requests;
 mod broken_chain;
+mod browser;
 mod client;
 mod cluster;
 mod connections;
+mod console;
 mod crash;
 mod data_map;
 mod definitions;

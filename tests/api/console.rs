@@ -1,0 +1,413 @@
+//! The compliance console in a real headless browser against the real server on a fresh
+//! database: sign in with a personal key, see the inbox, open a privacy request, approve
+//! its review, see the refusal in plain words when the same person tries its second
+//! approval, place a hold and ask for its release, sign out; a form without the session's
+//! CSRF token is refused and changes nothing; another workspace's request is a 404; a
+//! stored `<script>` renders as text. The screenshots in docs/CONSOLE.md come from here.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use serde_json::json;
+
+use bazaarstreet::security::Role;
+
+use crate::browser::Browser;
+use crate::helpers::{TestApp, spawn_app};
+use crate::privacy_requests::{second_key, wait_for_request_as};
+
+const PRIVACY: &str = include_str!("../../workflows/privacy_request.toml");
+const RELEASE: &str = include_str!("../../workflows/legal_hold_release.toml");
+const SCRIPT_NAME: &str = "<script>alert('owned')</script>";
+
+async fn sign_in(browser: &Browser, app: &TestApp, key: &str) {
+    let c = &browser.client;
+    c.goto(&format!("{}/console/sign-in", app.address))
+        .await
+        .unwrap();
+    c.find(Locator::Css("#key"))
+        .await
+        .unwrap()
+        .send_keys(&app.token(key).await)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    at_path(browser, "/console/inbox").await;
+}
+
+/// How long a page may take to appear after a click.
+const PAGE: Duration = Duration::from_secs(15);
+
+/// The page's path once it is `expected` (a form's answer may still be loading).
+async fn at_path(browser: &Browser, expected: &str) {
+    let deadline = tokio::time::Instant::now() + PAGE;
+    loop {
+        let now = browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .to_owned();
+        if now == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "at {now}, not {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The text of the first element matching `css`, once there is one.
+async fn text(browser: &Browser, css: &str) -> String {
+    browser
+        .client
+        .wait()
+        .at_most(PAGE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// `pairs` as an `application/x-www-form-urlencoded` body.
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A form post with the browser's session cookie, outside the browser.
+async fn post_with_cookie(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> u16 {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}{path}", app.address))
+        .header("cookie", format!("bzs_console={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(form))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browser() {
+    let app = spawn_app(&[
+        ("privacy_request", PRIVACY),
+        ("legal_hold_release", RELEASE),
+    ])
+    .await;
+    app.create_workspaces(&["ws_a", "ws_b"]).await;
+    // The business's own lead files (verified by its confined key); officer Ana reviews,
+    // and also holds a lead key (one person, two keys).
+    app.create_key("owner_a", Role::ComplianceLead, Some("ws_a"))
+        .await;
+    app.create_key("ana", Role::ComplianceOfficer, None).await;
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    second_key(&app, &pool, "ana", "ana_lead", Role::ComplianceLead).await;
+    app.create_key("bea_b", Role::ComplianceOfficer, Some("ws_b"))
+        .await;
+    let (status, filed) = app
+        .post_as(
+            "/v1/privacy-requests",
+            &json!({ "kind": "deletion", "subject": { "workspace_id": "ws_a" },
+                     "requester": { "name": SCRIPT_NAME, "contact": "owner@example.com",
+                                    "relation": "customer" },
+                     "jurisdiction": "gdpr", "channel": "email" }),
+            "owner_a",
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let id = filed["request"]["id"].as_str().unwrap().to_owned();
+    wait_for_request_as(&app, &id, "in_review", "ana").await;
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    // Not signed in: the console sends the person to the sign-in form.
+    c.goto(&format!("{}/console/inbox", app.address))
+        .await
+        .unwrap();
+    at_path(&browser, "/console/sign-in").await;
+    browser.screenshot("sign-in").await;
+    sign_in(&browser, &app, "ana").await;
+    at_path(&browser, "/console/inbox").await;
+    assert!(text(&browser, "header").await.contains("ana"));
+    let link = format!("a[href='/console/privacy-requests/{id}']");
+    let row = text(&browser, "tbody tr").await;
+    assert!(row.contains("Deletion request about ws_a"), "{row}");
+    browser.screenshot("inbox").await;
+
+    // The request: the stored script is text, not markup.
+    c.find(Locator::Css(&link))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    at_path(&browser, &format!("/console/privacy-requests/{id}")).await;
+    assert!(text(&browser, ".facts").await.contains(SCRIPT_NAME));
+    let source = c.source().await.unwrap();
+    assert!(!source.contains(SCRIPT_NAME), "rendered as markup");
+    assert!(c.get_alert_text().await.is_err(), "a script ran");
+    browser.screenshot("privacy-request").await;
+    c.find(Locator::Css("input[name=decision][value=approve]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/decision'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_request_as(&app, &id, "awaiting_second_approval", "ana").await;
+
+    // Ana reviewed it: her lead key may not give the second approval, said in plain words.
+    c.find(Locator::Css(".signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    sign_in(&browser, &app, "ana_lead").await;
+    assert!(
+        c.find(Locator::Css(&link)).await.is_err(),
+        "not in the inbox of the person who reviewed it"
+    );
+    c.goto(&format!("{}/console/privacy-requests/{id}", app.address))
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=decision][value=approve]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/decision'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let refusal = text(&browser, "[role=alert]").await;
+    assert!(
+        refusal.contains("You already decided an earlier step"),
+        "{refusal}"
+    );
+    browser.screenshot("refusal").await;
+    let (_, still) = app
+        .get_as(&format!("/v1/privacy-requests/{id}"), "ana")
+        .await;
+    assert_eq!(still["request"]["status"], "awaiting_second_approval");
+
+    // A hold: placed, then its release asked for (a second person approves it).
+    c.goto(&format!("{}/console/holds", app.address))
+        .await
+        .unwrap();
+    assert!(text(&browser, ".empty").await.contains("No holds"));
+    for (field, value) in [
+        ("#workspace_id", "ws_a"),
+        ("#matter", "Case 2026-114"),
+        (
+            "#hold_reason",
+            "Litigation expected about the shop's orders",
+        ),
+    ] {
+        c.find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("form[action='/console/holds'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&browser, "[role=status]").await.contains("placed"));
+    assert!(text(&browser, "tbody").await.contains("workspace ws_a"));
+    browser.screenshot("holds").await;
+    c.find(Locator::Css("input[id^=release-]"))
+        .await
+        .unwrap()
+        .send_keys("The matter settled")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/release'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = text(&browser, "[role=status]").await;
+    assert!(said.contains("second person's approval"), "{said}");
+    assert_eq!(
+        app.count("select count(*) from runs where workflow = 'legal_hold_release'")
+            .await,
+        1
+    );
+
+    // The session's cookie without its CSRF token changes nothing.
+    let cookie = c
+        .get_named_cookie("bzs_console")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    let place = [
+        ("kind", "litigation"),
+        ("workspace_id", "ws_a"),
+        ("matter", "m"),
+        ("reason", "r"),
+    ];
+    let mut forged = place.to_vec();
+    forged.push(("csrf", "0000"));
+    assert_eq!(
+        post_with_cookie(&app, &cookie, "/console/holds", &forged).await,
+        403
+    );
+    assert!(post_with_cookie(&app, &cookie, "/console/holds", &place).await >= 400);
+    assert_eq!(app.count("select count(*) from legal_holds").await, 1);
+
+    // Sign out ends the session: the old cookie no longer opens a page.
+    c.find(Locator::Css(".signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    at_path(&browser, "/console/sign-in").await;
+    c.goto(&format!("{}/console/inbox", app.address))
+        .await
+        .unwrap();
+    at_path(&browser, "/console/sign-in").await;
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/console/inbox", app.address))
+        .header("cookie", format!("bzs_console={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status().as_u16(), 303);
+
+    // A key confined to ws_b sees ws_a's request as not found.
+    sign_in(&browser, &app, "bea_b").await;
+    c.goto(&format!("{}/console/privacy-requests/{id}", app.address))
+        .await
+        .unwrap();
+    assert_eq!(text(&browser, "h1").await, "Not found");
+    let cookie = c
+        .get_named_cookie("bzs_console")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    let status = reqwest::Client::new()
+        .get(format!("{}/console/privacy-requests/{id}", app.address))
+        .header("cookie", format!("bzs_console={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 404);
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_pages_carry_a_strict_policy_and_sign_ins_are_rate_limited_and_audited() {
+    let app = spawn_app(&[]).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{}/console/sign-in", app.address))
+        .send()
+        .await
+        .unwrap();
+    let headers = form.headers().clone();
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let login = headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(login.contains("HttpOnly") && login.contains("SameSite=Strict"));
+    let token = login
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let attempt = |key: &'static str| {
+        let client = client.clone();
+        let token = token.clone();
+        let address = app.address.clone();
+        async move {
+            client
+                .post(format!("{address}/console/sign-in"))
+                .header("cookie", format!("bzs_console_login={token}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_body(&[("key", key), ("csrf", token.as_str())]))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt("bzs_wrong").await, 401);
+    }
+    assert_eq!(attempt("bzs_wrong").await, 429);
+    assert_eq!(
+        app.count("select count(*) from audit_ledger where action = 'console.sign_in_refused'")
+            .await,
+        10
+    );
+    // Nothing personal in the ledger: the address only as a hash prefix.
+    let subject: String = sqlx::query_scalar(
+        "select subject from audit_ledger where action = 'console.sign_in_refused' limit 1",
+    )
+    .fetch_one(&sqlx::PgPool::connect(&app.database_url).await.unwrap())
+    .await
+    .unwrap();
+    assert!(!subject.contains("127.0.0.1"), "{subject}");
+    app.stop().await;
+}
