@@ -48,12 +48,7 @@ async fn list_page(
     flash: Option<(&str, String)>,
 ) -> Response {
     if let Err(forbidden) = session.caller.require(Permission::ReadLifecycle) {
-        return page::refused(
-            session,
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &forbidden.to_string(),
-        );
+        return page::not_allowed(session, &forbidden);
     }
     let (engine, _) = session::parts(request);
     let query = HoldQuery {

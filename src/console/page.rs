@@ -50,6 +50,16 @@ pub fn refused(session: &Session, status: StatusCode, heading: &str, text: &str)
     render::page(status, "error.html", &context)
 }
 
+/// The page for a key whose role lacks what the page needs.
+pub fn not_allowed(session: &Session, forbidden: &crate::security::Forbidden) -> Response {
+    refused(
+        session,
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        &forbidden.to_string(),
+    )
+}
+
 /// A page that failed on the service's side.
 pub fn failed(session: &Session, error: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %error, "a console page failed");

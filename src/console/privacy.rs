@@ -108,12 +108,7 @@ fn render_detail(
 
 async fn load(request: &Request, session: &Session, id: Uuid) -> Result<RequestDetail, Response> {
     if let Err(forbidden) = session.caller.require(Permission::ReadPrivacyRequests) {
-        return Err(page::refused(
-            session,
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &forbidden.to_string(),
-        ));
+        return Err(page::not_allowed(session, &forbidden));
     }
     let (engine, _) = session::parts(request);
     match requests::get(engine.pool(), &session.caller, PrivacyRequestId::from(id)).await {
@@ -230,12 +225,7 @@ pub async fn download_evidence(request: &Request, Path(id): Path<String>) -> Res
         return page::not_found(&session);
     };
     if let Err(forbidden) = session.caller.require(Permission::ReadEvidence) {
-        return page::refused(
-            &session,
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &forbidden.to_string(),
-        );
+        return page::not_allowed(&session, &forbidden);
     }
     let (engine, _) = session::parts(request);
     match crate::privacy::evidence::evidence(

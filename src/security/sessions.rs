@@ -6,7 +6,7 @@
 //! secret key (nothing more to store). Sign-ins are rate-limited per client address
 //! (stored as a hash only) and recorded in the ledger, as are sign-outs.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -39,8 +39,6 @@ pub struct Session {
     pub caller: Caller,
     /// The CSRF token of this session.
     pub csrf: String,
-    /// When the session began.
-    pub signed_in_at: DateTime<Utc>,
 }
 
 /// Why a sign-in was refused.
@@ -119,7 +117,6 @@ pub async fn sign_in(
     let session = Session {
         csrf: csrf_for(secrets, &session_id),
         caller,
-        signed_in_at: Utc::now(),
     };
     Ok((session_id, session))
 }
@@ -168,7 +165,6 @@ pub async fn resume(
             workspace_id: row.workspace_id.and_then(|w| WorkspaceId::parse(&w).ok()),
         },
         csrf: csrf_for(secrets, session_id),
-        signed_in_at: row.created_at,
     }))
 }
 

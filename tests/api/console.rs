@@ -25,19 +25,21 @@ async fn sign_in(browser: &Browser, app: &TestApp, key: &str) {
     c.goto(&format!("{}/console/sign-in", app.address))
         .await
         .unwrap();
-    c.find(Locator::Css("#key"))
-        .await
-        .unwrap()
-        .send_keys(&app.token(key).await)
-        .await
-        .unwrap();
-    c.find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "#key", &app.token(key).await).await;
+    click(browser, "main button[type=submit]").await;
     at_path(browser, "/console/inbox").await;
+}
+
+/// Clicks the element matching `css`.
+async fn click(browser: &Browser, css: &str) {
+    let element = browser.client.find(Locator::Css(css)).await.unwrap();
+    element.click().await.unwrap();
+}
+
+/// Types `text` into the field matching `css`.
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    let field = browser.client.find(Locator::Css(css)).await.unwrap();
+    field.send_keys(text).await.unwrap();
 }
 
 /// How long a page may take to appear after a click.
@@ -163,39 +165,19 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
     browser.screenshot("inbox").await;
 
     // The request: the stored script is text, not markup.
-    c.find(Locator::Css(&link))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, &link).await;
     at_path(&browser, &format!("/console/privacy-requests/{id}")).await;
     assert!(text(&browser, ".facts").await.contains(SCRIPT_NAME));
     let source = c.source().await.unwrap();
     assert!(!source.contains(SCRIPT_NAME), "rendered as markup");
     assert!(c.get_alert_text().await.is_err(), "a script ran");
     browser.screenshot("privacy-request").await;
-    c.find(Locator::Css("input[name=decision][value=approve]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action$='/decision'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "input[name=decision][value=approve]").await;
+    click(&browser, "form[action$='/decision'] button").await;
     wait_for_request_as(&app, &id, "awaiting_second_approval", "ana").await;
 
     // Ana reviewed it: her lead key may not give the second approval, said in plain words.
-    c.find(Locator::Css(".signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, ".signout button").await;
     sign_in(&browser, &app, "ana_lead").await;
     assert!(
         c.find(Locator::Css(&link)).await.is_err(),
@@ -204,18 +186,8 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
     c.goto(&format!("{}/console/privacy-requests/{id}", app.address))
         .await
         .unwrap();
-    c.find(Locator::Css("input[name=decision][value=approve]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action$='/decision'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "input[name=decision][value=approve]").await;
+    click(&browser, "form[action$='/decision'] button").await;
     let refusal = text(&browser, "[role=alert]").await;
     assert!(
         refusal.contains("You already decided an earlier step"),
@@ -240,34 +212,14 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
             "Litigation expected about the shop's orders",
         ),
     ] {
-        c.find(Locator::Css(field))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
+        type_into(&browser, field, value).await;
     }
-    c.find(Locator::Css("form[action='/console/holds'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "form[action='/console/holds'] button").await;
     assert!(text(&browser, "[role=status]").await.contains("placed"));
     assert!(text(&browser, "tbody").await.contains("workspace ws_a"));
     browser.screenshot("holds").await;
-    c.find(Locator::Css("input[id^=release-]"))
-        .await
-        .unwrap()
-        .send_keys("The matter settled")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action$='/release'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "input[id^=release-]", "The matter settled").await;
+    click(&browser, "form[action$='/release'] button").await;
     let said = text(&browser, "[role=status]").await;
     assert!(said.contains("second person's approval"), "{said}");
     assert_eq!(
@@ -299,12 +251,7 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
     assert_eq!(app.count("select count(*) from legal_holds").await, 1);
 
     // Sign out ends the session: the old cookie no longer opens a page.
-    c.find(Locator::Css(".signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, ".signout button").await;
     at_path(&browser, "/console/sign-in").await;
     c.goto(&format!("{}/console/inbox", app.address))
         .await

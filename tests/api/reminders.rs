@@ -99,6 +99,17 @@ async fn book(app: &TestApp, start_in: i64, offsets: &[&str], extra: Value) -> V
 /// Waits until `check` holds for the appointment; answers it.
 async fn wait_for(app: &TestApp, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE + Duration::from_secs(60);
+    wait_for_by(app, id, what, deadline, check).await
+}
+
+/// Waits until `check` holds for the appointment, at most until `deadline`; answers it.
+async fn wait_for_by(
+    app: &TestApp,
+    id: &str,
+    what: &str,
+    deadline: tokio::time::Instant,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     loop {
         let (status, appointment) = app
             .get(&format!("/v1/workspaces/ws_r/appointments/{id}"))
@@ -767,16 +778,15 @@ async fn reminders_paused_by_a_template_refusal_go_out_at_their_time_if_it_is_ap
         json!({ "template_id": template["meta_template_id"], "status": "APPROVED" }),
     )
     .await;
-    // Its time comes (a busy machine may reach it late: the wait counts from then).
+    // The patience counts from its time (a busy machine may reach it late).
     let due: chrono::DateTime<Utc> = reminder(&held, 0)["planned_at"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
-    if let Ok(left) = (due - Utc::now()).to_std() {
-        tokio::time::sleep(left).await;
-    }
-    let sent = wait_for(&app, later_id, "sent at its time", |a| {
+    let until_due = (due - Utc::now()).to_std().unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + until_due + PATIENCE + Duration::from_secs(60);
+    let sent = wait_for_by(&app, later_id, "sent at its time", deadline, |a| {
         reminder(a, 0)["state"] == "sent"
     })
     .await;
