@@ -6,12 +6,19 @@
 //! needed; each form carries the session's CSRF token; every response carries a strict
 //! Content-Security-Policy and refuses framing.
 
+mod audit;
+mod authority;
+mod deadlines;
 mod headers;
 mod holds;
 mod inbox;
 mod page;
 mod privacy;
+mod refusals;
 mod render;
+mod retention;
+mod runs;
+mod scope_diff;
 mod session;
 mod sign_in;
 
@@ -30,8 +37,23 @@ pub fn routes() -> impl Endpoint {
             "/privacy-requests/:id/evidence",
             get(privacy::download_evidence),
         )
+        .at("/privacy-requests/:id/extension", post(privacy::extend))
+        .at("/authority-requests", get(authority::list))
+        .at("/authority-requests/:id", get(authority::show))
+        .at(
+            "/authority-requests/:id/evidence",
+            get(authority::download_evidence),
+        )
+        .at("/authority-requests/:id/:action", post(authority::act))
+        .at("/deadlines", get(deadlines::show))
         .at("/holds", get(holds::list).post(holds::place))
         .at("/holds/:id/release", post(holds::release))
+        .at("/retention", get(retention::show))
+        .at("/retention/preview", get(retention::show_preview))
+        .at("/runs", get(runs::list))
+        .at("/runs/:id", get(runs::show))
+        .at("/audit", get(audit::show))
+        .at("/audit/verify", get(audit::verify))
         .at("/static/console.css", get(render::stylesheet))
         .at("/static/console.js", get(render::script))
         .around(headers::secure)

@@ -2,6 +2,17 @@
 
 use std::time::Duration;
 
+/// A duration as whole days (`30d`), or seconds when it is not whole days (`90s`).
+pub fn as_days(duration: Duration) -> String {
+    const DAY: u64 = 86_400;
+    let seconds = duration.as_secs();
+    if seconds.is_multiple_of(DAY) {
+        format!("{}d", seconds / DAY)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
 /// Parses a duration written as one or more `<number><unit>` parts.
 ///
 /// Units: `ms`, `s`, `m`, `h`, `d`. A bare number is refused so that nobody has to

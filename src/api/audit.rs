@@ -171,20 +171,17 @@ impl AuditApi {
     )]
     async fn verify(&self, auth: ApiKey) -> Result<Json<VerifyView>, ApiError> {
         let caller = auth.require(Permission::ReadAudit)?;
-        let result = audit::verify_all(self.engine.pool()).await?;
-        let intact = result.intact();
-        if caller.workspace_id.is_some() {
+        let (intact, details) = audit::visible_verification(self.engine.pool(), caller).await?;
+        let Some(result) = details else {
             return Ok(Json(VerifyView {
                 intact,
                 checked: None,
                 first_broken_seq: None,
                 unchained: None,
                 pending: None,
-                reason: (!intact).then(|| {
-                    "the ledger does not hold; an auditor of every workspace can see where".into()
-                }),
+                reason: (!intact).then(|| audit::BROKEN_CONFINED.into()),
             }));
-        }
+        };
         Ok(Json(VerifyView {
             intact,
             checked: Some(result.checked),
@@ -207,14 +204,9 @@ impl AuditApi {
     #[oai(path = "/v1/audit/head", method = "get", operation_id = "audit_head")]
     async fn head(&self, auth: ApiKey) -> Result<Json<AuditHeadView>, ApiError> {
         let caller = auth.require(Permission::ReadAudit)?;
-        if caller.workspace_id.is_some() {
-            return Err(ApiError::forbidden(
-                "forbidden",
-                "the chain's head counts every workspace's entries; a key confined to one \
-                 workspace cannot read it",
-            ));
-        }
-        let (seq, hash) = audit::head(self.engine.pool()).await?;
+        let Some((seq, hash)) = audit::visible_head(self.engine.pool(), caller).await? else {
+            return Err(ApiError::forbidden("forbidden", audit::HEAD_CONFINED));
+        };
         Ok(Json(AuditHeadView {
             seq,
             hash: hex::encode(hash),

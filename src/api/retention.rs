@@ -18,8 +18,6 @@ use crate::security::Permission;
 use poem_openapi::param::Path;
 use uuid::Uuid;
 
-const DAY: u64 = 86_400;
-
 /// A policy in force.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -44,14 +42,7 @@ pub struct PolicyView {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-fn days(duration: std::time::Duration) -> String {
-    let seconds = duration.as_secs();
-    if seconds.is_multiple_of(DAY) {
-        format!("{}d", seconds / DAY)
-    } else {
-        format!("{seconds}s")
-    }
-}
+use crate::duration::as_days as days;
 
 impl From<Policy> for PolicyView {
     fn from(policy: Policy) -> Self {

@@ -376,6 +376,19 @@ pub async fn list(
     .await?)
 }
 
+/// Open requests by the answer date asked for (a confined key: none).
+pub async fn open_by_due(
+    pool: &sqlx::PgPool,
+    caller: &Caller,
+    limit: i64,
+) -> Result<Vec<RequestRow>, RequestError> {
+    if caller.workspace_id.is_some() {
+        return Ok(Vec::new());
+    }
+    let mut conn = pool.acquire().await?;
+    Ok(store::open_by_due(&mut conn, limit).await?)
+}
+
 /// The package's files, once the disclosure is approved and while the window is open.
 pub async fn package_files(
     pool: &sqlx::PgPool,

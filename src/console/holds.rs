@@ -8,11 +8,10 @@ use poem::web::{Form, Path};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::page::{self, time};
-use super::render;
-use super::session;
+use super::session::{self, SignedIn};
+use super::{refusals, render};
 use crate::lifecycle::holds::{self, HoldError, HoldId, HoldQuery, HoldRow, HoldScope, NewHold};
 use crate::security::Permission;
 use crate::security::sessions::Session;
@@ -84,11 +83,8 @@ async fn list_page(
 
 /// `GET /console/holds`.
 #[handler]
-pub async fn list(request: &Request) -> Response {
-    match session::signed_in(request).await {
-        Ok(session) => list_page(request, &session, StatusCode::OK, None).await,
-        Err(response) => response,
-    }
+pub async fn list(request: &Request, SignedIn(session): SignedIn) -> Response {
+    list_page(request, &session, StatusCode::OK, None).await
 }
 
 /// What the place form posts.
@@ -107,11 +103,7 @@ pub struct PlaceForm {
 
 fn problems(error: &HoldError) -> String {
     match error {
-        HoldError::Invalid(problems) => problems
-            .iter()
-            .map(|p| format!("{}: {}", p.pointer.trim_start_matches('/'), p.message))
-            .collect::<Vec<_>>()
-            .join("; "),
+        HoldError::Invalid(problems) => refusals::problems(problems),
         other => other.to_string(),
     }
 }
@@ -211,8 +203,9 @@ pub async fn release(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let Ok(id) = id.parse::<Uuid>() else {
-        return page::not_found(&session);
+    let id = match session::record_id(&session, &id) {
+        Ok(id) => id,
+        Err(response) => return response,
     };
     if let Err(forbidden) = session.caller.require(Permission::PlaceHolds) {
         let text = format!("Your key may not release holds. {forbidden}");

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::page::{self, time};
 use super::render;
-use super::session;
+use super::session::{self, SignedIn};
 use crate::privacy::requests::{self as privacy, PrivacyRequestId};
 use crate::security::sessions::Session;
 
@@ -55,11 +55,11 @@ const KINDS: [(&str, &str); 3] = [
 
 /// `GET /console/inbox`.
 #[handler]
-pub async fn inbox(request: &Request, Query(filter): Query<InboxFilter>) -> Response {
-    let session = match session::signed_in(request).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
+pub async fn inbox(
+    request: &Request,
+    SignedIn(session): SignedIn,
+    Query(filter): Query<InboxFilter>,
+) -> Response {
     match items(request, &session, &filter).await {
         Ok(items) => {
             let mut context = page::context(&session, "inbox");
@@ -100,7 +100,7 @@ async fn items(
         let mut item = Item {
             kind: "other",
             label: format!("{} run", waiting.workflow.replace('_', " ")),
-            href: format!("/v1/runs/{}", waiting.run_id),
+            href: format!("/console/runs/{}", waiting.run_id),
             step: waiting.step_id.replace('_', " "),
             workspace: waiting.workspace_id.clone(),
             waiting_since: time(waiting.created_at),
@@ -133,9 +133,10 @@ async fn items(
                 item.deadline_state = state.map_or("closed", |s| s.as_str());
                 item.order.0 = Some(due_at);
             }
-            ("authority_request", Some(_)) => {
+            ("authority_request", Some(id)) => {
                 item.kind = "authority";
                 item.label = "Authority request".into();
+                item.href = format!("/console/authority-requests/{id}");
             }
             _ => {}
         }

@@ -24,12 +24,68 @@ pub fn context(session: &Session, nav: &str) -> Context {
         }),
     );
     context.insert("nav", nav);
+    context.insert(
+        "nav_items",
+        &NAV.iter()
+            .map(|(key, href, label)| json!({ "key": key, "href": href, "label": label }))
+            .collect::<Vec<_>>(),
+    );
     context
 }
+
+/// The console's parts, in the order the bar shows them: (key, address, label).
+const NAV: [(&str, &str, &str); 7] = [
+    ("inbox", "/console/inbox", "Inbox"),
+    ("deadlines", "/console/deadlines", "Deadlines"),
+    (
+        "authority",
+        "/console/authority-requests",
+        "Authority requests",
+    ),
+    ("holds", "/console/holds", "Legal holds"),
+    ("retention", "/console/retention", "Retention"),
+    ("runs", "/console/runs", "Runs"),
+    ("audit", "/console/audit", "Audit"),
+];
 
 /// An instant as the templates show it (RFC 3339, UTC; the script shows it local).
 pub fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// One timeline entry as the templates show it (the detail as compact JSON, none when
+/// empty).
+pub fn timeline_entry(
+    at: DateTime<Utc>,
+    kind: &str,
+    actor: &str,
+    detail: &serde_json::Value,
+) -> serde_json::Value {
+    let detail = if detail.as_object().is_some_and(|o| o.is_empty()) {
+        String::new()
+    } else {
+        detail.to_string()
+    };
+    json!({ "at": time(at), "kind": kind, "actor": actor, "detail": detail })
+}
+
+/// A request's timeline, bound to the ledger ([`crate::evidence::timeline`]).
+pub fn timeline(events: &[crate::evidence::timeline::TimelineEvent]) -> Vec<serde_json::Value> {
+    events
+        .iter()
+        .map(|e| timeline_entry(e.at, &e.kind, &e.actor, &e.detail))
+        .collect()
+}
+
+/// A JSON document as a file download named `name`.
+pub fn download(name: &str, body: &serde_json::Value) -> Response {
+    Response::builder()
+        .content_type("application/json")
+        .header(
+            "content-disposition",
+            format!("attachment; filename=\"{name}\""),
+        )
+        .body(body.to_string())
 }
 
 /// The 404 page: also what another workspace's record looks like.

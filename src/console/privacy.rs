@@ -11,8 +11,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::page::{self, time};
-use super::render;
-use super::session;
+use super::session::{self, SignedIn};
+use super::{refusals, render};
 use crate::engine::EngineError;
 use crate::privacy::DENIAL_REASONS;
 use crate::privacy::requests::{self, PrivacyRequestId, RequestDetail, RequestError};
@@ -31,25 +31,10 @@ fn awaiting(status: &str) -> Option<&'static str> {
 /// Why the engine (or the domain) refused a decision, in the words a person reads.
 pub fn plain_refusal(error: &RequestError) -> String {
     match error {
-        RequestError::Engine(EngineError::Refused(refusal)) => match refusal.rule {
-            "not_initiator" => {
-                "You filed this request, so another person must decide it.".into()
-            }
-            "distinct_from" => {
-                "You already decided an earlier step of this request; the second approval must come from someone else.".into()
-            }
-            "role" => format!(
-                "Your role may not decide this step. {}",
-                refusal.detail
-            ),
-            "not_named" => "You are named in this request, so you may not decide it.".into(),
-            _ => refusal.detail.clone(),
-        },
-        RequestError::Invalid(problems) => problems
-            .iter()
-            .map(|p| p.message.clone())
-            .collect::<Vec<_>>()
-            .join("; "),
+        RequestError::Engine(engine) => {
+            refusals::engine(engine).unwrap_or_else(|| engine.to_string())
+        }
+        RequestError::Invalid(problems) => refusals::problems(problems),
         RequestError::Conflict(_, detail) => detail.clone(),
         other => other.to_string(),
     }
@@ -91,16 +76,22 @@ fn render_detail(
         &detail
             .timeline
             .iter()
+            .map(|e| page::timeline_entry(e.at, &e.kind, &e.actor, &e.detail))
+            .collect::<Vec<_>>(),
+    );
+    context.insert(
+        "extensions",
+        &detail
+            .extensions
+            .iter()
             .map(|e| {
-                json!({ "at": time(e.at), "kind": e.kind, "actor": e.actor,
-                        "detail": if e.detail.as_object().is_some_and(|o| o.is_empty()) {
-                            String::new()
-                        } else {
-                            e.detail.to_string()
-                        } })
+                json!({ "seq": e.seq, "from": e.from_due.to_string(), "to": e.to_due.to_string(),
+                        "reason": e.reason, "notice_at": time(e.notice_at),
+                        "by": e.extended_by, "at": time(e.extended_at) })
             })
             .collect::<Vec<_>>(),
     );
+    context.insert("open", &row.closed_at.is_none());
     context.insert("reasons", &DENIAL_REASONS);
     context.insert("refusal", &refusal);
     render::page(status, "privacy_request.html", &context)
@@ -120,13 +111,14 @@ async fn load(request: &Request, session: &Session, id: Uuid) -> Result<RequestD
 
 /// `GET /console/privacy-requests/{id}`.
 #[handler]
-pub async fn show(request: &Request, Path(id): Path<String>) -> Response {
-    let session = match session::signed_in(request).await {
-        Ok(session) => session,
+pub async fn show(
+    request: &Request,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match session::record_id(&session, &id) {
+        Ok(id) => id,
         Err(response) => return response,
-    };
-    let Ok(id) = id.parse::<Uuid>() else {
-        return page::not_found(&session);
     };
     match load(request, &session, id).await {
         Ok(detail) => render_detail(&session, &detail, StatusCode::OK, None),
@@ -156,8 +148,9 @@ pub async fn decide(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let Ok(id) = id.parse::<Uuid>() else {
-        return page::not_found(&session);
+    let id = match session::record_id(&session, &id) {
+        Ok(id) => id,
+        Err(response) => return response,
     };
     let detail = match load(request, &session, id).await {
         Ok(detail) => detail,
@@ -216,13 +209,14 @@ pub async fn decide(
 
 /// `GET /console/privacy-requests/{id}/evidence`: the evidence bundle as a download.
 #[handler]
-pub async fn download_evidence(request: &Request, Path(id): Path<String>) -> Response {
-    let session = match session::signed_in(request).await {
-        Ok(session) => session,
+pub async fn download_evidence(
+    request: &Request,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match session::record_id(&session, &id) {
+        Ok(id) => id,
         Err(response) => return response,
-    };
-    let Ok(id) = id.parse::<Uuid>() else {
-        return page::not_found(&session);
     };
     if let Err(forbidden) = session.caller.require(Permission::ReadEvidence) {
         return page::not_allowed(&session, &forbidden);
@@ -236,17 +230,98 @@ pub async fn download_evidence(request: &Request, Path(id): Path<String>) -> Res
     )
     .await
     {
-        Ok(bundle) => Response::builder()
-            .content_type("application/json")
-            .header(
-                "content-disposition",
-                format!("attachment; filename=\"privacy-request-{id}-evidence.json\""),
-            )
-            .body(bundle.to_string()),
+        Ok(bundle) => page::download(&format!("privacy-request-{id}-evidence.json"), &bundle),
         Err(RequestError::NotFound(_)) => page::not_found(&session),
         Err(RequestError::Conflict(_, detail)) => {
             page::refused(&session, StatusCode::CONFLICT, "No bundle", &detail)
         }
         Err(error) => page::failed(&session, &error),
+    }
+}
+
+/// What the extension form posts.
+#[derive(Debug, Deserialize)]
+pub struct ExtensionForm {
+    csrf: String,
+    to: String,
+    reason: String,
+    #[serde(default)]
+    notice_at: String,
+}
+
+/// `POST /console/privacy-requests/{id}/extension`: extends the deadline as the
+/// request's jurisdiction allows (the same command as the API's).
+#[handler]
+pub async fn extend(
+    request: &Request,
+    Path(id): Path<String>,
+    Form(form): Form<ExtensionForm>,
+) -> Response {
+    let session = match session::posting(request, &form.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let id = match session::record_id(&session, &id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let detail = match load(request, &session, id).await {
+        Ok(detail) => detail,
+        Err(response) => return response,
+    };
+    if let Err(forbidden) = session.caller.require(Permission::DecidePrivacyRequests) {
+        let text = format!("Your key may not extend deadlines. {forbidden}");
+        return render_detail(&session, &detail, StatusCode::FORBIDDEN, Some(text));
+    }
+    let invalid = |text: &str| {
+        render_detail(
+            &session,
+            &detail,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(text.to_owned()),
+        )
+    };
+    let Ok(to) = form.to.trim().parse::<chrono::NaiveDate>() else {
+        return invalid("New due date: a day as 2027-01-31.");
+    };
+    let notice_at = match form.notice_at.trim() {
+        "" => chrono::Utc::now(),
+        text => match chrono::DateTime::parse_from_rfc3339(text) {
+            Ok(at) => at.with_timezone(&chrono::Utc),
+            Err(_) => {
+                return invalid(
+                    "Requester told at: a time as 2026-12-01T09:30:00Z, or empty for now.",
+                );
+            }
+        },
+    };
+    let extension = crate::privacy::extensions::NewExtension {
+        to,
+        reason: form.reason.trim().to_owned(),
+        notice_at,
+    };
+    let (engine, _) = session::parts(request);
+    match crate::privacy::extensions::extend(
+        engine.pool(),
+        &session.caller,
+        PrivacyRequestId::from(id),
+        &extension,
+    )
+    .await
+    {
+        Ok(_) => poem::web::Redirect::see_other(format!("/console/privacy-requests/{id}"))
+            .into_response(),
+        Err(RequestError::NotFound(_)) => page::not_found(&session),
+        Err(error @ RequestError::Database(_)) => page::failed(&session, &error),
+        Err(error) => {
+            let status = match &error {
+                RequestError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::CONFLICT,
+            };
+            match load(request, &session, id).await {
+                Ok(now) => render_detail(&session, &now, status, Some(plain_refusal(&error))),
+                Err(response) => response,
+            }
+        }
     }
 }

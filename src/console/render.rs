@@ -8,7 +8,7 @@ use poem::web::Html;
 use poem::{IntoResponse, Response, handler};
 use tera::{Context, Tera};
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("templates/base.html")),
     ("macros.html", include_str!("templates/macros.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
@@ -20,6 +20,19 @@ const TEMPLATES: [(&str, &str); 8] = [
     ),
     ("holds.html", include_str!("templates/holds.html")),
     ("notice.html", include_str!("templates/notice.html")),
+    (
+        "authority_requests.html",
+        include_str!("templates/authority_requests.html"),
+    ),
+    (
+        "authority_request.html",
+        include_str!("templates/authority_request.html"),
+    ),
+    ("deadlines.html", include_str!("templates/deadlines.html")),
+    ("retention.html", include_str!("templates/retention.html")),
+    ("runs.html", include_str!("templates/runs.html")),
+    ("run.html", include_str!("templates/run.html")),
+    ("audit.html", include_str!("templates/audit.html")),
 ];
 
 fn tera() -> &'static Tera {

@@ -96,3 +96,27 @@ pub async fn posting(request: &Request, csrf: &str) -> Result<Session, Response>
     }
     Ok(session)
 }
+
+/// The signed-in session as a handler argument: a request without one is answered with
+/// the redirect to the sign-in form (or 503) before the handler runs.
+pub struct SignedIn(pub Session);
+
+impl<'a> poem::FromRequest<'a> for SignedIn {
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut poem::RequestBody,
+    ) -> poem::Result<Self> {
+        signed_in(request)
+            .await
+            .map(SignedIn)
+            .map_err(poem::Error::from_response)
+    }
+}
+
+/// A record id from a path: anything that is not a UUID names no record, so it is the
+/// same 404 page as a record the key may not see.
+// The page is what the handler answers anyway; it is built once, on the error path.
+#[allow(clippy::result_large_err)]
+pub fn record_id(session: &Session, text: &str) -> Result<uuid::Uuid, Response> {
+    text.parse().map_err(|_| super::page::not_found(session))
+}

@@ -400,6 +400,21 @@ pub async fn list(
     .await?)
 }
 
+/// Open requests the caller may see, the earliest due first (the deadlines view).
+pub async fn open_by_due(
+    pool: &sqlx::PgPool,
+    caller: &Caller,
+    limit: i64,
+) -> Result<Vec<RequestRow>, RequestError> {
+    let workspace = match caller.list_scope(None) {
+        ListScope::Nothing => return Ok(Vec::new()),
+        ListScope::All => None,
+        ListScope::Workspace(id) => Some(id),
+    };
+    let mut conn = pool.acquire().await?;
+    Ok(store::open_by_due(&mut conn, workspace.as_deref(), limit).await?)
+}
+
 /// When a request is due, and where it stands against that (`None` once closed).
 pub fn due(row: &RequestRow, now: DateTime<Utc>) -> (DateTime<Utc>, Option<SlaState>) {
     let due_at = deadlines::end_of(row.due_on);

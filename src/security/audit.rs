@@ -168,6 +168,37 @@ pub async fn head(pool: &PgPool) -> sqlx::Result<(i64, Vec<u8>)> {
     store::audit::head(&mut conn).await
 }
 
+/// Why a key confined to one workspace may not read the chain's head.
+pub const HEAD_CONFINED: &str = "the chain's head counts every workspace's entries; a key \
+     confined to one workspace cannot read it";
+
+/// What a key confined to one workspace is told when the ledger does not hold.
+pub const BROKEN_CONFINED: &str =
+    "the ledger does not hold; an auditor of every workspace can see where";
+
+/// The head for a caller who may read it: `None` for a key confined to one workspace
+/// (the head counts every workspace's entries).
+pub async fn visible_head(pool: &PgPool, caller: &Caller) -> sqlx::Result<Option<(i64, Vec<u8>)>> {
+    if caller.workspace_id.is_some() {
+        return Ok(None);
+    }
+    head(pool).await.map(Some)
+}
+
+/// Whether the ledger holds, and, for a key that sees every workspace, where it does not
+/// (a confined key learns only intact or not: the details name other workspaces' entries).
+pub async fn visible_verification(
+    pool: &PgPool,
+    caller: &Caller,
+) -> sqlx::Result<(bool, Option<Verification>)> {
+    let verification = verify_all(pool).await?;
+    let intact = verification.intact();
+    Ok((
+        intact,
+        caller.workspace_id.is_none().then_some(verification),
+    ))
+}
+
 /// How long a committed entry may wait to be chained before verification calls the
 /// ledger broken: the chainer links every 200 ms, and every read chains first.
 pub const PENDING_BOUND: std::time::Duration = std::time::Duration::from_secs(60);

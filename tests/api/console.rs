@@ -5,117 +5,21 @@
 //! CSRF token is refused and changes nothing; another workspace's request is a 404; a
 //! stored `<script>` renders as text. The screenshots in docs/CONSOLE.md come from here.
 
-use std::time::Duration;
-
 use fantoccini::Locator;
 use serde_json::json;
 
 use bazaarstreet::security::Role;
 
 use crate::browser::Browser;
-use crate::helpers::{TestApp, spawn_app};
+use crate::console_flow::{
+    at_path, click, form_body, post_with_cookie, session_cookie, sign_in, text, type_into,
+};
+use crate::helpers::spawn_app;
 use crate::privacy_requests::{second_key, wait_for_request_as};
 
 const PRIVACY: &str = include_str!("../../workflows/privacy_request.toml");
 const RELEASE: &str = include_str!("../../workflows/legal_hold_release.toml");
 const SCRIPT_NAME: &str = "<script>alert('owned')</script>";
-
-async fn sign_in(browser: &Browser, app: &TestApp, key: &str) {
-    let c = &browser.client;
-    c.goto(&format!("{}/console/sign-in", app.address))
-        .await
-        .unwrap();
-    type_into(browser, "#key", &app.token(key).await).await;
-    click(browser, "main button[type=submit]").await;
-    at_path(browser, "/console/inbox").await;
-}
-
-/// Clicks the element matching `css`.
-async fn click(browser: &Browser, css: &str) {
-    let element = browser.client.find(Locator::Css(css)).await.unwrap();
-    element.click().await.unwrap();
-}
-
-/// Types `text` into the field matching `css`.
-async fn type_into(browser: &Browser, css: &str, text: &str) {
-    let field = browser.client.find(Locator::Css(css)).await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-/// How long a page may take to appear after a click.
-const PAGE: Duration = Duration::from_secs(15);
-
-/// The page's path once it is `expected` (a form's answer may still be loading).
-async fn at_path(browser: &Browser, expected: &str) {
-    let deadline = tokio::time::Instant::now() + PAGE;
-    loop {
-        let now = browser
-            .client
-            .current_url()
-            .await
-            .unwrap()
-            .path()
-            .to_owned();
-        if now == expected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "at {now}, not {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The text of the first element matching `css`, once there is one.
-async fn text(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .wait()
-        .at_most(PAGE)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// `pairs` as an `application/x-www-form-urlencoded` body.
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    let encode = |text: &str| {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    pairs
-        .iter()
-        .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// A form post with the browser's session cookie, outside the browser.
-async fn post_with_cookie(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> u16 {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{}{path}", app.address))
-        .header("cookie", format!("bzs_console={cookie}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(form))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browser() {
@@ -199,6 +103,32 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
         .await;
     assert_eq!(still["request"]["status"], "awaiting_second_approval");
 
+    // The deadline extended (GDPR: up to two further months), the requester told now.
+    let (_, before) = app
+        .get_as(&format!("/v1/privacy-requests/{id}"), "ana")
+        .await;
+    let due: chrono::NaiveDate = before["request"]["due_on"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let extended = (due + chrono::Duration::days(30)).to_string();
+    click(&browser, "details summary").await;
+    type_into(&browser, "#ext_to", &extended).await;
+    type_into(
+        &browser,
+        "#ext_reason",
+        "Complex: several systems to search",
+    )
+    .await;
+    click(&browser, "form[action$='/extension'] button").await;
+    let deadline = text(&browser, "section[aria-labelledby=deadline] tbody").await;
+    assert!(deadline.contains(&extended), "{deadline}");
+    let (_, after) = app
+        .get_as(&format!("/v1/privacy-requests/{id}"), "ana")
+        .await;
+    assert_eq!(after["request"]["due_on"], extended.as_str());
+
     // A hold: placed, then its release asked for (a second person approves it).
     c.goto(&format!("{}/console/holds", app.address))
         .await
@@ -229,12 +159,7 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
     );
 
     // The session's cookie without its CSRF token changes nothing.
-    let cookie = c
-        .get_named_cookie("bzs_console")
-        .await
-        .unwrap()
-        .value()
-        .to_owned();
+    let cookie = session_cookie(&browser).await;
     let place = [
         ("kind", "litigation"),
         ("workspace_id", "ws_a"),
@@ -274,12 +199,7 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
         .await
         .unwrap();
     assert_eq!(text(&browser, "h1").await, "Not found");
-    let cookie = c
-        .get_named_cookie("bzs_console")
-        .await
-        .unwrap()
-        .value()
-        .to_owned();
+    let cookie = session_cookie(&browser).await;
     let status = reqwest::Client::new()
         .get(format!("{}/console/privacy-requests/{id}", app.address))
         .header("cookie", format!("bzs_console={cookie}"))

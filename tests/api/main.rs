@@ -7,6 +7,8 @@ mod client;
 mod cluster;
 mod connections;
 mod console;
+mod console_flow;
+mod console_pages;
 mod crash;
 mod data_map;
 mod definitions;

@@ -196,6 +196,17 @@ pub async fn list(
     .await
 }
 
+/// Open requests by the answer date the authority asked for (those without one last).
+pub async fn open_by_due(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<RequestRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from authority_requests where closed_at is null
+         order by due_at nulls last, id limit $1"
+    )))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Requests received in `[from, to)`, oldest first (the transparency report).
 pub async fn received_between(
     conn: &mut PgConnection,

@@ -202,6 +202,23 @@ pub async fn list(
     .await
 }
 
+/// Open requests by due day, the earliest first (`workspace`: only its own).
+pub async fn open_by_due(
+    conn: &mut PgConnection,
+    workspace: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<RequestRow>> {
+    sqlx::query_as::<_, RequestRow>(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from privacy_requests
+         where closed_at is null and ($1::text is null or workspace_id = $1)
+         order by due_on, id limit $2"
+    )))
+    .bind(workspace)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Records the request's run.
 pub async fn set_run(conn: &mut PgConnection, id: Uuid, run_id: Uuid) -> sqlx::Result<()> {
     sqlx::query("update privacy_requests set run_id = $2 where id = $1 and run_id is null")
