@@ -85,6 +85,9 @@ pub struct BenchArgs {
     /// Seconds within which all of (k)'s reminders fall due.
     #[arg(long, default_value_t = 600)]
     pub reminder_window: u64,
+    /// Finished runs in the database while (l) times the console's pages.
+    #[arg(long, default_value_t = 100_000)]
+    pub console_runs: usize,
     /// Only these measurements, by letter (e.g. `bc`); all when absent.
     #[arg(long)]
     pub only: Option<String>,
@@ -98,6 +101,7 @@ impl BenchArgs {
     }
 }
 
+mod console;
 mod latency;
 mod reminders;
 mod retention;
@@ -110,8 +114,9 @@ use latency::{Marks, decision_latency, percentiles, start_latency, start_request
 
 const BASELINE_QUEUE: &str = "bench.noop";
 
-const DEFINITIONS: [(&str, &str); 5] = [
+const DEFINITIONS: [(&str, &str); 6] = [
     takeover::SLOW_STEP,
+    console::GATE,
     (
         "one_step",
         "name = \"one_step\"\nversion = 1\n[[steps]]\nid = \"a\"\nkind = \"task\"\nhandler = \"builtin.noop\"\n",
@@ -313,6 +318,24 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<(), Box<dyn std:
                 figures.skew.2,
                 figures.rate_limited,
                 figures.start_seconds
+            ),
+            "",
+        );
+    }
+    if args.wants('l') {
+        let figures = console::page_times(&engine, &args, args.console_runs, 200, 20).await?;
+        for page in &figures.pages {
+            row(
+                &format!("(l) console {}", page.page),
+                &format!("p50 {:.1} ms, max {:.1} ms", page.p50, page.max),
+                "",
+            );
+        }
+        row(
+            &format!("(l) console, {} runs: verify the chain", figures.runs),
+            &format!(
+                "{:.0} ms for {} entries (a button, not a page)",
+                figures.verify.0, figures.verify.1
             ),
             "",
         );

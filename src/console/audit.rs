@@ -85,8 +85,24 @@ async fn render_page(
         "search",
         &json!({ "actor": search.actor, "action": search.action, "subject": search.subject }),
     );
-    context.insert("next", &next);
-    context.insert("paged", &!search.before.is_empty());
+    let filters = [
+        ("actor", search.actor.as_str()),
+        ("action", search.action.as_str()),
+        ("subject", search.subject.as_str()),
+    ];
+    context.insert(
+        "newest",
+        &(!search.before.is_empty()).then(|| page::href("/console/audit", &filters)),
+    );
+    context.insert(
+        "older",
+        &next.map(|before| {
+            let before = before.to_string();
+            let mut pairs = filters.to_vec();
+            pairs.push(("before", &before));
+            page::href("/console/audit", &pairs)
+        }),
+    );
     context.insert("head", &head);
     context.insert("head_confined", audit::HEAD_CONFINED);
     context.insert("verification", &verification);

@@ -88,6 +88,30 @@ pub fn download(name: &str, body: &serde_json::Value) -> Response {
         .body(body.to_string())
 }
 
+/// `path` with `pairs` as its query, each value percent-encoded (empty values left out).
+pub fn href(path: &str, pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let query: Vec<String> = pairs
+        .iter()
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(key, value)| format!("{key}={}", encode(value.trim())))
+        .collect();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
 /// The 404 page: also what another workspace's record looks like.
 pub fn not_found(session: &Session) -> Response {
     refused(
@@ -125,4 +149,21 @@ pub fn failed(session: &Session, error: &dyn std::fmt::Display) -> Response {
         "Something went wrong",
         "The service could not complete this page. Try again in a moment.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::href;
+
+    #[test]
+    fn an_href_encodes_values_and_leaves_out_empty_ones() {
+        assert_eq!(
+            href(
+                "/console/audit",
+                &[("action", "a b&c"), ("actor", ""), ("before", "7")]
+            ),
+            "/console/audit?action=a%20b%26c&before=7"
+        );
+        assert_eq!(href("/console/runs", &[("status", " ")]), "/console/runs");
+    }
 }

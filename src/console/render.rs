@@ -85,3 +85,71 @@ fn static_file(body: &'static str, content_type: &'static str) -> Response {
         .header("cache-control", "public, max-age=3600")
         .body(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A signed-in page's context with `pairs` added.
+    fn context(pairs: &[(&str, serde_json::Value)]) -> Context {
+        let mut context = Context::new();
+        context.insert(
+            "session",
+            &json!({ "person": "ana", "role": "auditor", "workspace": null, "csrf": "t" }),
+        );
+        context.insert("nav", "runs");
+        context.insert("nav_items", &Vec::<serde_json::Value>::new());
+        for (key, value) in pairs {
+            context.insert(*key, value);
+        }
+        context
+    }
+
+    #[test]
+    fn the_list_pages_render_their_paging_links_escaped() {
+        let runs = context(&[
+            (
+                "runs",
+                json!([{ "id": "r1", "workflow": "a_b", "version": 1, "workspace": null,
+                              "status": "succeeded", "step": null,
+                              "created_at": "2026-12-01T00:00:00Z", "took": "1 ms" }]),
+            ),
+            ("workflows", json!(["a_b"])),
+            ("statuses", json!(["succeeded"])),
+            (
+                "filter",
+                json!({ "workflow": "a_b", "status": "", "workspace": "" }),
+            ),
+            ("newest", json!("/console/runs?workflow=a_b")),
+            ("older", json!("/console/runs?workflow=a_b&before=r1")),
+        ]);
+        let html = tera().render("runs.html", &runs).unwrap();
+        assert!(
+            html.contains("workflow=a_b&amp;before=r1\">Older runs"),
+            "{html}"
+        );
+        let audit = context(&[
+            (
+                "entries",
+                json!([{ "seq": 1, "at": "2026-12-01T00:00:00Z", "actor": "ana",
+                                 "action": "x", "subject": "s", "workspace": null,
+                                 "data": "{}", "hash": "00" }]),
+            ),
+            (
+                "search",
+                json!({ "actor": "", "action": "x", "subject": "" }),
+            ),
+            ("newest", json!("/console/audit?action=x")),
+            ("older", json!("/console/audit?action=x&before=1")),
+            ("head", json!({ "seq": 1, "hash": "00" })),
+            ("head_confined", json!("no")),
+            ("verification", json!(null)),
+        ]);
+        let html = tera().render("audit.html", &audit).unwrap();
+        assert!(
+            html.contains("action=x&amp;before=1\">Older entries"),
+            "{html}"
+        );
+    }
+}

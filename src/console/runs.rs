@@ -126,8 +126,23 @@ pub async fn list(
         &json!({ "workflow": filter.workflow, "status": filter.status,
                  "workspace": filter.workspace }),
     );
-    context.insert("next", &next);
-    context.insert("paged", &!filter.before.is_empty());
+    let filters = [
+        ("workflow", filter.workflow.as_str()),
+        ("status", filter.status.as_str()),
+        ("workspace", filter.workspace.as_str()),
+    ];
+    context.insert(
+        "newest",
+        &(!filter.before.is_empty()).then(|| page::href("/console/runs", &filters)),
+    );
+    context.insert(
+        "older",
+        &next.map(|before| {
+            let mut pairs = filters.to_vec();
+            pairs.push(("before", &before));
+            page::href("/console/runs", &pairs)
+        }),
+    );
     render::page(StatusCode::OK, "runs.html", &context)
 }
 
