@@ -85,8 +85,13 @@ async fn time_page(
         }
     }
     took.sort_by(f64::total_cmp);
+    // A run's page is named by its route, not its id.
+    let page = match path.strip_prefix("/console/runs/") {
+        Some(_) => "/console/runs/{id}".to_owned(),
+        None => path.to_owned(),
+    };
     Ok(PageTime {
-        page: path.to_owned(),
+        page,
         p50: took[took.len() / 2],
         max: took[took.len() - 1],
     })

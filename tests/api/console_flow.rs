@@ -136,3 +136,50 @@ pub async fn session_cookie(browser: &Browser) -> String {
         .value()
         .to_owned()
 }
+
+/// Checks what a person using a screen reader or a keyboard needs of the page now shown:
+/// one `h1` and no skipped heading level, a label for every field, a language, no image
+/// without a text alternative, no control reachable only by a mouse (every clickable
+/// thing is a link, button, summary or form field).
+pub async fn assert_accessible(browser: &Browser) {
+    let found = browser
+        .client
+        .execute(
+            r#"
+            const fields = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')];
+            const unlabeled = fields.filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+                                    .map(e => e.name || e.id);
+            const levels = [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(h => +h.tagName[1]);
+            const skipped = levels.some((level, i) => i > 0 && level > levels[i - 1] + 1);
+            const clickable = [...document.querySelectorAll('[onclick], [tabindex]:not(main)')]
+                                    .map(e => e.tagName);
+            return {
+                unlabeled, skipped, h1: levels.filter(l => l === 1).length,
+                images: document.querySelectorAll('img:not([alt])').length,
+                lang: document.documentElement.lang, clickable,
+                path: location.pathname,
+            };
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let path = &found["path"];
+    assert_eq!(
+        found["unlabeled"],
+        serde_json::json!([]),
+        "{path}: fields without a label"
+    );
+    assert_eq!(
+        found["skipped"], false,
+        "{path}: a heading level is skipped"
+    );
+    assert_eq!(found["h1"], 1, "{path}: one h1");
+    assert_eq!(found["images"], 0, "{path}: images without alt");
+    assert_eq!(found["lang"], "en", "{path}: no language");
+    assert_eq!(
+        found["clickable"],
+        serde_json::json!([]),
+        "{path}: mouse-only controls"
+    );
+}

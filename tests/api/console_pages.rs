@@ -14,7 +14,7 @@ use bazaarstreet::security::Role;
 use crate::authority_requests::{INSIDE, app, court_order, file, seed, wait_for};
 use crate::browser::Browser;
 use crate::console_flow::{
-    at_path, click, get_with_cookie, session_cookie, sign_in, text, type_into,
+    assert_accessible, at_path, click, get_with_cookie, session_cookie, sign_in, text, type_into,
 };
 
 const OUTSIDE: &str = "491577700022";
@@ -39,6 +39,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
         c.find(Locator::Css("table.diff del")).await.is_err(),
         "nothing is left out before the review"
     );
+    assert_accessible(&browser).await;
 
     // Narrow: the other customer and the message content are not justified; from June on.
     click(&browser, "input[name='customer.1']").await;
@@ -110,6 +111,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
     assert!(steps.contains("decision recorded by lena"), "{steps}");
     assert!(steps.contains("package"), "{steps}");
     browser.screenshot("run-timeline").await;
+    assert_accessible(&browser).await;
     c.goto(&format!(
         "{}/console/runs?workflow=authority_request",
         app.address
@@ -117,6 +119,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
     .await
     .unwrap();
     assert!(text(&browser, "tbody").await.contains("authority request"));
+    assert_accessible(&browser).await;
 
     // Deadlines: the open request by the answer date its authority asked for.
     c.goto(&format!("{}/console/deadlines", app.address))
@@ -134,6 +137,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
         .await
         .unwrap();
     assert_eq!(due.as_deref(), Some("2027-01-15T00:00:00Z"));
+    assert_accessible(&browser).await;
 
     // Retention: a preview deletes nothing.
     c.goto(&format!("{}/console/retention", app.address))
@@ -141,6 +145,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
         .unwrap();
     click(&browser, "a[href='/console/retention/preview']").await;
     assert!(text(&browser, "main").await.contains("this was a preview"));
+    assert_accessible(&browser).await;
     let statuses: i64 = sqlx::query_scalar("select count(*) from message_statuses")
         .fetch_one(&pool)
         .await
@@ -170,6 +175,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
     );
     assert!(text(&browser, ".facts").await.contains("Head hash"));
     browser.screenshot("audit").await;
+    assert_accessible(&browser).await;
 
     // An officer confined to ws_a: the request is not found, the list is empty, and the
     // ledger's head (which counts every workspace's entries) is not shown.
