@@ -48,6 +48,7 @@ pub fn routes() -> impl Endpoint {
         .at("/deadlines", get(deadlines::show))
         .at("/holds", get(holds::list).post(holds::place))
         .at("/holds/:id/release", post(holds::release))
+        .at("/holds/:id/renewal", post(holds::renew))
         .at("/retention", get(retention::show))
         .at("/retention/preview", get(retention::show_preview))
         .at("/runs", get(runs::list))

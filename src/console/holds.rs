@@ -70,7 +70,9 @@ async fn list_page(
                 json!({ "id": h.id, "covers": covers(h), "reason": h.reason,
                         "matter": h.matter_ref, "placed_at": time(h.placed_at),
                         "placed_by": h.placed_by, "expires_at": h.expires_at.map(time),
-                        "status": h.status })
+                        "status": h.status,
+                        "renewable": h.status == "active" && h.kind == "preservation"
+                            && h.renewals == 0 })
             })
             .collect::<Vec<_>>(),
     );
@@ -235,6 +237,59 @@ pub async fn release(
                     row.id
                 )
             };
+            list_page(request, &session, StatusCode::OK, Some(("ok", text))).await
+        }
+        Err(HoldError::NotFound(_)) => page::not_found(&session),
+        Err(HoldError::Database(error)) => page::failed(&session, &error),
+        Err(error) => {
+            let text = problems(&error);
+            list_page(
+                request,
+                &session,
+                StatusCode::CONFLICT,
+                Some(("error", text)),
+            )
+            .await
+        }
+    }
+}
+
+/// What the renew form posts.
+#[derive(Debug, Deserialize)]
+pub struct RenewForm {
+    csrf: String,
+}
+
+/// `POST /console/holds/{id}/renewal`: a preservation hold's one renewal (90 more days).
+#[handler]
+pub async fn renew(
+    request: &Request,
+    Path(id): Path<String>,
+    Form(form): Form<RenewForm>,
+) -> Response {
+    let session = match session::posting(request, &form.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let id = match session::record_id(&session, &id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    if let Err(forbidden) = session.caller.require(Permission::PlaceHolds) {
+        let text = format!("Your key may not renew holds. {forbidden}");
+        return list_page(
+            request,
+            &session,
+            StatusCode::FORBIDDEN,
+            Some(("error", text)),
+        )
+        .await;
+    }
+    let (engine, _) = session::parts(request);
+    match holds::renew(engine.pool(), &session.caller, HoldId::from(id)).await {
+        Ok(row) => {
+            let until = row.expires_at.map(time).unwrap_or_default();
+            let text = format!("Hold {} is renewed until {until}.", row.id);
             list_page(request, &session, StatusCode::OK, Some(("ok", text))).await
         }
         Err(HoldError::NotFound(_)) => page::not_found(&session),

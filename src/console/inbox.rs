@@ -13,6 +13,7 @@ use serde_json::json;
 use super::page::{self, time};
 use super::render;
 use super::session::{self, SignedIn};
+use crate::authority::requests as authority;
 use crate::privacy::requests::{self as privacy, PrivacyRequestId};
 use crate::security::sessions::Session;
 
@@ -47,9 +48,10 @@ struct Item {
     order: (Option<DateTime<Utc>>, DateTime<Utc>),
 }
 
-const KINDS: [(&str, &str); 3] = [
+const KINDS: [(&str, &str); 4] = [
     ("privacy", "Privacy requests"),
     ("authority", "Authority requests"),
+    ("clarification", "Clarifications"),
     ("other", "Other approvals"),
 ];
 
@@ -144,9 +146,58 @@ async fn items(
             items.push(item);
         }
     }
+    if (filter.kind.is_empty() || filter.kind == "clarification") && filter.workspace.is_empty() {
+        items.extend(clarifications(request, session, now).await?);
+    }
     // Most urgent first: a deadline before none, the earliest first; then the longest wait.
     items.sort_by_key(|item| (item.order.0.is_none(), item.order.0, item.order.1));
     Ok(items)
+}
+
+/// How long an authority has to clarify before the review comes back on its own.
+const CLARIFICATION_WAIT: chrono::Duration = chrono::Duration::days(30);
+
+/// Authority requests sent back for clarification, for staff who record the authority's
+/// answer: a clarification is no approval, but it is theirs to act on.
+async fn clarifications(
+    request: &Request,
+    session: &Session,
+    now: DateTime<Utc>,
+) -> Result<Vec<Item>, Box<dyn std::error::Error + Send + Sync>> {
+    if session
+        .caller
+        .require(crate::security::Permission::FileAuthorityRequests)
+        .is_err()
+    {
+        return Ok(Vec::new());
+    }
+    let (engine, _) = session::parts(request);
+    let query = authority::RequestQuery {
+        status: Some("needs_clarification".into()),
+        limit: 200,
+        ..authority::RequestQuery::default()
+    };
+    let rows = authority::list(engine.pool(), &session.caller, &query).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let asked = row.reviewed_at.unwrap_or(row.created_at);
+            let lapses = asked + CLARIFICATION_WAIT;
+            Item {
+                kind: "clarification",
+                label: format!("Clarification awaited from {}", row.authority),
+                href: format!("/console/authority-requests/{}", row.id),
+                step: "await clarification".into(),
+                workspace: None,
+                waiting_since: time(asked),
+                deadline: Some(time(lapses)),
+                deadline_state: crate::sla::state(lapses, now, chrono::Duration::days(7)).as_str(),
+                approvals: 0,
+                quorum: 0,
+                order: (Some(lapses), asked),
+            }
+        })
+        .collect())
 }
 
 fn capitalized(text: &str) -> String {

@@ -193,7 +193,9 @@ async fn end(
                 "console.session_ended",
                 format!("session:{}", hex::encode(&id_sha256[..8])),
                 None,
-                json!({ "reason": reason }),
+                // `ended_by`, not `reason`: the ledger redacts free-text reasons, and this
+                // is one of three fixed words (signed_out, idle, absolute).
+                json!({ "ended_by": reason }),
             )],
         )
         .await?;

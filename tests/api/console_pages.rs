@@ -11,7 +11,7 @@ use serde_json::json;
 
 use bazaarstreet::security::Role;
 
-use crate::authority_requests::{INSIDE, app, court_order, file, seed, wait_for};
+use crate::authority_requests::{INSIDE, act, app, court_order, file, seed, wait_for};
 use crate::browser::Browser;
 use crate::console_flow::{
     assert_accessible, at_path, click, get_with_cookie, session_cookie, sign_in, text, type_into,
@@ -190,6 +190,74 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
     assert_eq!(status, 200);
     assert!(!body.contains(&id), "{body}");
     assert!(body.contains("your key is confined to one"), "{body}");
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clarification_is_recorded_from_the_inbox_and_a_preservation_renewed_in_a_real_browser() {
+    let (app, _pool) = app().await;
+    let id = file(&app, &court_order("court_order")).await;
+    wait_for(&app, &id, "in_review").await;
+    let (status, body) = act(
+        &app,
+        &id,
+        "review",
+        &json!({ "verdict": "needs_clarification", "reason": "Which account is meant?" }),
+        "otto",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for(&app, &id, "needs_clarification").await;
+    let hold = json!({ "kind": "preservation", "scope": { "workspace_id": "ws_a" },
+                       "reason": "preservation letter", "matter_ref": "PRES-7" });
+    let (status, body) = app.post_as("/v1/legal-holds", &hold, "fay").await;
+    assert_eq!(status, 201, "{body}");
+    let before = body["expires_at"].as_str().unwrap().to_owned();
+
+    // The filer records the authority's answer from her inbox.
+    let browser = Browser::start().await;
+    sign_in(&browser, &app, "fay").await;
+    let row = text(&browser, "tbody tr").await;
+    assert!(
+        row.contains("Clarification awaited from Example County Sheriff"),
+        "{row}"
+    );
+    click(
+        &browser,
+        &format!("a[href='/console/authority-requests/{id}']"),
+    )
+    .await;
+    type_into(&browser, "#note", "The account of ws_a only").await;
+    click(&browser, "form[action$='/clarification'] button").await;
+    let detail = wait_for(&app, &id, "in_review").await;
+    assert!(
+        crate::authority_requests::timeline(&detail).contains(&"clarification_received".to_owned())
+    );
+
+    // The preservation hold's one renewal, then no second.
+    browser
+        .client
+        .goto(&format!("{}/console/holds", app.address))
+        .await
+        .unwrap();
+    click(&browser, "form[action$='/renewal'] button").await;
+    assert!(
+        text(&browser, "[role=status]")
+            .await
+            .contains("renewed until")
+    );
+    let (_, holds) = app.get_as("/v1/legal-holds", "fay").await;
+    let after = holds["items"][0]["expires_at"].as_str().unwrap().to_owned();
+    assert!(after > before, "{before} -> {after}");
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("form[action$='/renewal']"))
+            .await
+            .is_err(),
+        "a renewed hold offers no second renewal"
+    );
     browser.close().await;
     app.stop().await;
 }
