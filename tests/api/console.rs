@@ -12,8 +12,8 @@ use bazaarstreet::security::Role;
 
 use crate::browser::Browser;
 use crate::console_flow::{
-    assert_accessible, at_path, click, form_body, post_with_cookie, session_cookie, sign_in, text,
-    type_into,
+    assert_accessible, assert_fits_phone, at_path, click, form_body, post_with_cookie,
+    session_cookie, sign_in, text, type_into,
 };
 use crate::helpers::spawn_app;
 use crate::privacy_requests::{second_key, wait_for_request_as};
@@ -69,6 +69,7 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
     let row = text(&browser, "tbody tr").await;
     assert!(row.contains("Deletion request about ws_a"), "{row}");
     browser.screenshot("inbox").await;
+    assert_fits_phone(&browser).await;
     assert_accessible(&browser).await;
 
     // The request: the stored script is text, not markup.
@@ -79,6 +80,7 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
     assert!(!source.contains(SCRIPT_NAME), "rendered as markup");
     assert!(c.get_alert_text().await.is_err(), "a script ran");
     browser.screenshot("privacy-request").await;
+    assert_fits_phone(&browser).await;
     assert_accessible(&browser).await;
     click(&browser, "input[name=decision][value=approve]").await;
     click(&browser, "form[action$='/decision'] button").await;
@@ -152,6 +154,7 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
     assert!(text(&browser, "[role=status]").await.contains("placed"));
     assert!(text(&browser, "tbody").await.contains("workspace ws_a"));
     browser.screenshot("holds").await;
+    assert_fits_phone(&browser).await;
     assert_accessible(&browser).await;
     type_into(&browser, "input[id^=release-]", "The matter settled").await;
     click(&browser, "form[action$='/release'] button").await;

@@ -183,3 +183,24 @@ pub async fn assert_accessible(browser: &Browser) {
         "{path}: mouse-only controls"
     );
 }
+
+/// Checks that the page now shown fits a phone's width (390 CSS pixels) without scrolling
+/// sideways, then gives the window its laptop size back.
+pub async fn assert_fits_phone(browser: &Browser) {
+    let c = &browser.client;
+    c.set_window_size(390, 844).await.unwrap();
+    let found = c
+        .execute(
+            "return { wide: document.documentElement.scrollWidth, window: window.innerWidth, \
+                      path: location.pathname };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    c.set_window_size(1280, 900).await.unwrap();
+    assert!(
+        found["wide"].as_i64().unwrap() <= found["window"].as_i64().unwrap(),
+        "{}: scrolls sideways on a phone ({found})",
+        found["path"]
+    );
+}

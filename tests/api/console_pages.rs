@@ -14,7 +14,8 @@ use bazaarstreet::security::Role;
 use crate::authority_requests::{INSIDE, act, app, court_order, file, seed, wait_for};
 use crate::browser::Browser;
 use crate::console_flow::{
-    assert_accessible, at_path, click, get_with_cookie, session_cookie, sign_in, text, type_into,
+    assert_accessible, assert_fits_phone, at_path, click, get_with_cookie, session_cookie, sign_in,
+    text, type_into,
 };
 
 const OUTSIDE: &str = "491577700022";
@@ -91,6 +92,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
         json!(["message_statuses"])
     );
     browser.screenshot("authority-request").await;
+    assert_fits_phone(&browser).await;
 
     // The disclosure approval must come from another lead: refused in plain words.
     wait_for(&app, &id, "awaiting_disclosure_approval").await;
@@ -111,6 +113,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
     assert!(steps.contains("decision recorded by lena"), "{steps}");
     assert!(steps.contains("package"), "{steps}");
     browser.screenshot("run-timeline").await;
+    assert_fits_phone(&browser).await;
     assert_accessible(&browser).await;
     c.goto(&format!(
         "{}/console/runs?workflow=authority_request",
@@ -175,6 +178,7 @@ async fn an_authority_request_is_narrowed_and_its_run_deadline_and_ledger_are_sh
     );
     assert!(text(&browser, ".facts").await.contains("Head hash"));
     browser.screenshot("audit").await;
+    assert_fits_phone(&browser).await;
     assert_accessible(&browser).await;
 
     // An officer confined to ws_a: the request is not found, the list is empty, and the
