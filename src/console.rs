@@ -53,6 +53,7 @@ pub fn routes() -> impl Endpoint {
         .at("/retention/preview", get(retention::show_preview))
         .at("/runs", get(runs::list))
         .at("/runs/:id", get(runs::show))
+        .at("/runs/:id/decision", post(runs::decide))
         .at("/audit", get(audit::show))
         .at("/audit/verify", get(audit::verify))
         .at("/static/console.css", get(render::stylesheet))

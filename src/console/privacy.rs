@@ -68,6 +68,8 @@ fn render_detail(
             "received_at": time(row.received_at),
             "filed_by": row.filed_by,
             "notes": row.notes,
+            "verification_method": row.verification_method,
+            "verified_at": row.verified_at.map(time),
             "awaiting": awaiting(&row.status),
         }),
     );

@@ -5,15 +5,17 @@
 
 use chrono::{DateTime, Utc};
 use poem::http::StatusCode;
-use poem::web::{Path, Query};
-use poem::{Request, Response, handler};
+use poem::web::{Form, Path, Query, Redirect};
+use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::page::{self, time};
-use super::render;
 use super::session::{self, SignedIn};
-use crate::engine::{EngineError, RunFilter, RunId, RunStatus};
+use super::{refusals, render};
+use crate::engine::commands::Decision;
+use crate::engine::{EngineError, RunFilter, RunId, RunStatus, StepStatus};
+use crate::security::sessions::Session;
 
 /// One page of the list.
 const PAGE: i64 = 50;
@@ -155,6 +157,18 @@ fn short(value: &Value) -> String {
     }
 }
 
+/// Workflows whose approvals are decided on their request's page, through their domain's
+/// command (which records the decision with the request): the page of their runs links
+/// there instead of offering the engine's plain decision.
+fn decided_elsewhere(workflow: &str, input: &Value) -> Option<String> {
+    let request_id = input["request_id"].as_str()?;
+    match workflow {
+        "privacy_request" => Some(format!("/console/privacy-requests/{request_id}")),
+        "authority_request" => Some(format!("/console/authority-requests/{request_id}")),
+        _ => None,
+    }
+}
+
 /// `GET /console/runs/{id}`: the step timeline.
 #[handler]
 pub async fn show(
@@ -166,16 +180,32 @@ pub async fn show(
         Ok(id) => id,
         Err(response) => return response,
     };
+    timeline_page(request, &session, id, StatusCode::OK, None).await
+}
+
+async fn timeline_page(
+    request: &Request,
+    session: &Session,
+    id: uuid::Uuid,
+    status: StatusCode,
+    refusal: Option<String>,
+) -> Response {
     let (engine, _) = session::parts(request);
     let detail = match engine
         .visible_run_detail(&session.caller, RunId::from(id))
         .await
     {
         Ok(detail) => detail,
-        Err(EngineError::RunNotFound(_)) => return page::not_found(&session),
-        Err(error) => return page::failed(&session, &error),
+        Err(EngineError::RunNotFound(_)) => return page::not_found(session),
+        Err(error) => return page::failed(session, &error),
     };
     let run = &detail.run;
+    let awaiting = detail
+        .steps
+        .iter()
+        .rev()
+        .find(|step| step.kind == "approval" && step.status == StepStatus::Waiting)
+        .map(|step| step.step_id.clone());
     let steps: Vec<Value> = detail
         .steps
         .iter()
@@ -215,7 +245,14 @@ pub async fn show(
             })
         })
         .collect();
-    let mut context = page::context(&session, "runs");
+    let mut context = page::context(session, "runs");
+    context.insert(
+        "decision",
+        &awaiting.map(|step| {
+            json!({ "step": step, "elsewhere": decided_elsewhere(&run.workflow, &run.input) })
+        }),
+    );
+    context.insert("refusal", &refusal);
     context.insert(
         "run",
         &json!({
@@ -241,5 +278,85 @@ pub async fn show(
             })
             .collect::<Vec<_>>(),
     );
-    render::page(StatusCode::OK, "run.html", &context)
+    render::page(status, "run.html", &context)
+}
+
+/// What the decision form posts.
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    csrf: String,
+    step: String,
+    #[serde(default)]
+    choice: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/runs/{id}/decision`: the engine's decision on the approval step the run
+/// waits at (the same command as `POST /v1/runs/{id}/steps/{step}/decision`).
+#[handler]
+pub async fn decide(
+    request: &Request,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let session = match session::posting(request, &form.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let id = match session::record_id(&session, &id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let decision = match form.choice.as_str() {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        _ => {
+            let text = "Choose approve or reject.".to_owned();
+            return timeline_page(
+                request,
+                &session,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(text),
+            )
+            .await;
+        }
+    };
+    let (engine, _) = session::parts(request);
+    let run = match engine
+        .visible_run_detail(&session.caller, RunId::from(id))
+        .await
+    {
+        Ok(detail) => detail.run,
+        Err(EngineError::RunNotFound(_)) => return page::not_found(&session),
+        Err(error) => return page::failed(&session, &error),
+    };
+    if let Some(page) = decided_elsewhere(&run.workflow, &run.input) {
+        return Redirect::see_other(page).into_response();
+    }
+    let decided = engine
+        .decide(
+            RunId::from(id),
+            form.step.trim(),
+            &session.caller,
+            decision,
+            form.reason.trim(),
+        )
+        .await;
+    match decided {
+        Ok(_) => Redirect::see_other(format!("/console/runs/{id}")).into_response(),
+        Err(EngineError::RunNotFound(_)) => page::not_found(&session),
+        Err(error @ (EngineError::Database(_) | EngineError::Queue(_))) => {
+            page::failed(&session, &error)
+        }
+        Err(error) => {
+            let status = match &error {
+                EngineError::Refused(_) => StatusCode::FORBIDDEN,
+                _ => StatusCode::CONFLICT,
+            };
+            let text = refusals::engine(&error).unwrap_or_else(|| error.to_string());
+            timeline_page(request, &session, id, status, Some(text)).await
+        }
+    }
 }

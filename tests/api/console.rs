@@ -39,6 +39,7 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
     second_key(&app, &pool, "ana", "ana_lead", Role::ComplianceLead).await;
     app.create_key("bea_b", Role::ComplianceOfficer, Some("ws_b"))
         .await;
+    app.create_key("lea", Role::ComplianceLead, None).await;
     let (status, filed) = app
         .post_as(
             "/v1/privacy-requests",
@@ -200,6 +201,38 @@ async fn a_compliance_lead_signs_in_decides_holds_and_signs_out_in_a_real_browse
         .await
         .unwrap();
     assert_eq!(replay.status().as_u16(), 303);
+
+    // Another lead approves the release from her inbox, on the run's page.
+    sign_in(&browser, &app, "lea").await;
+    c.find(Locator::LinkText("legal hold release run"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&browser, "input[name=choice][value=approve]").await;
+    type_into(
+        &browser,
+        "#reason",
+        "The matter settled; nothing else needs it",
+    )
+    .await;
+    click(&browser, "form[action$='/decision'] button").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app
+        .count("select count(*) from legal_holds where status = 'released'")
+        .await
+        != 1
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never released");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        text(&browser, "ol.timeline")
+            .await
+            .contains("decision recorded by lea")
+    );
+    click(&browser, ".signout button").await;
 
     // A key confined to ws_b sees ws_a's request as not found.
     sign_in(&browser, &app, "bea_b").await;
