@@ -60,6 +60,10 @@ impl Domain for Authority {
     }
 
     fn register_handlers(&self, registry: &mut HandlerRegistry) {
+        registry.own_decisions(
+            WORKFLOW,
+            "POST /v1/authority-requests/{id}/review, /disclosure or /post-review",
+        );
         handlers::register(
             registry,
             handlers::AuthorityDeps {

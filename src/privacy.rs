@@ -64,6 +64,7 @@ impl Domain for Privacy {
     }
 
     fn register_handlers(&self, registry: &mut HandlerRegistry) {
+        registry.own_decisions(WORKFLOW, "POST /v1/privacy-requests/{id}/decision");
         handlers::register(
             registry,
             handlers::PrivacyDeps {

@@ -332,7 +332,9 @@ impl RunsApi {
     /// Decide an approval step
     ///
     /// Approves or rejects the approval step the run is waiting at. A step that is not
-    /// waiting answers 409; so does a second decision by the same person.
+    /// waiting answers 409; so does a second decision by the same person, and a step of a
+    /// privacy or authority request's run, which is decided through that request's own
+    /// endpoint (it records the decision with the request).
     #[oai(
         path = "/v1/runs/:id/steps/:step_id/decision",
         method = "post",

@@ -145,10 +145,11 @@ where
     }
 }
 
-/// Handlers by name.
+/// Handlers by name, and the workflows whose approvals a domain decides.
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
     handlers: HashMap<String, Arc<dyn Handler>>,
+    owned_decisions: HashMap<String, &'static str>,
 }
 
 impl HandlerRegistry {
@@ -165,6 +166,19 @@ impl HandlerRegistry {
     /// Whether a handler of this name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.handlers.contains_key(name)
+    }
+
+    /// Says that `workflow`'s approvals are decided through its domain's command (named
+    /// by `through`, e.g. `POST /v1/privacy-requests/{id}/decision`), which records the
+    /// decision with its request in the same transaction: the engine's plain decision
+    /// ([`crate::engine::Engine::decide`]) is then refused for its runs.
+    pub fn own_decisions(&mut self, workflow: &str, through: &'static str) {
+        self.owned_decisions.insert(workflow.to_owned(), through);
+    }
+
+    /// Where `workflow`'s approvals are decided, if a domain owns them.
+    pub fn decided_through(&self, workflow: &str) -> Option<&'static str> {
+        self.owned_decisions.get(workflow).copied()
     }
 
     /// Registered names, sorted.

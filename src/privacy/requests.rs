@@ -488,7 +488,7 @@ pub async fn decide(
         ..caller.clone()
     };
     engine
-        .decide(RunId::from(run_id), &step, &decider, decision, &text)
+        .decide_owned(RunId::from(run_id), &step, &decider, decision, &text)
         .await?;
     get(engine.pool(), caller, id).await
 }

@@ -302,6 +302,25 @@ async fn a_whole_account_deletion_needs_a_lead_other_than_the_filer_and_the_revi
     let (status, problem) = decide(&app, &id, &json!({ "decision": "approve" }), "ana_lead").await;
     assert_eq!(status, 403, "{problem}");
     assert_eq!(problem["rule"], "distinct_from", "{problem}");
+    // The engine's plain decision would skip the request's own record: refused, nothing
+    // decided.
+    let run = detail["request"]["run_id"].as_str().unwrap().to_owned();
+    let (status, problem) = app
+        .post_as(
+            &format!("/v1/runs/{run}/steps/lead_approval/decision"),
+            &json!({ "decision": "approve", "reason": "around the request" }),
+            "lucia",
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/privacy-requests/{id}/decision"),
+        "{problem}"
+    );
+    wait_for_request(&app, &id, "awaiting_second_approval").await;
     let (status, _) = decide(&app, &id, &json!({ "decision": "approve" }), "lucia").await;
     assert_eq!(status, 200);
 

@@ -246,9 +246,34 @@ impl Engine {
     /// Records an approval decision on the step the run is waiting at; once the quorum
     /// of approvals is reached (or on any rejection) the run moves on. The step's policy
     /// is checked first, in the same transaction; a refusal is recorded in the audit
-    /// ledger on its own and answered with the rule that refused it.
+    /// ledger on its own and answered with the rule that refused it. A run of a workflow
+    /// whose approvals a domain owns ([`HandlerRegistry::own_decisions`]) is refused: its
+    /// decision goes through that domain's command.
+    ///
+    /// [`HandlerRegistry::own_decisions`]: crate::engine::handlers::HandlerRegistry::own_decisions
     #[tracing::instrument(name = "decide", skip_all, fields(run.id = %id, step.id = step_id))]
     pub async fn decide(
+        &self,
+        id: RunId,
+        step_id: &str,
+        decider: &Caller,
+        decision: Decision,
+        reason: &str,
+    ) -> Result<RunRow, EngineError> {
+        let workflow = self.run(id).await?.workflow;
+        if let Some(through) = self.catalog.registry().decided_through(&workflow) {
+            return Err(EngineError::Conflict(format!(
+                "step `{step_id}` of a {workflow} run is decided through {through}, which \
+                 records the decision with its request"
+            )));
+        }
+        self.decide_owned(id, step_id, decider, decision, reason)
+            .await
+    }
+
+    /// Decides an approval step of a workflow whose approvals its domain owns: for that
+    /// domain's own command, which records the decision with its request.
+    pub async fn decide_owned(
         &self,
         id: RunId,
         step_id: &str,
