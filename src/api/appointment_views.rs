@@ -281,7 +281,9 @@ pub struct ReminderView {
     pub message_id: Option<String>,
     /// When it was sent.
     pub sent_at: Option<DateTime<Utc>>,
-    /// Its delivery as Meta's webhooks report it: `sent`, `delivered`, `read`, `failed`.
+    /// Its delivery as Meta's webhooks report it: `sent`, `delivered`, `read`, `failed`;
+    /// or `dropped`: sent, but neither delivered nor failed within its template's
+    /// `message_send_ttl_seconds` (Meta stopped trying; 30 days when the template sets none).
     pub delivery: Option<String>,
 }
 
@@ -331,6 +333,7 @@ impl From<AppointmentDetail> for AppointmentView {
                 .reminders
                 .into_iter()
                 .map(|r| ReminderView {
+                    delivery: r.delivery_at(chrono::Utc::now()),
                     id: r.id,
                     offset_seconds: r.offset_seconds,
                     planned_at: r.planned_at,
@@ -338,7 +341,6 @@ impl From<AppointmentDetail> for AppointmentView {
                     reason: r.reason,
                     message_id: r.message_id,
                     sent_at: r.sent_at,
-                    delivery: r.delivery,
                 })
                 .collect(),
         }

@@ -38,6 +38,12 @@ pub struct SubmitTemplateRequest {
     /// Example values for the body's `{{1}}`, `{{2}}`, … in order.
     #[oai(default, validator(max_items = 100))]
     pub examples: Vec<String>,
+    /// How long Meta keeps trying to deliver a message of this template to a phone it
+    /// cannot reach, in seconds (AUTHENTICATION 30–900, UTILITY 30–43200, MARKETING
+    /// 43200–2592000); Meta's default (30 days) when absent. A reminder template wants a
+    /// short one: an undelivered reminder is dropped instead of arriving after the
+    /// appointment.
+    pub message_send_ttl_seconds: Option<i64>,
 }
 
 impl Example for SubmitTemplateRequest {
@@ -48,6 +54,7 @@ impl Example for SubmitTemplateRequest {
             category: "UTILITY".into(),
             components: vec![json!({ "type": "BODY", "text": "Hi {{1}}, see you on {{2}}." })],
             examples: vec!["Ana".into(), "Friday at 10:00".into()],
+            message_send_ttl_seconds: Some(3600),
         }
     }
 }
@@ -189,6 +196,7 @@ impl TemplatesApi {
             category: body.category,
             components: body.components,
             examples: body.examples,
+            message_send_ttl_seconds: body.message_send_ttl_seconds,
         };
         let (mut row, run) =
             templates::submit(&self.engine, caller, &workspace_id(&id.0)?, &request).await?;

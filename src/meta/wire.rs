@@ -86,6 +86,9 @@ pub struct RemoteTemplate {
     /// Components.
     #[serde(default)]
     pub components: Option<Value>,
+    /// How long Meta tries to deliver its messages, when set.
+    #[serde(default)]
+    pub message_send_ttl_seconds: Option<i64>,
 }
 
 /// An accepted message.

@@ -62,11 +62,7 @@ pub async fn create_template(
     let ttl_seconds = match body["message_send_ttl_seconds"].as_i64() {
         None | Some(-1) => None,
         Some(seconds) => {
-            let (low, high) = match category.as_str() {
-                "AUTHENTICATION" => (30, 900),
-                "UTILITY" => (30, 43_200),
-                _ => (43_200, 2_592_000),
-            };
+            let (low, high) = crate::whatsapp::templates::ttl_range(&category);
             if !(low..=high).contains(&seconds) {
                 return error_response(
                     GraphError::new(
@@ -102,11 +98,15 @@ pub async fn create_template(
 }
 
 fn template_json(template: &Template) -> Value {
-    json!({
+    let mut json = json!({
         "id": template.id, "name": template.name, "language": template.language,
         "status": template.status, "category": template.category,
         "components": template.components, "parameter_format": "positional",
-    })
+    });
+    if let Some(seconds) = template.ttl_seconds {
+        json["message_send_ttl_seconds"] = json!(seconds);
+    }
+    json
 }
 
 /// `DELETE /{v}/{waba}/message_templates?name=…[&hsm_id=…]`

@@ -99,10 +99,14 @@ async fn submit(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     let remote = match known {
         Some(remote) => remote,
         None => {
-            let body = json!({
+            let ttl = store::templates::ttl(&mut *deps.pool.acquire().await?, row.id).await?;
+            let mut body = json!({
                 "name": row.name, "language": row.language, "category": row.category,
                 "components": row.components,
             });
+            if let Some(seconds) = ttl {
+                body["message_send_ttl_seconds"] = json!(seconds);
+            }
             match deps
                 .graph
                 .create_template(&context, &token, &waba, &body)

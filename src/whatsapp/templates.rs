@@ -28,6 +28,18 @@ pub struct TemplateRequest {
     pub components: Vec<Value>,
     /// Example values for the body's `{{1}}`, `{{2}}`, … in order.
     pub examples: Vec<String>,
+    /// How long Meta keeps trying to deliver one of its messages to an unreachable phone
+    /// (`message_send_ttl_seconds`); Meta's default when `None`.
+    pub message_send_ttl_seconds: Option<i64>,
+}
+
+/// The `message_send_ttl_seconds` Meta accepts for a category, in seconds.
+pub fn ttl_range(category: &str) -> (i64, i64) {
+    match category {
+        "AUTHENTICATION" => (30, 900),
+        "UTILITY" => (30, 43_200),
+        _ => (43_200, 2_592_000),
+    }
 }
 
 /// Longest body text Meta accepts.
@@ -74,6 +86,18 @@ pub fn validate(request: &TemplateRequest) -> Vec<InputProblem> {
     }
     if !["MARKETING", "UTILITY", "AUTHENTICATION"].contains(&request.category.as_str()) {
         problem("/category", "MARKETING, UTILITY or AUTHENTICATION".into());
+    }
+    if let Some(seconds) = request.message_send_ttl_seconds {
+        let (low, high) = ttl_range(&request.category);
+        if !(low..=high).contains(&seconds) {
+            problem(
+                "/message_send_ttl_seconds",
+                format!(
+                    "Meta accepts {low} to {high} seconds for a {} template",
+                    request.category
+                ),
+            );
+        }
     }
     let bodies: Vec<(usize, &Value)> = request
         .components
@@ -295,9 +319,9 @@ pub async fn submit(
     if engine.catalog().latest(APPROVAL_WORKFLOW).is_none() {
         return Err(EngineError::UnknownWorkflow(APPROVAL_WORKFLOW.to_owned()).into());
     }
-    let mut conn = engine.pool().acquire().await?;
+    let mut tx = engine.pool().begin().await?;
     let row = store::templates::insert_draft(
-        &mut conn,
+        &mut tx,
         workspace_id,
         &request.name,
         &request.language,
@@ -306,7 +330,10 @@ pub async fn submit(
     )
     .await?
     .ok_or_else(|| TemplateError::Exists(request.name.clone()))?;
-    drop(conn);
+    if let Some(seconds) = request.message_send_ttl_seconds {
+        store::templates::set_ttl(&mut tx, row.id, seconds).await?;
+    }
+    tx.commit().await?;
     let (run, _) = engine
         .start_run(StartRun {
             workflow: APPROVAL_WORKFLOW.to_owned(),
@@ -332,6 +359,7 @@ mod tests {
             category: "UTILITY".into(),
             components: vec![json!({ "type": "BODY", "text": text })],
             examples: examples.iter().map(|e| (*e).to_owned()).collect(),
+            message_send_ttl_seconds: None,
         }
     }
 

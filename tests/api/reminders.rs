@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::helpers::{PATIENCE, TestApp, spawn_app};
-use crate::onboarding::onboard;
+use crate::onboarding::{onboard, sandbox_post};
 use crate::privacy_requests::handset;
 
 const REMINDER: &str = include_str!("../../workflows/appointment_reminder.toml");
@@ -42,21 +42,27 @@ fn workflows() -> (String, String) {
 async fn prepare(app: TestApp) -> (TestApp, PgPool, String) {
     let (_, run, _) = onboard(&app, "ws_r").await;
     app.wait_for_status(&run, "succeeded").await;
-    for (name, text) in [
-        ("appointment_reminder", "Hi {{1}}, see you on {{2}}."),
+    // The reminder's template gives up on an unreachable phone after 30 s (Meta's
+    // minimum), as a business would set it well before its shortest offset.
+    for (name, text, ttl) in [
+        (
+            "appointment_reminder",
+            "Hi {{1}}, see you on {{2}}.",
+            Some(30),
+        ),
         (
             "appointment_cancelled",
             "Hi {{1}}, your appointment on {{2}} is cancelled.",
+            None,
         ),
     ] {
-        let (status, created) = app
-            .post(
-                "/v1/workspaces/ws_r/templates",
-                &json!({ "name": name, "language": "en_US", "category": "UTILITY",
-                         "components": [{ "type": "BODY", "text": text }],
-                         "examples": ["Ana", "Tue 9 Jun, 10:00"] }),
-            )
-            .await;
+        let mut template = json!({ "name": name, "language": "en_US", "category": "UTILITY",
+                                   "components": [{ "type": "BODY", "text": text }],
+                                   "examples": ["Ana", "Tue 9 Jun, 10:00"] });
+        if let Some(seconds) = ttl {
+            template["message_send_ttl_seconds"] = json!(seconds);
+        }
+        let (status, created) = app.post("/v1/workspaces/ws_r/templates", &template).await;
         assert_eq!(status, 201, "{created}");
         app.wait_for_status(created["run_id"].as_str().unwrap(), "succeeded")
             .await;
@@ -158,6 +164,42 @@ async fn a_reminder_goes_out_once_with_its_callback_data_and_its_delivery_is_fol
     let run = delivered["run_id"].as_str().unwrap();
     let (_, state) = app.get(&format!("/v1/runs/{run}")).await;
     assert_eq!(state["current_step"], "sleep", "{state}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reminder_to_an_unreachable_phone_is_dropped_after_its_templates_ttl_never_late() {
+    let (app, _pool, _) = ready().await;
+    sandbox_post(
+        &app,
+        &format!("/sandbox/handsets/{CUSTOMER}/connectivity"),
+        json!({ "online": false }),
+    )
+    .await;
+    let booked = book(&app, 75, &["1m"], json!({})).await;
+    let id = booked["id"].as_str().unwrap();
+    let sent = wait_for(&app, id, "sent its reminder", |a| {
+        reminder(a, 0)["state"] == "sent"
+    })
+    .await;
+    assert_ne!(
+        reminder(&sent, 0)["delivery"],
+        "dropped",
+        "not before its TTL"
+    );
+    let dropped = wait_for(&app, id, "had its reminder dropped", |a| {
+        reminder(a, 0)["delivery"] == "dropped"
+    })
+    .await;
+    // Dropped before the appointment: the phone coming back gets nothing late.
+    let start: chrono::DateTime<Utc> = serde_json::from_value(dropped["start_at"].clone()).unwrap();
+    assert!(Utc::now() < start, "dropped only after the start");
+    sandbox_post(
+        &app,
+        &format!("/sandbox/handsets/{CUSTOMER}/connectivity"),
+        json!({ "online": true }),
+    )
+    .await;
+    assert!(handset(&app, CUSTOMER).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -397,7 +439,6 @@ async fn a_template_paused_by_meta_pauses_its_reminders() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn quick_replies_confirm_or_cancel_and_a_stop_reply_opts_out() {
-    use crate::onboarding::sandbox_post;
     let (app, pool, customer) = ready().await;
     let phone: String =
         sqlx::query_scalar("select phone_number_id from workspaces where id = 'ws_r'")
@@ -473,7 +514,6 @@ async fn a_worker_killed_after_the_send_before_recording_it_never_sends_twice() 
     use bazaarstreet::app::Roles;
 
     use crate::helpers::{drop_database, fresh_database_url, spawn_app_on, write_files};
-    use crate::onboarding::sandbox_post;
     let database_url = fresh_database_url();
     let (onboarding, approval) = workflows();
     let files = [
@@ -535,7 +575,6 @@ async fn a_worker_killed_after_the_send_before_recording_it_never_sends_twice() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metas_refusals_are_handled_by_code() {
-    use crate::onboarding::sandbox_post;
     let (app, pool, _) = ready().await;
     let booking = |wa_id: &'static str| {
         let app = &app;
@@ -645,7 +684,6 @@ async fn metas_refusals_are_handled_by_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reminders_delivery_moves_forward_when_statuses_come_twice_and_out_of_order() {
-    use crate::onboarding::sandbox_post;
     let (app, pool, _) = ready().await;
     // `read` before `sent`/`delivered`, and the first delivery posted twice.
     for fault in ["webhook.status.reorder", "webhook.status.duplicate"] {
@@ -731,7 +769,6 @@ async fn erasing_a_customer_removes_their_consent_appointments_and_reminders() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reminders_paused_by_a_template_refusal_go_out_at_their_time_if_it_is_approved_again() {
-    use crate::onboarding::sandbox_post;
     let (app, _pool, _) = ready().await;
     let first = book(&app, 70, &["1m"], json!({})).await;
     let later_customer = "491577700051";

@@ -400,3 +400,60 @@ async fn a_webhook_and_the_event_it_posts_commit_together() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_goes_to_meta_with_its_delivery_ttl_and_a_ttl_meta_refuses_is_422() {
+    let app = app("30s").await;
+    connected(&app, "ws_ttl").await;
+    let mut short = template("short_reminder");
+    short["message_send_ttl_seconds"] = json!(3600);
+    let created = submit(&app, "ws_ttl", &short).await;
+    let (_, approved) = finished(&app, "ws_ttl", &created).await;
+    assert_eq!(approved["status"], "APPROVED", "{approved}");
+
+    // What Meta (the sandbox) holds: the TTL as submitted.
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let (sealed, waba): (Vec<u8>, String) =
+        sqlx::query_as("select access_token_sealed, waba_id from workspaces where id = 'ws_ttl'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let token = SecretBox::development().open(&sealed).unwrap();
+    let graph = GraphClient::new(
+        GraphSettings {
+            base_url: app.sandbox_address.clone().unwrap(),
+            version: "v25.0".into(),
+            app_id: "1000000000000001".into(),
+            app_secret: "sandbox-app-secret".into(),
+        },
+        None,
+    );
+    let at_meta = graph
+        .list_templates(
+            &CallContext::default(),
+            &token,
+            &waba,
+            Some("short_reminder"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(at_meta[0].message_send_ttl_seconds, Some(3600));
+
+    // A UTILITY template may not wait longer than 12 hours: refused here, nothing stored.
+    let mut long = template("long_reminder");
+    long["message_send_ttl_seconds"] = json!(86_400);
+    let (status, problem) = app.post("/v1/workspaces/ws_ttl/templates", &long).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem.to_string().contains("/message_send_ttl_seconds"),
+        "{problem}"
+    );
+    let stored: i64 =
+        sqlx::query_scalar("select count(*) from whatsapp_templates where name = 'long_reminder'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, 0);
+    pool.close().await;
+    app.stop().await;
+}

@@ -205,13 +205,38 @@ pub struct ReminderRow {
     pub delivery: Option<String>,
     /// When it was decided at its time without being sent (none: still to be checked).
     pub checked_at: Option<DateTime<Utc>>,
+    /// Its template's `message_send_ttl_seconds` (none: Meta's default).
+    pub ttl_seconds: Option<i32>,
 }
 
 const REMINDER_COLUMNS: &str = "r.id, r.appointment_id, r.offset_seconds, r.planned_at,
     r.planned_version, r.state, r.reason, r.message_id, r.sent_at, r.sending_at, r.checked_at,
-    (select s.status from message_statuses s where s.message_id = r.message_id) as delivery";
+    (select s.status from message_statuses s where s.message_id = r.message_id) as delivery,
+    (select t.message_send_ttl_seconds from appointments a join whatsapp_templates t
+       on t.workspace_id = a.workspace_id and t.name = a.policy ->> 'template'
+      and t.language = a.policy ->> 'language'
+      where a.id = r.appointment_id) as ttl_seconds";
+
+/// How long Meta keeps trying a message whose template sets no TTL.
+const DEFAULT_TTL: chrono::Duration = chrono::Duration::days(30);
 
 impl ReminderRow {
+    /// Its delivery as of `now`: what Meta's webhooks said, or `dropped` once a sent
+    /// message was neither delivered nor failed within its template's TTL (Meta stops
+    /// trying then, and sends no status to say so).
+    pub fn delivery_at(&self, now: DateTime<Utc>) -> Option<String> {
+        let ttl = self
+            .ttl_seconds
+            .map_or(DEFAULT_TTL, |s| chrono::Duration::seconds(i64::from(s)));
+        let undelivered = matches!(self.delivery.as_deref(), None | Some("sent"));
+        match self.sent_at {
+            Some(sent) if self.state == "sent" && undelivered && now > sent + ttl => {
+                Some("dropped".to_owned())
+            }
+            _ => self.delivery.clone(),
+        }
+    }
+
     /// Whether planning again may change it (mirrors [`plan_reminder`]'s rule): planned,
     /// paused by a template refusal (checked again at its new time), cancelled, or skipped
     /// as too late (a reschedule can undo that).

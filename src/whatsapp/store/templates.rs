@@ -47,6 +47,24 @@ pub struct TemplateEventRow {
     pub source: String,
 }
 
+/// Records the `message_send_ttl_seconds` a draft is submitted with.
+pub async fn set_ttl(conn: &mut PgConnection, id: i64, seconds: i64) -> sqlx::Result<()> {
+    sqlx::query("update whatsapp_templates set message_send_ttl_seconds = $2 where id = $1")
+        .bind(id)
+        .bind(i32::try_from(seconds).unwrap_or(i32::MAX))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The `message_send_ttl_seconds` a template was submitted with, if any.
+pub async fn ttl(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<i32>> {
+    sqlx::query_scalar("select message_send_ttl_seconds from whatsapp_templates where id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
 /// Creates a draft; `None` when the workspace has a template of that name and language.
 pub async fn insert_draft(
     conn: &mut PgConnection,
