@@ -2,6 +2,7 @@
 //! `…/reminder-policy`.
 
 use chrono::{DateTime, Utc};
+use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ pub struct ConsentBody {
 
 /// A customer to register.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct CustomerBody {
     /// WhatsApp id (digits).
     #[oai(validator(max_length = 32))]
@@ -58,6 +59,7 @@ pub enum ConsentKind {
 
 /// A consent to record.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ConsentRequest {
     /// In or out.
     pub kind: ConsentKind,
@@ -152,7 +154,7 @@ pub struct QuietHoursBody {
 
 /// A reminder policy, or the part of one a booking overrides.
 #[derive(Debug, Clone, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ReminderPolicyBody {
     /// How long before the start each reminder goes out: `24h`, `2h`, `30m`.
     #[oai(validator(max_items = 5))]
@@ -236,7 +238,7 @@ pub struct CustomerRefBody {
 
 /// An appointment to book.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct AppointmentBody {
     /// With whom (registered, opted in).
     pub customer: CustomerRefBody,
@@ -254,7 +256,7 @@ pub struct AppointmentBody {
 
 /// A reschedule.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct RescheduleBody {
     /// The new start.
     pub start_at: DateTime<Utc>,
@@ -343,6 +345,81 @@ impl From<AppointmentDetail> for AppointmentView {
                     sent_at: r.sent_at,
                 })
                 .collect(),
+        }
+    }
+}
+
+fn instant(text: &str) -> DateTime<Utc> {
+    text.parse().expect("an example instant")
+}
+
+impl Example for CustomerBody {
+    fn example() -> Self {
+        Self {
+            wa_id: Some("4915123456789".into()),
+            phone: None,
+            name: Some("Ilse".into()),
+            timezone: "Europe/Berlin".into(),
+            language: Some("en_US".into()),
+            opt_in: Some(ConsentBody {
+                at: None,
+                method: "web_form".into(),
+                wording: Some("Yes, send me appointment reminders on WhatsApp".into()),
+            }),
+        }
+    }
+}
+
+impl Example for ConsentRequest {
+    fn example() -> Self {
+        Self {
+            kind: ConsentKind::OptOut,
+            consent: ConsentBody {
+                at: None,
+                method: "in_person".into(),
+                wording: None,
+            },
+        }
+    }
+}
+
+impl Example for ReminderPolicyBody {
+    fn example() -> Self {
+        Self {
+            offsets: Some(vec!["24h".into(), "2h".into()]),
+            template: Some("appointment_reminder".into()),
+            language: Some("en_US".into()),
+            quiet_hours: Some(QuietHoursBody {
+                from: "21:00".into(),
+                to: "08:00".into(),
+            }),
+            no_quiet_hours: None,
+            cancellation_template: None,
+        }
+    }
+}
+
+impl Example for AppointmentBody {
+    fn example() -> Self {
+        Self {
+            customer: CustomerRefBody {
+                id: None,
+                wa_id: Some("4915123456789".into()),
+                phone: None,
+            },
+            start_at: instant("2027-03-09T09:00:00Z"),
+            duration: "45m".into(),
+            external_ref: Some("booking-1042".into()),
+            reminders: None,
+        }
+    }
+}
+
+impl Example for RescheduleBody {
+    fn example() -> Self {
+        Self {
+            start_at: instant("2027-03-10T14:00:00Z"),
+            duration: Some("1h".into()),
         }
     }
 }

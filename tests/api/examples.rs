@@ -295,8 +295,78 @@ async fn every_request_example_of_the_document_works_as_sent() {
     )
     .await;
 
+    // Reminders, in a workspace connected through the sandbox with the example template
+    // approved. The booking's and reschedule's times are moved to days from now (a fixed
+    // date would pass).
+    let (shop, onboarding, _) = crate::onboarding::onboard(&app, "ws_salon_examples").await;
+    app.wait_for_status(&onboarding, "succeeded").await;
+    let submitted = send(
+        "POST /v1/workspaces/{id}/templates",
+        &format!("/v1/workspaces/{shop}/templates"),
+        "tester",
+    )
+    .await;
+    app.wait_for_status(submitted["run_id"].as_str().unwrap(), "succeeded")
+        .await;
+    let customer = send(
+        "POST /v1/workspaces/{id}/customers",
+        &format!("/v1/workspaces/{shop}/customers"),
+        "tester",
+    )
+    .await;
+    let (status, body) = app
+        .put_as(
+            &format!("/v1/workspaces/{shop}/reminder-policy"),
+            &example("PUT /v1/workspaces/{id}/reminder-policy"),
+            "tester",
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "PUT /v1/workspaces/{{id}}/reminder-policy: {body}"
+    );
+    let mut booking = example("POST /v1/workspaces/{id}/appointments");
+    booking["start_at"] = json!(chrono::Utc::now() + chrono::Duration::days(3));
+    let (status, booked) = app
+        .post_as(
+            &format!("/v1/workspaces/{shop}/appointments"),
+            &booking,
+            "tester",
+        )
+        .await;
+    assert_eq!(
+        status, 201,
+        "POST /v1/workspaces/{{id}}/appointments: {booked}"
+    );
+    let appointment = booked["id"].as_str().unwrap();
+    let mut moved = example("PATCH /v1/workspaces/{id}/appointments/{appointment_id}");
+    moved["start_at"] = json!(chrono::Utc::now() + chrono::Duration::days(4));
+    let (status, body) = app
+        .patch_as(
+            &format!("/v1/workspaces/{shop}/appointments/{appointment}"),
+            &moved,
+            "tester",
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "PATCH …/appointments/{{appointment_id}}: {body}"
+    );
+    send(
+        "POST /v1/workspaces/{id}/customers/{customer_id}/consent",
+        &format!(
+            "/v1/workspaces/{shop}/customers/{}/consent",
+            customer["id"].as_str().unwrap()
+        ),
+        "tester",
+    )
+    .await;
+
     sent.push("PUT /v1/retention/policies".to_owned());
     sent.push("POST /v1/privacy-requests/{id}/extensions".to_owned());
+    sent.push("PUT /v1/workspaces/{id}/reminder-policy".to_owned());
+    sent.push("POST /v1/workspaces/{id}/appointments".to_owned());
+    sent.push("PATCH /v1/workspaces/{id}/appointments/{appointment_id}".to_owned());
 
     let mut documented: Vec<String> = examples.into_iter().map(|(op, _)| op).collect();
     documented.sort();
