@@ -251,12 +251,8 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let session = match session::posting(request, field(&form, "csrf")).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let id = match session::record_id(&session, &id) {
-        Ok(id) => id,
+    let (session, id) = match session::posting_record(request, field(&form, "csrf"), &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let detail = match load(request, &session, id).await {

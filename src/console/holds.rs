@@ -201,12 +201,8 @@ pub async fn release(
     Path(id): Path<String>,
     Form(form): Form<ReleaseForm>,
 ) -> Response {
-    let session = match session::posting(request, &form.csrf).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let id = match session::record_id(&session, &id) {
-        Ok(id) => id,
+    let (session, id) = match session::posting_record(request, &form.csrf, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     if let Err(forbidden) = session.caller.require(Permission::PlaceHolds) {
@@ -267,12 +263,8 @@ pub async fn renew(
     Path(id): Path<String>,
     Form(form): Form<RenewForm>,
 ) -> Response {
-    let session = match session::posting(request, &form.csrf).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let id = match session::record_id(&session, &id) {
-        Ok(id) => id,
+    let (session, id) = match session::posting_record(request, &form.csrf, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     if let Err(forbidden) = session.caller.require(Permission::PlaceHolds) {

@@ -146,12 +146,8 @@ pub async fn decide(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    let session = match session::posting(request, &form.csrf).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let id = match session::record_id(&session, &id) {
-        Ok(id) => id,
+    let (session, id) = match session::posting_record(request, &form.csrf, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let detail = match load(request, &session, id).await {
@@ -259,12 +255,8 @@ pub async fn extend(
     Path(id): Path<String>,
     Form(form): Form<ExtensionForm>,
 ) -> Response {
-    let session = match session::posting(request, &form.csrf).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let id = match session::record_id(&session, &id) {
-        Ok(id) => id,
+    let (session, id) = match session::posting_record(request, &form.csrf, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let detail = match load(request, &session, id).await {

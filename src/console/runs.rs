@@ -300,12 +300,8 @@ pub async fn decide(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    let session = match session::posting(request, &form.csrf).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let id = match session::record_id(&session, &id) {
-        Ok(id) => id,
+    let (session, id) = match session::posting_record(request, &form.csrf, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let decision = match form.choice.as_str() {

@@ -120,3 +120,15 @@ impl<'a> poem::FromRequest<'a> for SignedIn {
 pub fn record_id(session: &Session, text: &str) -> Result<uuid::Uuid, Response> {
     text.parse().map_err(|_| super::page::not_found(session))
 }
+
+/// [`posting`] for a form about one record: the session and the record's id from the
+/// path, or the response to send instead (refused form, or the 404 page).
+pub async fn posting_record(
+    request: &Request,
+    csrf: &str,
+    id: &str,
+) -> Result<(Session, uuid::Uuid), Response> {
+    let session = posting(request, csrf).await?;
+    let id = record_id(&session, id)?;
+    Ok((session, id))
+}
