@@ -22,6 +22,7 @@ pub mod replies;
 pub mod schedule;
 mod sending;
 pub mod store;
+pub mod ttl;
 
 /// The actor the domain's own acts are recorded under.
 pub const ACTOR: &str = "reminders";

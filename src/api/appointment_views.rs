@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::reminders::appointments::AppointmentDetail;
 use crate::reminders::customers::CustomerDetail;
-use crate::reminders::policy::{Policy, PolicyInput};
+use crate::reminders::policy::{CheckedPolicy, PolicyInput};
 
 /// Consent given with a registration, or recorded later.
 #[derive(Debug, Clone, Object)]
@@ -205,11 +205,15 @@ pub struct ReminderPolicyView {
     pub quiet_hours: Option<QuietHoursBody>,
     /// The cancellation template, if any.
     pub cancellation_template: Option<String>,
+    /// What the business should know about it, in words: e.g. a template whose
+    /// `message_send_ttl_seconds` outlives the shortest offset.
+    pub warnings: Option<Vec<String>>,
 }
 
-impl From<Policy> for ReminderPolicyView {
-    fn from(policy: Policy) -> Self {
+impl From<CheckedPolicy> for ReminderPolicyView {
+    fn from(CheckedPolicy { policy, warnings }: CheckedPolicy) -> Self {
         Self {
+            warnings: (!warnings.is_empty()).then_some(warnings),
             offsets_seconds: policy.offsets,
             template: policy.template,
             language: policy.language,
@@ -315,6 +319,10 @@ pub struct AppointmentView {
     pub reminders: Vec<ReminderView>,
     /// Its run.
     pub run_id: Option<Uuid>,
+    /// What the business should know about its reminders, in words (booking answers
+    /// only): e.g. a template whose `message_send_ttl_seconds` outlives the shortest
+    /// offset, so a phone offline at send time may get the reminder after the appointment.
+    pub warnings: Option<Vec<String>>,
 }
 
 impl From<AppointmentDetail> for AppointmentView {
@@ -331,6 +339,7 @@ impl From<AppointmentDetail> for AppointmentView {
             version: row.version,
             policy: row.policy,
             run_id: row.run_id,
+            warnings: (!detail.warnings.is_empty()).then_some(detail.warnings),
             reminders: detail
                 .reminders
                 .into_iter()

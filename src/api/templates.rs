@@ -106,6 +106,9 @@ pub struct TemplateView {
     pub run_id: Option<Uuid>,
     /// Components as submitted.
     pub components: Value,
+    /// How long Meta tries to deliver a message of this template, in seconds (absent:
+    /// Meta's default, 30 days).
+    pub message_send_ttl_seconds: Option<i32>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
     /// Every status it had (single-template reads only).
@@ -124,6 +127,7 @@ impl From<TemplateRow> for TemplateView {
             meta_template_id: row.meta_template_id,
             run_id: row.run_id,
             components: row.components,
+            message_send_ttl_seconds: row.message_send_ttl_seconds,
             updated_at: row.updated_at,
             history: None,
         }

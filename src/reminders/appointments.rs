@@ -54,6 +54,8 @@ pub struct AppointmentDetail {
     pub appointment: AppointmentRow,
     /// Its reminders, the first to go out first.
     pub reminders: Vec<ReminderRow>,
+    /// What the business should know about its reminders (booking only; see [`super::ttl`]).
+    pub warnings: Vec<String>,
 }
 
 fn duration_seconds(text: &str, pointer: &str, problems: &mut Vec<InputProblem>) -> i32 {
@@ -232,8 +234,9 @@ pub async fn book(
     ] {
         let Some(template) = template else { continue };
         let status =
-            customer_store::template_approved(&mut conn, &workspace, template, &policy.language)
-                .await?;
+            customer_store::template_state(&mut conn, &workspace, template, &policy.language)
+                .await?
+                .map(|(status, _)| status);
         if status.as_deref() != Some("APPROVED") {
             problems.push(at(
                 pointer,
@@ -257,10 +260,11 @@ pub async fn book(
             None
         }
     };
-    drop(conn);
     let Some(customer) = customer.filter(|_| problems.is_empty()) else {
         return Err(ReminderError::Invalid(problems));
     };
+    let warnings = super::ttl::warnings(&mut conn, &workspace, &policy).await?;
+    drop(conn);
     let mut tx = engine.pool().begin().await?;
     let row = store::insert(
         &mut tx,
@@ -282,7 +286,8 @@ pub async fn book(
     .await?;
     tx.commit().await?;
     start_run(engine, &row).await?;
-    get(engine.pool(), caller, &workspace, row.id).await
+    let booked = get(engine.pool(), caller, &workspace, row.id).await?;
+    Ok(AppointmentDetail { warnings, ..booked })
 }
 
 async fn start_run(engine: &Engine, row: &AppointmentRow) -> Result<(), ReminderError> {
@@ -468,6 +473,7 @@ pub async fn get(
     Ok(AppointmentDetail {
         appointment,
         reminders,
+        warnings: Vec::new(),
     })
 }
 
@@ -489,6 +495,7 @@ pub async fn list(
         out.push(AppointmentDetail {
             appointment,
             reminders,
+            warnings: Vec::new(),
         });
     }
     Ok(out)

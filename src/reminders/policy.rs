@@ -187,13 +187,32 @@ impl Policy {
     }
 }
 
+/// A workspace's policy with what the business should know about it (its template's TTL
+/// against the offsets, [`super::ttl`]).
+#[derive(Debug, Clone)]
+pub struct CheckedPolicy {
+    /// The policy.
+    pub policy: Policy,
+    /// Warnings in words; empty when there is nothing to know.
+    pub warnings: Vec<String>,
+}
+
+async fn checked(
+    conn: &mut sqlx::PgConnection,
+    workspace: &str,
+    policy: Policy,
+) -> Result<CheckedPolicy, super::ReminderError> {
+    let warnings = super::ttl::warnings(conn, workspace, &policy).await?;
+    Ok(CheckedPolicy { policy, warnings })
+}
+
 /// Sets the workspace's default reminder policy (for appointments booked from now on).
 pub async fn set_policy(
     pool: &sqlx::PgPool,
     caller: &Caller,
     workspace: &str,
     input: &PolicyInput,
-) -> Result<Policy, super::ReminderError> {
+) -> Result<CheckedPolicy, super::ReminderError> {
     let workspace = super::visible_workspace(pool, caller, workspace).await?;
     let mut tx = pool.begin().await?;
     let base = super::store::customers::policy(&mut tx, &workspace)
@@ -211,8 +230,9 @@ pub async fn set_policy(
         json!({ "offsets_seconds": policy.offsets, "template": policy.template }),
     );
     crate::security::audit::append(&mut tx, &[entry]).await?;
+    let answer = checked(&mut tx, &workspace, policy).await?;
     tx.commit().await?;
-    Ok(policy)
+    Ok(answer)
 }
 
 /// The workspace's default reminder policy.
@@ -220,13 +240,14 @@ pub async fn policy(
     pool: &sqlx::PgPool,
     caller: &Caller,
     workspace: &str,
-) -> Result<Policy, super::ReminderError> {
+) -> Result<CheckedPolicy, super::ReminderError> {
     let workspace = super::visible_workspace(pool, caller, workspace).await?;
     let mut conn = pool.acquire().await?;
-    Ok(super::store::customers::policy(&mut conn, &workspace)
+    let policy = super::store::customers::policy(&mut conn, &workspace)
         .await?
         .and_then(|value| Policy::from_json(&value))
-        .unwrap_or_default())
+        .unwrap_or_default();
+    checked(&mut conn, &workspace, policy).await
 }
 
 #[cfg(test)]

@@ -99,12 +99,11 @@ async fn submit(deps: &WhatsAppDeps, call: HandlerCall) -> Outcome {
     let remote = match known {
         Some(remote) => remote,
         None => {
-            let ttl = store::templates::ttl(&mut *deps.pool.acquire().await?, row.id).await?;
             let mut body = json!({
                 "name": row.name, "language": row.language, "category": row.category,
                 "components": row.components,
             });
-            if let Some(seconds) = ttl {
+            if let Some(seconds) = row.message_send_ttl_seconds {
                 body["message_send_ttl_seconds"] = json!(seconds);
             }
             match deps

@@ -319,21 +319,21 @@ pub async fn submit(
     if engine.catalog().latest(APPROVAL_WORKFLOW).is_none() {
         return Err(EngineError::UnknownWorkflow(APPROVAL_WORKFLOW.to_owned()).into());
     }
-    let mut tx = engine.pool().begin().await?;
-    let row = store::templates::insert_draft(
-        &mut tx,
-        workspace_id,
-        &request.name,
-        &request.language,
-        &request.category,
-        &components_for_meta(request),
-    )
-    .await?
-    .ok_or_else(|| TemplateError::Exists(request.name.clone()))?;
-    if let Some(seconds) = request.message_send_ttl_seconds {
-        store::templates::set_ttl(&mut tx, row.id, seconds).await?;
-    }
-    tx.commit().await?;
+    let components = components_for_meta(request);
+    let draft = store::templates::Draft {
+        name: &request.name,
+        language: &request.language,
+        category: &request.category,
+        components: &components,
+        // Checked against the category's range (at most 30 days) by `validate`.
+        message_send_ttl_seconds: request
+            .message_send_ttl_seconds
+            .map(|seconds| i32::try_from(seconds).unwrap_or(i32::MAX)),
+    };
+    let row =
+        store::templates::insert_draft(&mut *engine.pool().acquire().await?, workspace_id, &draft)
+            .await?
+            .ok_or_else(|| TemplateError::Exists(request.name.clone()))?;
     let (run, _) = engine
         .start_run(StartRun {
             workflow: APPROVAL_WORKFLOW.to_owned(),

@@ -2,7 +2,8 @@
 //! with its delivery followed; bad bookings refused naming the field, storing nothing; a
 //! reschedule before and after the first reminder (the same run, nothing sent twice); a
 //! cancel with its cancellation message; an opt-out stopping the next reminder; a reminder
-//! moved too late skipped with its reason; a template paused by Meta pausing its reminders.
+//! moved too late skipped with its reason; a template paused by Meta pausing its reminders;
+//! a template TTL that outlives the shortest offset warned about.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{PATIENCE, TestApp, spawn_app};
+use crate::helpers::{PATIENCE, TESTER, TestApp, spawn_app};
 use crate::onboarding::{onboard, sandbox_post};
 use crate::privacy_requests::handset;
 
@@ -200,6 +201,55 @@ async fn a_reminder_to_an_unreachable_phone_is_dropped_after_its_templates_ttl_n
     )
     .await;
     assert!(handset(&app, CUSTOMER).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_ttl_longer_than_the_shortest_offset_is_warned_about_at_booking_and_in_the_policy()
+ {
+    let (app, _pool, _) = ready().await;
+    // `appointment_reminder` gives up after 30 s: a 1-minute reminder expires in time.
+    let in_time = book(&app, 3600, &["1m"], json!({})).await;
+    assert!(in_time["warnings"].is_null(), "{in_time}");
+    // `appointment_cancelled` sets no TTL: Meta keeps trying for 30 days.
+    let late = book(
+        &app,
+        3600,
+        &["30m", "2m"],
+        json!({ "template": "appointment_cancelled" }),
+    )
+    .await;
+    let warning = late["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("appointment_cancelled") && warning.ends_with("at most 120"),
+        "{late}"
+    );
+    assert_eq!(late["status"], "booked", "a warning, not a refusal");
+    let (status, policy) = app
+        .put_as(
+            "/v1/workspaces/ws_r/reminder-policy",
+            &json!({ "offsets": ["1h"], "template": "appointment_cancelled" }),
+            TESTER,
+        )
+        .await;
+    assert_eq!(status, 200, "{policy}");
+    assert!(
+        policy["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("at most 3600"),
+        "{policy}"
+    );
+    let (_, read) = app.get("/v1/workspaces/ws_r/reminder-policy").await;
+    assert_eq!(read["warnings"], policy["warnings"]);
+    let (status, policy) = app
+        .put_as(
+            "/v1/workspaces/ws_r/reminder-policy",
+            &json!({ "template": "appointment_reminder" }),
+            TESTER,
+        )
+        .await;
+    assert_eq!(status, 200, "{policy}");
+    assert!(policy["warnings"].is_null(), "{policy}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -410,6 +410,7 @@ async fn a_template_goes_to_meta_with_its_delivery_ttl_and_a_ttl_meta_refuses_is
     let created = submit(&app, "ws_ttl", &short).await;
     let (_, approved) = finished(&app, "ws_ttl", &created).await;
     assert_eq!(approved["status"], "APPROVED", "{approved}");
+    assert_eq!(approved["message_send_ttl_seconds"], 3600, "{approved}");
 
     // What Meta (the sandbox) holds: the TTL as submitted.
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();

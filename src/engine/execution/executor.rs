@@ -25,7 +25,7 @@ use serde_json::json;
 
 use sqlx::PgConnection;
 
-use crate::engine::definitions::definition::{Step, StepKind, outcome};
+use crate::engine::definitions::definition::{Definition, Step, StepKind, outcome};
 use crate::engine::execution::attempt::{Attempt, pinned_step};
 use crate::engine::execution::completion::{Completion, Continued};
 use crate::engine::execution::group_commit::{GroupCommit, RunRequest};
@@ -36,6 +36,7 @@ use crate::metrics::METRICS;
 use crate::store;
 use crate::store::attempts::{ClaimRequest, ClaimedTask};
 use crate::store::jobs::{PendingJob, StepJob};
+use crate::store::runs::RunRow;
 
 /// Early wake-ups shorter than this are slept off in place instead of re-enqueued.
 const SLEEP_OFF_EARLY_WAKEUP: Duration = Duration::from_millis(1_500);
@@ -60,7 +61,11 @@ impl Engine {
                 .await;
         }
         loop {
-            match self.claim(job, worker, writers.dead_after).await? {
+            let continue_as = writers.continuing().then_some(worker);
+            match self
+                .claim(job, worker, writers.dead_after, continue_as)
+                .await?
+            {
                 Claim::Nothing => return Ok(()),
                 Claim::Early(wait) => tokio::time::sleep(wait).await,
                 Claim::Attempt(current, attempt) => {
@@ -121,11 +126,15 @@ impl Engine {
     }
 
     /// The general claim: decide what the job means now, and record an attempt start.
+    /// A wait or timer that ends and leads to a task step due now continues with it here
+    /// for `continue_as` (the attempt start is written with the transition), as a
+    /// completed task's successor does: the step needs no job of its own.
     async fn claim(
         &self,
         job: &StepJob,
         worker: &str,
         dead_after: Duration,
+        continue_as: Option<&str>,
     ) -> Result<Claim, EngineError> {
         let mut tx = self.pool.begin().await?;
         let Some(run) = store::runs::lock(&mut tx, job.run_id).await? else {
@@ -240,9 +249,10 @@ impl Engine {
                 store::steps::save(&mut tx, &row).await?;
                 let failure = format!("step `{}` timed out", step.id);
                 transition.follow(&mut tx, target, Some(failure)).await?;
-                transition.commit_changes(&mut tx).await?;
+                let continued = continue_as.and_then(|worker| transition.continue_inline(worker));
+                let run = transition.commit_changes(&mut tx).await?;
                 tx.commit().await?;
-                Ok(Claim::Nothing)
+                Claim::continued(&definition, run, continued)
             }
             StepKind::Timer(_) => {
                 let mut transition = Transition::new(&definition, run, None);
@@ -251,9 +261,10 @@ impl Engine {
                 transition
                     .follow(&mut tx, step.target_for(outcome::OK), None)
                     .await?;
-                transition.commit_changes(&mut tx).await?;
+                let continued = continue_as.and_then(|worker| transition.continue_inline(worker));
+                let run = transition.commit_changes(&mut tx).await?;
                 tx.commit().await?;
-                Ok(Claim::Nothing)
+                Claim::continued(&definition, run, continued)
             }
         }
     }
@@ -397,6 +408,29 @@ enum Claim {
     Early(Duration),
     /// An attempt to run, with the job it is current for.
     Attempt(StepJob, Box<Attempt>),
+}
+
+impl Claim {
+    /// The first attempt of the task step a transition continued with inline (its start
+    /// already written with `run`), or nothing when the run parked elsewhere.
+    fn continued(
+        definition: &Definition,
+        run: RunRow,
+        continued: Option<StepJob>,
+    ) -> Result<Self, EngineError> {
+        let Some(job) = continued else {
+            return Ok(Self::Nothing);
+        };
+        let attempt = Attempt::of_task(
+            definition,
+            &job.step_id,
+            run.id,
+            run.current_seq,
+            1,
+            run.context,
+        )?;
+        Ok(Self::Attempt(job, Box::new(attempt)))
+    }
 }
 
 impl RunRequest for ClaimRequest {

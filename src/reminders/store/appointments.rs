@@ -217,9 +217,6 @@ const REMINDER_COLUMNS: &str = "r.id, r.appointment_id, r.offset_seconds, r.plan
       and t.language = a.policy ->> 'language'
       where a.id = r.appointment_id) as ttl_seconds";
 
-/// How long Meta keeps trying a message whose template sets no TTL.
-const DEFAULT_TTL: chrono::Duration = chrono::Duration::days(30);
-
 impl ReminderRow {
     /// Its delivery as of `now`: what Meta's webhooks said, or `dropped` once a sent
     /// message was neither delivered nor failed within its template's TTL (Meta stops
@@ -227,7 +224,9 @@ impl ReminderRow {
     pub fn delivery_at(&self, now: DateTime<Utc>) -> Option<String> {
         let ttl = self
             .ttl_seconds
-            .map_or(DEFAULT_TTL, |s| chrono::Duration::seconds(i64::from(s)));
+            .map_or(crate::reminders::ttl::DEFAULT_TTL, |s| {
+                chrono::Duration::seconds(i64::from(s))
+            });
         let undelivered = matches!(self.delivery.as_deref(), None | Some("sent"));
         match self.sent_at {
             Some(sent) if self.state == "sent" && undelivered && now > sent + ttl => {

@@ -205,15 +205,17 @@ pub async fn set_policy(
     Ok(())
 }
 
-/// Whether the workspace has template `name` in `language` approved by Meta.
-pub async fn template_approved(
+/// The status and `message_send_ttl_seconds` of the workspace's template `name` in
+/// `language`, if it has one.
+pub async fn template_state(
     conn: &mut PgConnection,
     workspace_id: &str,
     name: &str,
     language: &str,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
-        "select status from whatsapp_templates where workspace_id = $1 and name = $2 and language = $3",
+) -> sqlx::Result<Option<(String, Option<i32>)>> {
+    sqlx::query_as(
+        "select status, message_send_ttl_seconds from whatsapp_templates
+         where workspace_id = $1 and name = $2 and language = $3",
     )
     .bind(workspace_id)
     .bind(name)

@@ -32,6 +32,8 @@ pub struct TemplateRow {
     pub run_id: Option<Uuid>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// How long Meta tries to deliver a message of this template (`None`: Meta's default).
+    pub message_send_ttl_seconds: Option<i32>,
 }
 
 /// A status change.
@@ -47,45 +49,40 @@ pub struct TemplateEventRow {
     pub source: String,
 }
 
-/// Records the `message_send_ttl_seconds` a draft is submitted with.
-pub async fn set_ttl(conn: &mut PgConnection, id: i64, seconds: i64) -> sqlx::Result<()> {
-    sqlx::query("update whatsapp_templates set message_send_ttl_seconds = $2 where id = $1")
-        .bind(id)
-        .bind(i32::try_from(seconds).unwrap_or(i32::MAX))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The `message_send_ttl_seconds` a template was submitted with, if any.
-pub async fn ttl(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<i32>> {
-    sqlx::query_scalar("select message_send_ttl_seconds from whatsapp_templates where id = $1")
-        .bind(id)
-        .fetch_one(conn)
-        .await
+/// A template as it is drafted.
+pub struct Draft<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Language.
+    pub language: &'a str,
+    /// Category.
+    pub category: &'a str,
+    /// Components as Meta takes them.
+    pub components: &'a Value,
+    /// Meta's `message_send_ttl_seconds`, already checked against the category's range.
+    pub message_send_ttl_seconds: Option<i32>,
 }
 
 /// Creates a draft; `None` when the workspace has a template of that name and language.
 pub async fn insert_draft(
     conn: &mut PgConnection,
     workspace_id: &str,
-    name: &str,
-    language: &str,
-    category: &str,
-    components: &Value,
+    draft: &Draft<'_>,
 ) -> sqlx::Result<Option<TemplateRow>> {
     sqlx::query_as!(
         TemplateRow,
-        "insert into whatsapp_templates (workspace_id, name, language, category, components, status)
-         values ($1, $2, $3, $4, $5, 'DRAFT')
+        "insert into whatsapp_templates (workspace_id, name, language, category, components, status,
+             message_send_ttl_seconds)
+         values ($1, $2, $3, $4, $5, 'DRAFT', $6)
          on conflict (workspace_id, name, language) do nothing
          returning id, workspace_id, name, language, category, components, meta_template_id,
-                   status, reason, run_id, updated_at",
+                   status, reason, run_id, updated_at, message_send_ttl_seconds",
         workspace_id,
-        name,
-        language,
-        category,
-        components
+        draft.name,
+        draft.language,
+        draft.category,
+        draft.components,
+        draft.message_send_ttl_seconds
     )
     .fetch_optional(conn)
     .await
@@ -96,7 +93,7 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<Templa
     sqlx::query_as!(
         TemplateRow,
         "select id, workspace_id, name, language, category, components, meta_template_id,
-                status, reason, run_id, updated_at
+                status, reason, run_id, updated_at, message_send_ttl_seconds
          from whatsapp_templates where id = $1",
         id
     )
@@ -109,7 +106,7 @@ pub async fn list(conn: &mut PgConnection, workspace_id: &str) -> sqlx::Result<V
     sqlx::query_as!(
         TemplateRow,
         "select id, workspace_id, name, language, category, components, meta_template_id,
-                status, reason, run_id, updated_at
+                status, reason, run_id, updated_at, message_send_ttl_seconds
          from whatsapp_templates where workspace_id = $1 order by name, language",
         workspace_id
     )
