@@ -1,6 +1,7 @@
 //! Steps a command makes due (a start, a decision) run in the process that committed the
 //! command, handed to its eager worker, with their job held by that worker instead of
-//! queued; a process without workers leaves them to the queue.
+//! queued; a process without workers leaves them to the queue. A timer that fires hands
+//! its run on to the task after it inline, on the job of the timer.
 
 use std::time::Duration;
 
@@ -59,6 +60,34 @@ async fn a_started_run_is_carried_by_the_starting_process_with_its_one_job_held_
         jobs_of(&app, &id).await,
         [("Done".to_owned(), Some(worker))],
         "one job, held by the eager worker from its insert and ended by it"
+    );
+    app.stop().await;
+}
+
+/// A timer, then a task.
+const PAUSED: &str = r#"
+name = "paused"
+version = 1
+[[steps]]
+id = "pause"
+kind = "timer"
+delay = "1s"
+[[steps]]
+id = "finish"
+kind = "task"
+handler = "builtin.noop"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timer_that_fires_continues_with_the_task_after_it_on_the_timers_job() {
+    let app = spawn_app(&[("paused", PAUSED)]).await;
+    let id = app.start("paused", json!({})).await;
+    let run = app.wait_for_status(&id, "succeeded").await;
+    let worker = first_worker(&run, 1);
+    assert_eq!(
+        jobs_of(&app, &id).await,
+        [("Done".to_owned(), Some(worker))],
+        "the task ran on the timer's job, by the worker that woke the run: no job of its own"
     );
     app.stop().await;
 }
