@@ -72,54 +72,6 @@ fn duration_seconds(text: &str, pointer: &str, problems: &mut Vec<InputProblem>)
     }
 }
 
-async fn customer_of(
-    conn: &mut sqlx::PgConnection,
-    workspace: &str,
-    customer: &CustomerRef,
-) -> Result<CustomerRow, Vec<InputProblem>> {
-    let found = match (customer.id, &customer.wa_id, &customer.phone) {
-        (Some(id), _, _) => customer_store::get(conn, id)
-            .await
-            .ok()
-            .flatten()
-            .filter(|c| c.workspace_id == workspace),
-        (None, Some(text), _) | (None, None, Some(text)) => {
-            let Some(wa_id) = crate::lifecycle::holds::normalise_customer(text) else {
-                return Err(vec![at("/customer", "not a phone number: 6 to 15 digits")]);
-            };
-            customer_store::by_wa_id(conn, workspace, &wa_id)
-                .await
-                .ok()
-                .flatten()
-        }
-        (None, None, None) => {
-            return Err(vec![at(
-                "/customer",
-                "name the customer by `id`, `wa_id` or `phone`",
-            )]);
-        }
-    };
-    let Some(customer) = found else {
-        return Err(vec![at(
-            "/customer",
-            "no such customer in this workspace: register them first (POST …/customers)",
-        )]);
-    };
-    if customer.consent.as_deref() != Some("opt_in") {
-        return Err(vec![at(
-            "/customer",
-            "the customer has not opted in to WhatsApp reminders (or opted out): record their opt-in first",
-        )]);
-    }
-    if customer.undeliverable_at.is_some() {
-        return Err(vec![at(
-            "/customer",
-            "Meta reported that this number cannot receive WhatsApp messages",
-        )]);
-    }
-    Ok(customer)
-}
-
 /// Plans every reminder of `appointment` as of `now`: the instant each goes out, or
 /// skipped as too late. A reminder already sent (or being sent, failed, paused) stays.
 pub(super) async fn plan_all(
@@ -253,7 +205,7 @@ pub async fn book(
             ));
         }
     }
-    let customer = match customer_of(&mut conn, &workspace, &new.customer).await {
+    let customer = match super::customers::bookable(&mut conn, &workspace, &new.customer).await {
         Ok(customer) => Some(customer),
         Err(more) => {
             problems.extend(more);

@@ -297,3 +297,53 @@ pub async fn list(
     let mut conn = pool.acquire().await?;
     Ok(store::list(&mut conn, &workspace, limit).await?)
 }
+
+/// The customer a booking names, if they may be booked: found in the workspace, opted in,
+/// and not reported undeliverable; otherwise the problem at `/customer`.
+pub(super) async fn bookable(
+    conn: &mut sqlx::PgConnection,
+    workspace: &str,
+    customer: &super::appointments::CustomerRef,
+) -> Result<CustomerRow, Vec<InputProblem>> {
+    let found = match (customer.id, &customer.wa_id, &customer.phone) {
+        (Some(id), _, _) => store::get(conn, id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|c| c.workspace_id == workspace),
+        (None, Some(text), _) | (None, None, Some(text)) => {
+            let Some(wa_id) = normalise_customer(text) else {
+                return Err(vec![at("/customer", "not a phone number: 6 to 15 digits")]);
+            };
+            store::by_wa_id(conn, workspace, &wa_id)
+                .await
+                .ok()
+                .flatten()
+        }
+        (None, None, None) => {
+            return Err(vec![at(
+                "/customer",
+                "name the customer by `id`, `wa_id` or `phone`",
+            )]);
+        }
+    };
+    let Some(customer) = found else {
+        return Err(vec![at(
+            "/customer",
+            "no such customer in this workspace: register them first (POST …/customers)",
+        )]);
+    };
+    if customer.consent.as_deref() != Some("opt_in") {
+        return Err(vec![at(
+            "/customer",
+            "the customer has not opted in to WhatsApp reminders (or opted out): record their opt-in first",
+        )]);
+    }
+    if customer.undeliverable_at.is_some() {
+        return Err(vec![at(
+            "/customer",
+            "Meta reported that this number cannot receive WhatsApp messages",
+        )]);
+    }
+    Ok(customer)
+}
