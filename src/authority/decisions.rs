@@ -15,8 +15,9 @@ use super::requests::{
 use super::scope::{Scope, ScopeInput, narrow};
 use super::store::requests::{self as store, Review};
 use super::{CLARIFICATION_EVENT, PRESERVATION_EVENT, timeline};
+use crate::engine::commands::decisions::Decision;
 use crate::engine::commands::events::Event;
-use crate::engine::commands::runs::{Actor, Decision};
+use crate::engine::commands::runs::Actor;
 use crate::engine::{Engine, RunId};
 use crate::lifecycle::holds;
 use crate::security::Caller;

@@ -177,6 +177,7 @@ pub async fn book(
             ));
         }
     }
+    let mut warnings = Vec::new();
     for (pointer, template) in [
         ("/reminders/template", Some(&policy.template)),
         (
@@ -185,10 +186,16 @@ pub async fn book(
         ),
     ] {
         let Some(template) = template else { continue };
-        let status =
+        let found =
             customer_store::template_state(&mut conn, &workspace, template, &policy.language)
-                .await?
-                .map(|(status, _)| status);
+                .await?;
+        // The reminder template's TTL against the offsets, from the same read.
+        if let Some((_, ttl)) = &found
+            && pointer == "/reminders/template"
+        {
+            warnings.extend(super::ttl::outlives(&policy, *ttl));
+        }
+        let status = found.map(|(status, _)| status);
         if status.as_deref() != Some("APPROVED") {
             problems.push(at(
                 pointer,
@@ -215,7 +222,6 @@ pub async fn book(
     let Some(customer) = customer.filter(|_| problems.is_empty()) else {
         return Err(ReminderError::Invalid(problems));
     };
-    let warnings = super::ttl::warnings(&mut conn, &workspace, &policy).await?;
     drop(conn);
     let mut tx = engine.pool().begin().await?;
     let row = store::insert(

@@ -203,6 +203,15 @@ async fn a_reminder_to_an_unreachable_phone_is_dropped_after_its_templates_ttl_n
     assert!(handset(&app, CUSTOMER).await.is_empty());
 }
 
+/// Sets `ws_r`'s reminder policy; answers it.
+async fn set_policy(app: &TestApp, body: Value) -> Value {
+    let (status, policy) = app
+        .put_as("/v1/workspaces/ws_r/reminder-policy", &body, TESTER)
+        .await;
+    assert_eq!(status, 200, "{policy}");
+    policy
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_template_ttl_longer_than_the_shortest_offset_is_warned_about_at_booking_and_in_the_policy()
  {
@@ -224,14 +233,11 @@ async fn a_template_ttl_longer_than_the_shortest_offset_is_warned_about_at_booki
         "{late}"
     );
     assert_eq!(late["status"], "booked", "a warning, not a refusal");
-    let (status, policy) = app
-        .put_as(
-            "/v1/workspaces/ws_r/reminder-policy",
-            &json!({ "offsets": ["1h"], "template": "appointment_cancelled" }),
-            TESTER,
-        )
-        .await;
-    assert_eq!(status, 200, "{policy}");
+    let policy = set_policy(
+        &app,
+        json!({ "offsets": ["1h"], "template": "appointment_cancelled" }),
+    )
+    .await;
     assert!(
         policy["warnings"][0]
             .as_str()
@@ -241,14 +247,7 @@ async fn a_template_ttl_longer_than_the_shortest_offset_is_warned_about_at_booki
     );
     let (_, read) = app.get("/v1/workspaces/ws_r/reminder-policy").await;
     assert_eq!(read["warnings"], policy["warnings"]);
-    let (status, policy) = app
-        .put_as(
-            "/v1/workspaces/ws_r/reminder-policy",
-            &json!({ "template": "appointment_reminder" }),
-            TESTER,
-        )
-        .await;
-    assert_eq!(status, 200, "{policy}");
+    let policy = set_policy(&app, json!({ "template": "appointment_reminder" })).await;
     assert!(policy["warnings"].is_null(), "{policy}");
 }
 
